@@ -1,0 +1,24 @@
+"""The reference pipeline: a small stand-in for LORIS-MRI's imaging_upload_file.pl.
+
+It extracts a scan archive, checks its DICOM files and exits with one of
+LORIS-MRI's exit codes; `python -m pipeline --help` shows how to call it.
+"""
+
+from collections.abc import Sequence
+
+from services.common.exit_codes import ExitCode
+
+
+class PipelineFailure(Exception):
+    """A check failed: the run exits with `exit_code`.
+
+    `message` says what is wrong, `files` lists each offending file (one line
+    each) and `advice` tells the user what to do; it is the last error line.
+    """
+
+    def __init__(self, exit_code: ExitCode, message: str, advice: str, files: Sequence[str] = ()):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.message = message
+        self.advice = advice
+        self.files = list(files)

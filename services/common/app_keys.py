@@ -1,0 +1,14 @@
+"""Typed keys for what a service keeps on its aiohttp application."""
+
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aiohttp import web
+
+from services.common.settings import ServiceSettings
+
+SERVICE_NAME = web.AppKey("service_name", str)
+SETTINGS = web.AppKey("settings", ServiceSettings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", AbstractRobustConnection)
+CHANNEL = web.AppKey("channel", AbstractChannel)
+EXCHANGE = web.AppKey("exchange", AbstractExchange)

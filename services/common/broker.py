@@ -1,0 +1,55 @@
+"""The RabbitMQ connection and publishing with publisher confirms."""
+
+import logging
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from services.common.messages import Event, encode_event
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_SECONDS = 10
+
+
+async def connect(amqp_url: str, *, wait_seconds: float = 60) -> AbstractRobustConnection:
+    """A robust connection: it reconnects and restores channels, queues and consumers by itself."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type((OSError, aio_pika.exceptions.AMQPConnectionError)),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(wait_seconds),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "broker not reachable, retrying", extra={"error": str(state.outcome.exception())}
+        ),
+    ):
+        with attempt:
+            return await aio_pika.connect_robust(amqp_url)
+    raise AssertionError("unreachable")
+
+
+async def open_channel(connection: AbstractRobustConnection, prefetch: int) -> AbstractChannel:
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.set_qos(prefetch_count=prefetch)
+    return channel
+
+
+def event_message(event: Event) -> aio_pika.Message:
+    return message_from_body(encode_event(event), event.type, str(event.event_id))
+
+
+def message_from_body(body: bytes, routing_key: str, event_id: str, headers: dict | None = None) -> aio_pika.Message:
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=event_id,
+        type=routing_key,
+        headers=headers or {},
+    )
+
+
+async def publish(exchange: AbstractExchange, message: aio_pika.Message, routing_key: str) -> None:
+    """Publish and wait for the broker's confirm; raises if the broker refuses or does not answer."""
+    await exchange.publish(message, routing_key=routing_key, timeout=PUBLISH_TIMEOUT_SECONDS)

@@ -1,0 +1,145 @@
+"""Consuming events: parse, de-duplicate, handle in one transaction, then acknowledge.
+
+This is the one place where every consumer gets its guarantees:
+- a body that is not a known event goes to the dead-letter queue with the
+  reason, and the consumer goes on;
+- an event already processed (same event_id) is acknowledged with no effect;
+- the handler runs inside the transaction that records the event id, so the
+  effect and the de-duplication record commit together;
+- transient database errors are retried with backoff; any other failure
+  returns the message to the queue, and the broker dead-letters it after
+  DELIVERY_LIMIT deliveries;
+- the message is acknowledged only after the commit.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from services.common.broker import message_from_body, publish
+from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.messages import Event, parse_event
+from services.common.topology import DEAD_LETTER_EXCHANGE, ConsumerQueue, declare_consumer_queue
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
+RETRY_TRANSIENT_SECONDS = 30
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        consumer_queue: ConsumerQueue,
+        pool: asyncpg.Pool,
+        schema: str,
+        handler: Handler,
+    ) -> None:
+        self._channel = channel
+        self._consumer_queue = consumer_queue
+        self._pool = pool
+        self._schema = schema
+        self._handler = handler
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # asyncio.Lock wakes waiters first-come first-served: delivery order.
+        self._one_at_a_time = asyncio.Lock() if consumer_queue.ordered else contextlib.nullcontext()
+        self.handled = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        self._queue = await declare_consumer_queue(self._channel, self._consumer_queue)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def stop(self, timeout: float = 30) -> None:
+        """Stop taking messages, then wait for those in hand to finish."""
+        if self._queue and self._consumer_tag:
+            await self._queue.cancel(self._consumer_tag)
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("messages still in hand at shutdown; the broker will redeliver them")
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._one_at_a_time:
+                await self._process(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except ValidationError as error:
+            await self._dead_letter(message, f"not a valid event: {_summarise(error)}")
+            return
+        try:
+            is_new = await self._handle_once(event)
+        except Exception:
+            log.exception(
+                "handler failed; message returned to the queue",
+                extra={"queue": self._consumer_queue.name, "event_id": str(event.event_id), "event_type": event.type},
+            )
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+        if is_new:
+            self.handled += 1
+        else:
+            self.duplicates += 1
+            log.info("duplicate event ignored", extra={"event_id": str(event.event_id), "event_type": event.type})
+
+    async def _handle_once(self, event: Event) -> bool:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=stop_after_delay(RETRY_TRANSIENT_SECONDS),
+            reraise=True,
+        ):
+            with attempt:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    first_time = await conn.fetchval(
+                        f"""INSERT INTO {self._schema}.processed_events (event_id) VALUES ($1)
+                            ON CONFLICT DO NOTHING RETURNING true""",
+                        event.event_id,
+                    )
+                    if not first_time:
+                        return False
+                    await self._handler(event, conn)
+                    return True
+        raise AssertionError("unreachable")
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        """Copy the message to the dead-letter exchange with the reason, then drop it from our queue."""
+        log.error("message dead-lettered", extra={"queue": self._consumer_queue.name, "reason": reason})
+        headers = {
+            "x-reason": reason,
+            "x-original-queue": self._consumer_queue.name,
+            "x-original-routing-key": message.routing_key or "",
+        }
+        exchange = await self._channel.get_exchange(DEAD_LETTER_EXCHANGE, ensure=False)
+        dead = message_from_body(message.body, message.routing_key or "", message.message_id or "", headers)
+        await publish(exchange, dead, message.routing_key or "")
+        await message.ack()
+        self.dead_lettered += 1
+
+
+def _summarise(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{error.error_count()} error(s); first at {where}: {first['msg']}"

@@ -1,0 +1,41 @@
+"""The asyncpg pool, opened with retries so that a service can start before its database."""
+
+import json
+import logging
+
+import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there right now", worth retrying.
+TRANSIENT_DB_ERRORS = (
+    OSError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def open_pool(database_url: str, *, max_size: int = 10, wait_seconds: float = 60) -> asyncpg.Pool:
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        stop=stop_after_delay(wait_seconds),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "database not reachable, retrying", extra={"error": str(state.outcome.exception())}
+        ),
+    ):
+        with attempt:
+            return await asyncpg.create_pool(
+                database_url, min_size=1, max_size=max_size, init=_init_connection
+            )
+    raise AssertionError("unreachable")

@@ -1,0 +1,96 @@
+"""The transactional outbox: write an event with the state change, publish it after.
+
+`add_to_outbox` runs inside the caller's transaction, so the event exists if
+and only if the change was committed. The relay publishes pending rows in
+order, with publisher confirms, and marks them published. Replicas share the
+table safely (FOR UPDATE SKIP LOCKED). A NOTIFY, delivered at commit, wakes
+the relay at once; polling covers a missed notification.
+"""
+
+import asyncio
+import logging
+
+import asyncpg
+from aio_pika.abc import AbstractExchange
+
+from services.common.broker import message_from_body, publish
+from services.common.messages import Event, encode_event
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 200
+
+
+def _channel_name(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def add_to_outbox(conn: asyncpg.Connection, schema: str, event: Event) -> None:
+    await conn.execute(
+        f"INSERT INTO {schema}.outbox (event_id, routing_key, body) VALUES ($1, $2, $3)",
+        event.event_id,
+        event.type,
+        encode_event(event),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", _channel_name(schema))
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, schema: str, exchange: AbstractExchange, poll_seconds: float) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._exchange = exchange
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Publish until cancelled, backing off while the broker or the database is away."""
+        listener = await self._pool.acquire()
+        await listener.add_listener(_channel_name(self._schema), self._on_notify)
+        backoff = self._poll_seconds
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.publish_pending() == BATCH_SIZE:
+                        pass
+                    backoff = self._poll_seconds
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    raise
+                except Exception as error:
+                    log.warning("outbox relay failed, will retry", extra={"error": repr(error)})
+                    backoff = min(backoff * 2, 30)
+                await self._sleep(backoff)
+        finally:
+            await self._pool.release(listener)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending events; returns how many were published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"""SELECT id, event_id, routing_key, body FROM {self._schema}.outbox
+                    WHERE published_at IS NULL ORDER BY id LIMIT {BATCH_SIZE}
+                    FOR UPDATE SKIP LOCKED"""
+            )
+            if not rows:
+                return 0
+            await asyncio.gather(
+                *(
+                    publish(self._exchange, message_from_body(row["body"], row["routing_key"], str(row["event_id"])), row["routing_key"])
+                    for row in rows
+                )
+            )
+            await conn.execute(
+                f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [row["id"] for row in rows],
+            )
+            return len(rows)
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,56 @@
+"""Progress of an upload, and how each event moves it.
+
+LORIS knows four states. Events of one attempt can arrive out of order or
+twice, so each event has a rank: a projection only moves to a higher
+(attempt, rank), which keeps progress from ever going backwards.
+"""
+
+from enum import StrEnum
+
+from services.common.messages import Event, PipelineFinished
+
+
+class Progress(StrEnum):
+    NOT_STARTED = "Not Started"
+    IN_PROGRESS = "In Progress"
+    FAILURE = "Failure"
+    SUCCESS = "Success"
+
+
+# Progress states a new attempt may replace (LORIS's overwrite rule).
+OVERWRITABLE = frozenset({Progress.NOT_STARTED, Progress.FAILURE})
+
+_RANK_BY_TYPE = {
+    "upload.received": 10,
+    "upload.validated": 20,
+    "upload.launch_requested": 30,
+    "pipeline.started": 40,
+    "upload.rejected": 90,
+    "pipeline.finished": 90,
+}
+
+_PROGRESS_BY_TYPE = {
+    "upload.received": Progress.NOT_STARTED,
+    "upload.validated": Progress.NOT_STARTED,
+    "upload.launch_requested": Progress.NOT_STARTED,
+    "pipeline.started": Progress.IN_PROGRESS,
+    "upload.rejected": Progress.FAILURE,
+}
+
+
+def moves_progress(event: Event) -> bool:
+    return event.type in _RANK_BY_TYPE
+
+
+def rank_of(event: Event) -> int:
+    return rank_of_type(event.type)
+
+
+def rank_of_type(event_type: str) -> int:
+    return _RANK_BY_TYPE[event_type]
+
+
+def progress_after(event: Event) -> Progress:
+    if isinstance(event, PipelineFinished):
+        return Progress.SUCCESS if event.succeeded else Progress.FAILURE
+    return _PROGRESS_BY_TYPE[event.type]

@@ -1,0 +1,40 @@
+"""Turning a request's query string or path into a validated model, or a 400 that names the field;
+and the Refusal exception that answers a request with the error of the rule it broke."""
+
+from typing import TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.common.http_errors import error_response, validation_error_response
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Refusal(Exception):
+    """Raised to answer a request with an error response (a rule the request broke)."""
+
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise Refusal(validation_error_response(error)) from None
+
+
+def upload_id_from_path(request: web.Request) -> int:
+    raw = request.match_info["upload_id"]
+    if not raw.isdigit():
+        raise Refusal(error_response(400, "invalid_upload_id", f"Upload id {raw!r} is not a number.", "upload_id"))
+    return int(raw)
+
+
+@web.middleware
+async def refusals(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Refusal as refusal:
+        return refusal.response

@@ -1,0 +1,117 @@
+"""What every service is: an aiohttp application with a database pool, a
+broker channel, /healthz, and graceful shutdown on SIGTERM.
+
+Resources live in cleanup contexts: each opens in order at start and closes in
+reverse order at shutdown. aiohttp's run_app turns SIGTERM and SIGINT into
+that orderly shutdown, so consumers stop before the channel closes, and the
+channel before the pool.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, SERVICE_NAME, SETTINGS
+from services.common.broker import connect, open_channel
+from services.common.consumer import EventConsumer, Handler
+from services.common.db import open_pool
+from services.common.json_logging import configure_logging
+from services.common.migrations import apply_migrations
+from services.common.outbox import OutboxRelay
+from services.common.settings import ServiceSettings
+from services.common.topology import ConsumerQueue, declare_topology
+
+log = logging.getLogger(__name__)
+
+
+def service_app(name: str, settings: ServiceSettings, *, middlewares=()) -> web.Application:
+    app = web.Application(middlewares=list(middlewares), client_max_size=1024**2)
+    app[SERVICE_NAME] = name
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_broker)
+    app.router.add_get("/healthz", _healthz)
+    return app
+
+
+def with_outbox_relay(app: web.Application, schema: str) -> None:
+    async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+        relay = OutboxRelay(app[POOL], schema, app[EXCHANGE], app[SETTINGS].outbox_poll_seconds)
+        async with _background(relay.run()):
+            yield
+
+    app.cleanup_ctx.append(relay_ctx)
+
+
+def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handler: Handler) -> None:
+    async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+        consumer = EventConsumer(app[CHANNEL], queue, app[POOL], schema, handler)
+        await consumer.start()
+        yield
+        await consumer.stop()
+
+    app.cleanup_ctx.append(consumer_ctx)
+
+
+def with_background_task(app: web.Application, make_task: Callable[[web.Application], Awaitable[None]]) -> None:
+    async def task_ctx(app: web.Application) -> AsyncIterator[None]:
+        async with _background(make_task(app)):
+            yield
+
+    app.cleanup_ctx.append(task_ctx)
+
+
+def run_service(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    configure_logging(app[SERVICE_NAME], settings.log_level)
+    log.info("starting", extra={"host": settings.host, "port": settings.port})
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=10)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    pool = await open_pool(app[SETTINGS].database_url)
+    await apply_migrations(pool)
+    app[POOL] = pool
+    yield
+    await pool.close()
+
+
+async def _broker(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    connection = await connect(settings.amqp_url)
+    channel = await open_channel(connection, settings.prefetch)
+    app[BROKER] = connection
+    app[CHANNEL] = channel
+    app[EXCHANGE] = await declare_topology(channel)
+    yield
+    await connection.close()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    app = request.app
+    checks = {"database": await _database_answers(app), "broker": not app[BROKER].is_closed}
+    healthy = all(checks.values())
+    body = {"service": app[SERVICE_NAME], "status": "ok" if healthy else "unhealthy", "checks": checks}
+    return web.json_response(body, status=200 if healthy else 503)
+
+
+async def _database_answers(app: web.Application) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            return await app[POOL].fetchval("SELECT true")
+    except Exception:
+        return False
+
+
+@contextlib.asynccontextmanager
+async def _background(coroutine: Awaitable[None]) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(coroutine)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

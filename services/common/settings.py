@@ -1,0 +1,50 @@
+"""Settings read from environment variables, all under one prefix: UPLOADER_.
+
+Each service has one settings class; the fields every service needs live in
+the base class. The README's configuration table lists every variable.
+"""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "UPLOADER_"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/uploader"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    incoming_path: Path = Path("var/incoming")
+    log_level: str = "INFO"
+    prefetch: int = Field(default=16, ge=1, description="unacknowledged messages a consumer may hold")
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    # Every service answers /healthz on host:port; the gateway and the logstore
+    # also serve their API there.
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class GatewaySettings(ServiceSettings):
+    port: int = Field(default=8080, validation_alias="UPLOADER_GATEWAY_PORT")
+    max_upload_bytes: int = Field(default=50 * 1024**3, ge=1)
+    logstore_url: str = "http://127.0.0.1:8081"
+
+
+class ValidatorSettings(ServiceSettings):
+    port: int = Field(default=8082, validation_alias="UPLOADER_VALIDATOR_PORT")
+
+
+class LauncherSettings(ServiceSettings):
+    port: int = Field(default=8083, validation_alias="UPLOADER_LAUNCHER_PORT")
+    auto_launch: bool = True
+    max_concurrent_runs: int = Field(default=2, ge=1)
+    pipeline_command: str = "{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} {scan_path}"
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+
+class LogstoreSettings(ServiceSettings):
+    port: int = Field(default=8081, validation_alias="UPLOADER_LOGSTORE_PORT")

@@ -1,0 +1,66 @@
+"""Every exchange, queue and binding of the system, declared in one place.
+
+One topic exchange carries every event, routed by its type. Each consumer
+group has one durable quorum queue. A message that cannot be handled ends in
+the dead-letter queue, either because a consumer put it there with a reason
+or because it was redelivered more than DELIVERY_LIMIT times.
+"""
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+EVENTS_EXCHANGE = "uploader.events"
+DEAD_LETTER_EXCHANGE = "uploader.dead-letter"
+DEAD_LETTER_QUEUE = "uploader.dead-letter"
+DELIVERY_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class ConsumerQueue:
+    name: str
+    routing_keys: tuple[str, ...]
+    # An ordered queue is handled one message at a time, in delivery order, by
+    # one active consumer; other replicas stand by.
+    ordered: bool = False
+
+
+VALIDATOR_QUEUE = ConsumerQueue("uploader.validator", ("upload.received",))
+LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.validated", "upload.launch_requested"))
+GATEWAY_QUEUE = ConsumerQueue(
+    "uploader.gateway",
+    ("upload.validated", "upload.rejected", "pipeline.started", "pipeline.finished"),
+)
+LOGSTORE_QUEUE = ConsumerQueue("uploader.logstore", ("#",), ordered=True)
+
+ALL_QUEUES = (VALIDATOR_QUEUE, LAUNCHER_QUEUE, GATEWAY_QUEUE, LOGSTORE_QUEUE)
+
+
+async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
+    """Declare everything (idempotent); every service calls it at start."""
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    dead_letters = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+    )
+    dead_letter_queue = await channel.declare_queue(
+        DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    await dead_letter_queue.bind(dead_letters)
+    for consumer_queue in ALL_QUEUES:
+        await declare_consumer_queue(channel, consumer_queue)
+    return events
+
+
+async def declare_consumer_queue(channel: AbstractChannel, consumer_queue: ConsumerQueue) -> AbstractQueue:
+    arguments = {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+    if consumer_queue.ordered:
+        arguments["x-single-active-consumer"] = True
+    queue = await channel.declare_queue(consumer_queue.name, durable=True, arguments=arguments)
+    for routing_key in consumer_queue.routing_keys:
+        await queue.bind(EVENTS_EXCHANGE, routing_key)
+    return queue

@@ -1,0 +1,44 @@
+"""Launcher: runs the insertion pipeline for validated uploads (or on request),
+at most N at once, streaming its output as log events and announcing the finish."""
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from services.common.app_keys import POOL
+from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay
+from services.common.scan_store import DirectoryScanStore
+from services.common.settings import LauncherSettings
+from services.common.topology import LAUNCHER_QUEUE
+from services.launcher.accept import accept_launches
+from services.launcher.execute import SCHEMA, RunExecutor
+from services.launcher.pipeline_command import TemplateCommand
+from services.launcher.slots import LaunchSlots
+
+
+def build_app(settings: LauncherSettings) -> web.Application:
+    command = TemplateCommand(settings.pipeline_command)
+    app = service_app("launcher", settings)
+    with_outbox_relay(app, SCHEMA)
+    app.cleanup_ctx.append(_launch_slots(settings, command))
+    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launches(settings.auto_launch))
+    return app
+
+
+def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
+    async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
+        owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        store = DirectoryScanStore(settings.incoming_path)
+        executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds)
+        slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds)
+        await slots.start()
+        yield
+        await slots.stop(settings.shutdown_grace_seconds)
+
+    return slots_ctx
+
+
+if __name__ == "__main__":
+    run_service(build_app(LauncherSettings()))

@@ -1,0 +1,141 @@
+"""Running one claimed run: start the pipeline, stream its output as log
+events, and announce the finish with the exit code.
+
+Each announcement goes through the outbox in the transaction that records
+the change, so a crash cannot leave a run recorded but not announced.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+
+import asyncpg
+
+from services.common.exit_codes import describe_exit_code
+from services.common.messages import PipelineFinished, PipelineLogLine, PipelineStarted
+from services.common.outbox import add_to_outbox
+from services.common.scan_store import ScanStore
+from services.launcher import runs
+from services.launcher.output_lines import classify
+from services.launcher.pipeline_command import PipelineCommand
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "launcher"
+KILL_AFTER_SECONDS = 10
+
+
+class RunExecutor:
+    def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str, heartbeat_seconds: float) -> None:
+        self._pool = pool
+        self._store = store
+        self._command = command
+        self._owner = owner
+        self._heartbeat_seconds = heartbeat_seconds
+
+    async def claim_and_start(self) -> tuple[runs.Run, list[str]] | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            run = await runs.claim_next_run(conn, self._owner)
+            if run is None:
+                return None
+            argv = self._command.argv(run.upload_id, run.attempt, run.scan, self._store.local_path(run.scan.scan_key))
+            await runs.record_command(conn, run.run_id, argv)
+            await add_to_outbox(conn, SCHEMA, PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, command=argv))
+        return run, argv
+
+    async def execute(self, run: runs.Run, argv: list[str]) -> None:
+        log.info("pipeline started", extra={"upload_id": run.upload_id, "attempt": run.attempt, "argv": argv})
+        try:
+            exit_code = await self._run_process(run, argv)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._finish(run, None, "The run was interrupted because the launcher shut down; launch it again."))
+            raise
+        except OSError as error:
+            await self._finish(run, None, f"The pipeline command could not be started: {error}.")
+            return
+        await self._finish(run, exit_code, finish_message(exit_code))
+
+    async def _run_process(self, run: runs.Run, argv: list[str]) -> int:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=1024**2,
+        )
+        line_numbers = iter(range(1, 1_000_000_000))
+        try:
+            async with self._heartbeat(run):
+                await asyncio.gather(
+                    self._forward(run, process.stdout, False, line_numbers),
+                    self._forward(run, process.stderr, True, line_numbers),
+                )
+                return await process.wait()
+        except asyncio.CancelledError:
+            await asyncio.shield(_terminate(process))
+            raise
+
+    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool, line_numbers) -> None:
+        async for raw in stream:
+            line = classify(raw.decode("utf-8", errors="replace"), from_stderr)
+            event = PipelineLogLine(
+                upload_id=run.upload_id,
+                attempt=run.attempt,
+                line_number=next(line_numbers),
+                message=line.message,
+                is_error=line.is_error,
+                is_verbose=line.is_verbose,
+            )
+            async with self._pool.acquire() as conn, conn.transaction():
+                await add_to_outbox(conn, SCHEMA, event)
+
+    async def _finish(self, run: runs.Run, exit_code: int | None, message: str) -> None:
+        succeeded = exit_code == 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, succeeded):
+                return
+            finished = PipelineFinished(
+                upload_id=run.upload_id, attempt=run.attempt, exit_code=exit_code, succeeded=succeeded, message=message
+            )
+            await add_to_outbox(conn, SCHEMA, finished)
+        log.info("pipeline finished", extra={"upload_id": run.upload_id, "attempt": run.attempt, "exit_code": exit_code})
+        if succeeded:
+            self._store.remove(run.scan.scan_key)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, run: runs.Run):
+        async def beat_forever() -> None:
+            while True:
+                await asyncio.sleep(self._heartbeat_seconds)
+                with contextlib.suppress(Exception):
+                    async with self._pool.acquire() as conn:
+                        await runs.beat(conn, run.run_id, self._owner)
+
+        task = asyncio.create_task(beat_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+
+def finish_message(exit_code: int) -> str:
+    if exit_code == 0:
+        return "Pipeline finished successfully: the scan was inserted."
+    return f"Pipeline failed with exit code {exit_code}: {describe_exit_code(exit_code)}."
+
+
+async def _terminate(process: asyncio.subprocess.Process) -> None:
+    """Stop the pipeline and everything it started: SIGTERM, then SIGKILL."""
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), KILL_AFTER_SECONDS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()

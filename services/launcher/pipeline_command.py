@@ -1,0 +1,53 @@
+"""The command the launcher runs for a scan.
+
+One small interface, one implementation now: a template of arguments, each
+filled in from the upload, run without a shell. The default runs the
+project's reference pipeline; a LORIS site sets it to LORIS-MRI, e.g.
+`imaging_upload_file.pl -upload_id {upload_id} -profile prod {scan_path}`.
+"""
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from services.common.messages import ScanFacts
+
+PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid", "visit_label")
+
+
+class PipelineCommand(Protocol):
+    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]: ...
+
+
+class TemplateCommand:
+    def __init__(self, template: str) -> None:
+        self._parts = shlex.split(template)
+        if not self._parts:
+            raise ValueError("the pipeline command is empty")
+        self._check_placeholders()
+
+    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]:
+        values = {
+            "python": sys.executable,
+            "upload_id": upload_id,
+            "attempt": attempt,
+            "scan_path": scan_path,
+            "file_name": scan.file_name,
+            "patient_name": scan.patient_name,
+            "candid": scan.candid or "",
+            "pscid": scan.pscid or "",
+            "visit_label": scan.visit_label or "",
+        }
+        return [part.format_map(values) for part in self._parts]
+
+    def _check_placeholders(self) -> None:
+        sample = dict.fromkeys(PLACEHOLDERS, "x")
+        for part in self._parts:
+            try:
+                part.format_map(sample)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(
+                    f"pipeline command argument {part!r} has an unknown placeholder {error}; "
+                    f"known: {', '.join('{' + name + '}' for name in PLACEHOLDERS)}"
+                ) from None

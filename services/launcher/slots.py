@@ -1,0 +1,105 @@
+"""At most N pipeline runs at once in this launcher, taken from the shared run table.
+
+Runs are queued in PostgreSQL, not held as unacknowledged messages, so a run
+may last for hours and any replica with a free slot may take it. A reaper
+fails the runs of a launcher that stopped beating, so that no upload stays
+In Progress forever after its launcher died.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from services.common.messages import PipelineFinished
+from services.common.outbox import add_to_outbox
+from services.launcher import runs
+from services.launcher.execute import SCHEMA, RunExecutor
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+STALE_AFTER_BEATS = 3
+
+
+class LaunchSlots:
+    def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, slots: int, heartbeat_seconds: float) -> None:
+        self._pool = pool
+        self._executor = executor
+        self._slots = slots
+        self._heartbeat_seconds = heartbeat_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: set[asyncio.Task] = set()
+        self._loops: list[asyncio.Task] = []
+        self._listener: asyncpg.Connection | None = None
+
+    async def start(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(runs.RUNS_CHANNEL, lambda *_: self._wake.set())
+        self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
+        self._loops.append(asyncio.create_task(self._reap_forever()))
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Take no new run; let the current ones finish within the grace, then interrupt them."""
+        self._stopping = True
+        self._wake.set()
+        if self._running:
+            log.info("waiting for pipeline runs to finish", extra={"runs": len(self._running)})
+            await asyncio.wait(self._running, timeout=grace_seconds)
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._listener is not None:
+            await self._pool.release(self._listener)
+
+    async def _slot(self) -> None:
+        while not self._stopping:
+            try:
+                claimed = await self._executor.claim_and_start()
+            except Exception as error:
+                log.warning("could not claim a run, will retry", extra={"error": repr(error)})
+                claimed = None
+            if claimed is None:
+                await self._wait_for_work()
+                continue
+            await self._execute(*claimed)
+
+    async def _execute(self, run: runs.Run, argv: list[str]) -> None:
+        task = asyncio.create_task(self._executor.execute(run, argv))
+        self._running.add(task)
+        try:
+            await task  # cancelling the slot cancels the run, which stops the process
+        except Exception:
+            log.exception("pipeline run failed unexpectedly", extra={"upload_id": run.upload_id})
+        finally:
+            self._running.discard(task)
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+        self._wake.clear()
+
+    async def _reap_forever(self) -> None:
+        stale_after = self._heartbeat_seconds * STALE_AFTER_BEATS
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            with contextlib.suppress(Exception):
+                await self._reap(stale_after)
+
+    async def _reap(self, stale_after: float) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            for run in await runs.reap_stale_runs(conn, stale_after):
+                log.warning("run abandoned by its launcher", extra={"upload_id": run.upload_id, "attempt": run.attempt})
+                await add_to_outbox(
+                    conn,
+                    SCHEMA,
+                    PipelineFinished(
+                        upload_id=run.upload_id,
+                        attempt=run.attempt,
+                        exit_code=None,
+                        succeeded=False,
+                        message="The launcher running the pipeline stopped responding; launch the upload again.",
+                    ),
+                )

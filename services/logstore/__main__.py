@@ -1,0 +1,25 @@
+"""Logstore: records every event once, keeps each upload's progress, and
+serves the browse, upload and log queries."""
+
+from aiohttp import web
+
+from services.common.http_errors import json_errors
+from services.common.request_parsing import refusals
+from services.common.runner import run_service, service_app, with_consumer
+from services.common.settings import LogstoreSettings
+from services.common.topology import LOGSTORE_QUEUE
+from services.logstore.api import setup_routes
+from services.logstore.record import record_event
+
+SCHEMA = "logstore"
+
+
+def build_app(settings: LogstoreSettings) -> web.Application:
+    app = service_app("logstore", settings, middlewares=[json_errors, refusals])
+    with_consumer(app, LOGSTORE_QUEUE, SCHEMA, record_event)
+    setup_routes(app)
+    return app
+
+
+if __name__ == "__main__":
+    run_service(build_app(LogstoreSettings()))

@@ -1,0 +1,57 @@
+"""What each event adds to an upload's log, in words a user reads."""
+
+from dataclasses import dataclass
+
+from services.common.messages import (
+    Event,
+    LaunchRequested,
+    PipelineFinished,
+    PipelineLogLine,
+    PipelineStarted,
+    UploadReceived,
+    UploadRejected,
+    UploadValidated,
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    origin: str
+    message: str
+    is_error: bool = False
+    is_verbose: bool = False
+
+
+def lines_for(event: Event) -> list[Line]:
+    match event:
+        case UploadReceived():
+            return _received(event)
+        case UploadValidated():
+            return [Line("validator", _validated_message(event))]
+        case UploadRejected():
+            reasons = [Line("validator", failure.message, is_error=True) for failure in event.failures]
+            return reasons + [Line("validator", "The upload was rejected: correct the values above and upload it again.", True)]
+        case LaunchRequested():
+            return [Line("gateway", f"Pipeline launch requested by {event.requested_by}.")]
+        case PipelineStarted():
+            return [Line("launcher", "Pipeline started."), Line("launcher", "Command: " + " ".join(event.command), is_verbose=True)]
+        case PipelineLogLine():
+            return [Line("pipeline", event.message, event.is_error, event.is_verbose)]
+        case PipelineFinished():
+            return [Line("launcher", event.message, is_error=not event.succeeded)]
+    return []
+
+
+def _received(event: UploadReceived) -> list[Line]:
+    size_mb = event.size_bytes / 1024**2
+    message = f"Upload received: {event.scan.file_name} ({size_mb:.1f} MiB) from {event.uploaded_by}"
+    if event.attempt > 1:
+        message += f"; it replaces attempt {event.attempt - 1}"
+    return [Line("gateway", message + ".")]
+
+
+def _validated_message(event: UploadValidated) -> str:
+    scan = event.scan
+    if scan.is_phantom:
+        return "Phantom scan: no candidate checks apply."
+    return f"Candidate checked: CandID {scan.candid}, PSCID {scan.pscid}, visit {scan.visit_label} are valid and active."

@@ -1,0 +1,81 @@
+"""Recording one event: the upload's facts, its progress, and its log lines.
+
+Events of one upload may arrive out of order or twice. Progress moves only to
+a higher (attempt, rank), so it never goes backwards; the consumer has
+already ensured each event is recorded once.
+"""
+
+import asyncpg
+
+from services.common.messages import Event, PipelineFinished, UploadReceived
+from services.common.progress import moves_progress, progress_after, rank_of
+from services.logstore.log_lines import lines_for
+
+UPLOAD_LOCK_SPACE = 1
+
+
+async def record_event(event: Event, conn: asyncpg.Connection) -> None:
+    # One upload's events are recorded one at a time, so its log line ids grow
+    # in commit order and a reader's `after` cursor never skips a line.
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", UPLOAD_LOCK_SPACE, event.upload_id)
+    if isinstance(event, UploadReceived):
+        await _record_upload_facts(conn, event)
+    if moves_progress(event):
+        await _advance_progress(conn, event)
+    await _append_log_lines(conn, event)
+
+
+async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) -> None:
+    scan = event.scan
+    await conn.execute(
+        """INSERT INTO logstore.uploads AS u (upload_id, file_name, candid, pscid, visit_label, is_phantom,
+                                              uploaded_by, size_bytes, uploaded_at, attempt, state_rank, progress)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 'Not Started')
+           ON CONFLICT (upload_id) DO UPDATE SET
+               file_name = EXCLUDED.file_name, candid = EXCLUDED.candid, pscid = EXCLUDED.pscid,
+               visit_label = EXCLUDED.visit_label, is_phantom = EXCLUDED.is_phantom,
+               uploaded_by = EXCLUDED.uploaded_by, size_bytes = EXCLUDED.size_bytes,
+               uploaded_at = EXCLUDED.uploaded_at
+           WHERE EXCLUDED.attempt >= u.attempt""",
+        event.upload_id,
+        scan.file_name,
+        scan.candid,
+        scan.pscid,
+        scan.visit_label,
+        scan.is_phantom,
+        event.uploaded_by,
+        event.size_bytes,
+        event.occurred_at,
+        event.attempt,
+    )
+
+
+async def _advance_progress(conn: asyncpg.Connection, event: Event) -> None:
+    exit_code = event.exit_code if isinstance(event, PipelineFinished) else None
+    await conn.execute(
+        """INSERT INTO logstore.uploads AS u (upload_id, attempt, state_rank, progress, exit_code)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (upload_id) DO UPDATE SET
+               attempt = EXCLUDED.attempt, state_rank = EXCLUDED.state_rank,
+               progress = EXCLUDED.progress, exit_code = EXCLUDED.exit_code, updated_at = now()
+           WHERE (EXCLUDED.attempt, EXCLUDED.state_rank) > (u.attempt, u.state_rank)""",
+        event.upload_id,
+        event.attempt,
+        rank_of(event),
+        progress_after(event).value,
+        exit_code,
+    )
+
+
+async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
+    lines = lines_for(event)
+    if not lines:
+        return
+    await conn.executemany(
+        """INSERT INTO logstore.log_lines (upload_id, attempt, event_id, logged_at, origin, message, is_error, is_verbose)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        [
+            (event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message, line.is_error, line.is_verbose)
+            for line in lines
+        ],
+    )

@@ -1,0 +1,77 @@
+"""Every test run gets its own PostgreSQL database and RabbitMQ vhost on the
+real servers, so that runs cannot see each other's data."""
+
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from services.common.db import open_pool
+from services.common.migrations import apply_migrations
+from services.gateway.users import UPLOADER_PERMISSIONS, save_user
+from services.validator.load_demo import load_demo_registry
+from tests.support import servers
+from tests.support.stack import free_port
+
+DEMO_TOKEN = "test-demo-token"
+NO_PERMISSION_TOKEN = "test-no-permission-token"
+MAX_UPLOAD_BYTES = 4 * 1024**2
+
+
+@pytest.fixture(scope="session")
+def run_name() -> str:
+    return servers.new_run_name()
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_name):
+    url = await servers.create_database(run_name)
+    yield url
+    await servers.drop_database(run_name)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(run_name):
+    url = servers.create_vhost(run_name)
+    yield url
+    servers.delete_vhost(run_name)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url) -> asyncpg.Pool:
+    pool = await open_pool(database_url)
+    await apply_migrations(pool)
+    async with pool.acquire() as conn:
+        await load_demo_registry(conn)
+        await save_user(conn, "demo", sorted(UPLOADER_PERMISSIONS), DEMO_TOKEN)
+        await save_user(conn, "viewer", ["data_entry"], NO_PERMISSION_TOKEN)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def incoming_path(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("incoming")
+
+
+@pytest.fixture(scope="session")
+def service_env(database_url, amqp_url, incoming_path, pool) -> dict[str, str]:
+    """The environment of a stack of services for this run (the demo data is loaded)."""
+    ports = {name: free_port() for name in ("GATEWAY", "LOGSTORE", "VALIDATOR", "LAUNCHER")}
+    return {
+        "UPLOADER_DATABASE_URL": database_url,
+        "UPLOADER_AMQP_URL": amqp_url,
+        "UPLOADER_INCOMING_PATH": str(incoming_path),
+        "UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+        "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
+        "UPLOADER_HEARTBEAT_SECONDS": "1",
+        "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
+        **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()},
+    }
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -1,0 +1,47 @@
+"""A database and a RabbitMQ vhost of its own for each test run, on the real servers."""
+
+import shutil
+import subprocess
+import uuid
+
+import asyncpg
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+AMQP_BASE = "amqp://guest:guest@127.0.0.1:5672"
+
+
+def new_run_name() -> str:
+    return f"uploader_test_{uuid.uuid4().hex[:10]}"
+
+
+async def create_database(name: str) -> str:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_database(name: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _rabbitmqctl(*args: str) -> None:
+    if shutil.which("rabbitmqctl") is None:
+        raise RuntimeError("rabbitmqctl is not installed: run scripts/setup.sh first")
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(name: str) -> str:
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"{AMQP_BASE}/{name}"
+
+
+def delete_vhost(name: str) -> None:
+    _rabbitmqctl("delete_vhost", name)
