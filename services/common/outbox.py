@@ -46,7 +46,8 @@ class OutboxRelay:
     async def run(self) -> None:
         """Publish until cancelled, backing off while the broker or the database is away."""
         listener = await self._pool.acquire()
-        await listener.add_listener(_channel_name(self._schema), self._on_notify)
+        channel = _channel_name(self._schema)
+        await listener.add_listener(channel, self._on_notify)
         backoff = self._poll_seconds
         try:
             while True:
@@ -62,6 +63,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, 30)
                 await self._sleep(backoff)
         finally:
+            await listener.remove_listener(channel, self._on_notify)
             await self._pool.release(listener)
 
     async def publish_pending(self) -> int:

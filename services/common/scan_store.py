@@ -20,6 +20,11 @@ def scan_key(username: str, upload_id: int, attempt: int, file_name: str) -> str
     return f"{username}/{upload_id}/attempt-{attempt}/{file_name}"
 
 
+# While a scan streams in, its bytes are pushed to disk in the background every
+# this many bytes, so that the final fsync has little left to wait for.
+WRITEBACK_EVERY_BYTES = 64 * 1024**2
+
+
 class PendingScan:
     """A scan being received: bytes go to a temporary file until commit or discard."""
 
@@ -27,20 +32,32 @@ class PendingScan:
         self.path = path
         self.size = 0
         self._handle = handle
+        self._unsynced = 0
+        self._writeback: asyncio.Future | None = None
 
     def write(self, chunk: bytes) -> None:
         self._handle.write(chunk)
         self.size += len(chunk)
+        self._unsynced += len(chunk)
+        if self._unsynced >= WRITEBACK_EVERY_BYTES and (self._writeback is None or self._writeback.done()):
+            self._unsynced = 0
+            self._handle.flush()
+            self._writeback = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._handle.fileno())
 
     async def flush_to_disk(self) -> None:
         if self._handle.closed:
             return
         self._handle.flush()
+        if self._writeback is not None:
+            await self._writeback
         await asyncio.to_thread(os.fsync, self._handle.fileno())
         self._handle.close()
 
     def close(self) -> None:
-        self._handle.close()
+        if self._writeback is not None and not self._writeback.done():
+            self._writeback.add_done_callback(lambda _: self._handle.close())
+        else:
+            self._handle.close()
 
 
 class ScanStore(Protocol):

@@ -37,7 +37,7 @@ class LaunchSlots:
 
     async def start(self) -> None:
         self._listener = await self._pool.acquire()
-        await self._listener.add_listener(runs.RUNS_CHANNEL, lambda *_: self._wake.set())
+        await self._listener.add_listener(runs.RUNS_CHANNEL, self._on_notify)
         self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
         self._loops.append(asyncio.create_task(self._reap_forever()))
 
@@ -52,7 +52,11 @@ class LaunchSlots:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         if self._listener is not None:
+            await self._listener.remove_listener(runs.RUNS_CHANNEL, self._on_notify)
             await self._pool.release(self._listener)
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
 
     async def _slot(self) -> None:
         while not self._stopping:

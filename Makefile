@@ -1,0 +1,38 @@
+# Imaging uploader: common tasks. Each target is a thin wrapper around scripts/.
+
+PYTEST_ARGS ?=
+
+.PHONY: help run test setup bench compose-config clean
+
+help:
+	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops)"
+	@echo "make test            set up and run the test suite (extra args: PYTEST_ARGS=\"-k name\")"
+	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
+	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
+	@echo "make compose-config  validate docker-compose.yml"
+	@echo "make clean           remove .venv and var/"
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh $(PYTEST_ARGS)
+
+setup:
+	bash scripts/setup.sh --with-database
+
+bench:
+	bash scripts/setup.sh && .venv/bin/python bench/upload_throughput.py
+
+# Validating the file needs no Docker engine; Debian's docker-compose (v1.29) is enough.
+compose-config:
+	@if docker compose version >/dev/null 2>&1; then \
+		docker compose config -q; \
+	else \
+		command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose; }; \
+		docker-compose config -q; \
+	fi
+	@echo "docker-compose.yml is valid"
+
+clean:
+	rm -rf .venv var

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Prepare this machine to run and test the imaging uploader (Debian 12, as root).
+#
+#   scripts/setup.sh                   Python venv + local PostgreSQL and RabbitMQ running
+#   scripts/setup.sh --with-database   ... and the database $UPLOADER_DB_NAME (default: uploader)
+#
+# Idempotent and quick on a second run. It manages only the local servers on
+# 127.0.0.1 (installing them with apt-get if missing). When you point
+# UPLOADER_DATABASE_URL / UPLOADER_AMQP_URL at servers elsewhere, set
+# UPLOADER_SKIP_SERVERS=1 to skip every server and database step.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+PG_PORT=5432
+AMQP_PORT=5672
+PG_START_TIMEOUT=60
+RABBITMQ_START_TIMEOUT=90
+VENV=.venv
+STAMP="$VENV/.installed-stamp"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+apt_updated=0
+apt_install() {
+    if (( ! apt_updated )); then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+tcp_port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# Waits until the command succeeds, polling once a second; fails after $1 seconds.
+wait_until() {
+    local timeout=$1; shift
+    local deadline=$(( SECONDS + timeout ))
+    until "$@"; do
+        (( SECONDS < deadline )) || return 1
+        sleep 1
+    done
+}
+
+# --- Python -----------------------------------------------------------------
+
+find_python() {
+    local candidate
+    for candidate in python3 python3.13 python3.12 python3.11; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+venv_works() {
+    [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
+}
+
+create_venv() {
+    local python
+    python=$(find_python) || { apt_install python3 python3-venv; python=$(find_python); } ||
+        die "no Python 3.11 or newer found"
+    rm -rf "$VENV"
+    # Debian's python3 can't make a venv until python3-venv (ensurepip) is installed.
+    "$python" -m venv "$VENV" 2>/dev/null || {
+        rm -rf "$VENV"
+        apt_install python3-venv
+        "$python" -m venv "$VENV"
+    }
+    rm -f "$STAMP"
+}
+
+setup_python() {
+    if venv_works; then
+        say "python: $VENV exists ($("$VENV/bin/python" --version))"
+    else
+        create_venv
+        say "python: created $VENV ($("$VENV/bin/python" --version))"
+    fi
+    if [[ pyproject.toml -nt $STAMP ]]; then
+        say "python: installing the project and its test dependencies"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -e '.[test]'
+        touch "$STAMP"
+    else
+        say "python: dependencies up to date"
+    fi
+}
+
+# --- PostgreSQL -------------------------------------------------------------
+
+pg_version() {
+    find /etc/postgresql -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null | sort -V | tail -1 || true
+}
+
+pg_ready() {
+    pg_isready -q -h 127.0.0.1 -p "$PG_PORT"
+}
+
+pg_trusts_postgres_over_tcp() {
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -w -tAc 'select 1' >/dev/null 2>&1
+}
+
+install_postgres() {
+    say "postgres: installing with apt-get"
+    apt_install postgresql
+}
+
+start_postgres() {
+    local version
+    version=$(pg_version)
+    [[ -n $version ]] || die "no PostgreSQL cluster under /etc/postgresql"
+    say "postgres: starting cluster $version/main"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_until "$PG_START_TIMEOUT" pg_ready ||
+        die "PostgreSQL did not accept connections on 127.0.0.1:$PG_PORT within ${PG_START_TIMEOUT}s (see /var/log/postgresql/)"
+}
+
+# A fresh Debian install uses peer/scram auth; the project expects trust for local use.
+allow_trusted_local_connections() {
+    local version hba
+    version=$(pg_version)
+    hba=/etc/postgresql/$version/main/pg_hba.conf
+    say "postgres: adding trust rules for local connections to $hba"
+    sed -i '1i local all all trust\nhost all all 127.0.0.1/32 trust' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    wait_until 10 pg_trusts_postgres_over_tcp ||
+        die "user postgres still cannot connect to 127.0.0.1:$PG_PORT without a password"
+}
+
+setup_postgres() {
+    if ! command -v psql >/dev/null || ! command -v pg_ctlcluster >/dev/null; then
+        install_postgres
+    fi
+    if pg_ready; then
+        say "postgres: accepting connections on 127.0.0.1:$PG_PORT"
+    else
+        start_postgres
+        say "postgres: started"
+    fi
+    pg_trusts_postgres_over_tcp || allow_trusted_local_connections
+}
+
+# --- RabbitMQ ---------------------------------------------------------------
+
+rabbitmq_ready() {
+    tcp_port_open "$AMQP_PORT"
+}
+
+start_rabbitmq() {
+    say "rabbitmq: starting the server"
+    rabbitmq-server -detached
+    wait_until "$RABBITMQ_START_TIMEOUT" rabbitmq_ready ||
+        die "RabbitMQ did not listen on 127.0.0.1:$AMQP_PORT within ${RABBITMQ_START_TIMEOUT}s (see /var/log/rabbitmq/)"
+}
+
+setup_rabbitmq() {
+    if ! command -v rabbitmq-server >/dev/null; then
+        say "rabbitmq: installing with apt-get"
+        apt_install rabbitmq-server
+    fi
+    # A TCP check costs milliseconds; the rabbitmq CLI tools take seconds each.
+    if rabbitmq_ready; then
+        say "rabbitmq: listening on 127.0.0.1:$AMQP_PORT"
+    else
+        start_rabbitmq
+        say "rabbitmq: started"
+    fi
+}
+
+# --- Database ---------------------------------------------------------------
+
+database_exists() {
+    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -w -tA -v name="$1" \
+        <<<"select 1 from pg_database where datname = :'name'" | grep -q 1
+}
+
+setup_database() {
+    local name=${UPLOADER_DB_NAME:-uploader}
+    if database_exists "$name"; then
+        say "database: $name exists"
+    else
+        createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres -w "$name"
+        say "database: created $name"
+    fi
+}
+
+# ----------------------------------------------------------------------------
+
+main() {
+    local with_database=0 arg
+    for arg in "$@"; do
+        case $arg in
+            --with-database) with_database=1 ;;
+            -h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            *) die "unknown option: $arg (try --help)" ;;
+        esac
+    done
+
+    setup_python
+    if [[ ${UPLOADER_SKIP_SERVERS:-0} == 1 ]]; then
+        say "servers: skipped (UPLOADER_SKIP_SERVERS=1)"
+        return
+    fi
+    setup_postgres
+    setup_rabbitmq
+    if (( with_database )); then
+        setup_database
+    fi
+}
+
+main "$@"

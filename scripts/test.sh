@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run the test suite: scripts/test.sh [pytest arguments...]
+# The tests make their own database and RabbitMQ vhost per run, so setup.sh
+# only has to make sure the servers are up.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+
+status=0
+.venv/bin/pytest "$@" || status=$?
+# pytest's 5 means "no tests collected": a run that tested nothing must not pass.
+if (( status == 5 )); then
+    echo "test: error: pytest collected no tests" >&2
+fi
+exit "$status"

@@ -1,0 +1,72 @@
+"""With auto-launch off, a validated upload waits until a user launches it."""
+
+import asyncio
+
+import pytest
+
+from tests.support.api import UploaderClient
+
+
+@pytest.fixture(scope="module")
+def stack_overrides() -> dict[str, str]:
+    return {"UPLOADER_AUTO_LAUNCH": "false"}
+
+
+async def test_with_auto_launch_off_a_validated_upload_waits_for_the_launch_request(client: UploaderClient, archive):
+    path = archive(n_files=2)
+    upload_id = (await (await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1")).json())["upload_id"]
+    await _wait_for_log_line(client, upload_id, "Candidate checked: CandID 300001, PSCID MTL0001, visit V1 are valid and active.")
+    await asyncio.sleep(1.5)  # long enough for an auto-launch to have shown up, were it on
+    waiting = await client.log(upload_id)
+    assert waiting["progress"] == "Not Started"
+    assert waiting["status"] == "The pipeline has not run yet."
+
+    answer = await client.launch(upload_id)
+
+    assert answer.status == 202
+    assert await answer.json() == {"upload_id": upload_id, "attempt": 1, "status": "launch requested"}
+    summary = await client.wait_for_progress(upload_id)
+    assert summary["progress"] == "Success"
+    messages = [line["message"] for line in (await client.log(upload_id))["lines"]]
+    assert "Pipeline launch requested by demo." in messages
+    assert messages.count("Pipeline started.") == 1
+    again = await client.launch(upload_id)
+    assert again.status == 409
+    assert (await again.json())["error"]["message"] == f"Upload {upload_id} cannot be launched: its pipeline already ran."
+
+
+async def test_a_rejected_upload_cannot_be_launched(client: UploaderClient, archive):
+    path = archive("MTL0002", "300002", "V1")
+    upload_id = (await (await client.upload(path, candid="300002", pscid="MTL0002", visit_label="V1")).json())["upload_id"]
+    await client.wait_for_progress(upload_id, ("Failure",))
+    await _wait_for_gateway_to_know(client, upload_id)
+    answer = await client.launch(upload_id)
+    assert answer.status == 409
+    assert (await answer.json())["error"]["message"] == (
+        f"Upload {upload_id} cannot be launched: it was rejected by the candidate checks."
+    )
+
+
+async def test_launching_an_unknown_upload_is_a_404(client: UploaderClient):
+    answer = await client.launch(987654321)
+    assert answer.status == 404
+    assert (await answer.json())["error"]["message"] == "There is no upload with id 987654321."
+
+
+async def _wait_for_log_line(client: UploaderClient, upload_id: int, message: str) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            answer = await client.get(f"/api/v1/uploads/{upload_id}/log")
+            if answer.status == 200 and message in [line["message"] for line in (await answer.json())["lines"]]:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def _wait_for_gateway_to_know(client: UploaderClient, upload_id: int) -> None:
+    """The gateway learns of the rejection from its own queue; wait until a launch is refused for it."""
+    async with asyncio.timeout(30):
+        while True:
+            answer = await client.launch(upload_id)
+            if "rejected" in (await answer.json())["error"]["message"]:
+                return
+            await asyncio.sleep(0.1)

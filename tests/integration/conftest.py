@@ -1,0 +1,47 @@
+"""Fixtures of the integration tests: each service runs in-process (started
+and stopped by the test) against the run's own database and vhost."""
+
+import pytest
+
+from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
+from tests.support.tap import EventTap
+
+
+@pytest.fixture
+async def tap(amqp_url, pool):
+    """Every event published in the run's vhost from now on (the demo data is loaded)."""
+    async with EventTap(amqp_url) as tap:
+        yield tap
+
+
+@pytest.fixture
+def validator_settings(database_url, amqp_url, incoming_path, pool):
+    def make(**overrides) -> ValidatorSettings:
+        return ValidatorSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def launcher_settings(database_url, amqp_url, incoming_path, pool):
+    def make(**overrides) -> LauncherSettings:
+        values = {"auto_launch": True, "max_concurrent_runs": 1, "heartbeat_seconds": 1, **overrides}
+        return LauncherSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **values)
+
+    return make
+
+
+@pytest.fixture
+def logstore_settings(database_url, amqp_url, incoming_path, pool):
+    def make(**overrides) -> LogstoreSettings:
+        return LogstoreSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def gateway_settings(database_url, amqp_url, incoming_path, pool):
+    def make(**overrides) -> GatewaySettings:
+        return GatewaySettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
+
+    return make

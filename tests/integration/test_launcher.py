@@ -1,0 +1,212 @@
+"""The launcher in-process, on the real broker and database, running real
+pipeline processes: what a user sees of a run is its start, its output
+lines and its finish with the exit code in words."""
+
+import time
+
+import aio_pika
+import pytest
+
+from services.common.messages import LaunchRequested, PipelineFinished, UploadValidated
+from services.common.scan_store import DirectoryScanStore
+from services.common.topology import LAUNCHER_QUEUE
+from services.launcher.__main__ import build_app
+from tests.integration.helpers import eventually, new_upload_id, scan_facts, wait_until_processed
+from tests.support.dicom_archives import make_dicom_archive
+from tests.support.inprocess import running_app
+from tests.support.tap import of_upload
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def launcher_queue_starts_empty(amqp_url, pool):
+    """Events other test modules left for the launcher (no launcher ran then) would start runs here."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue(LAUNCHER_QUEUE.name, ensure=False)
+        await queue.purge()
+    except aio_pika.exceptions.ChannelClosed:
+        pass  # not declared yet: nothing was left
+    finally:
+        await connection.close()
+
+
+def stored_scan(incoming_path, upload_id: int, patient_name: str | None = None, attempt: int = 1, **facts):
+    """Scan facts of an upload whose archive is in the scan store, as the gateway leaves it."""
+    scan = scan_facts(upload_id, attempt=attempt, **facts)
+    path = DirectoryScanStore(incoming_path).local_path(scan.scan_key)
+    make_dicom_archive(path, patient_name if patient_name is not None else scan.patient_name, n_files=3)
+    return scan, path
+
+
+async def finished_of(tap, upload_id: int, timeout: float = 30) -> PipelineFinished:
+    return await tap.wait_for(of_upload(upload_id, "pipeline.finished"), timeout)
+
+
+async def test_a_validated_upload_runs_the_pipeline_streams_its_output_and_succeeds(launcher_settings, tap, pool, incoming_path):
+    upload_id = new_upload_id()
+    scan, path = stored_scan(incoming_path, upload_id)
+
+    async with running_app(build_app(launcher_settings())):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan))
+        finished = await finished_of(tap, upload_id)
+
+        started = await tap.wait_for(of_upload(upload_id, "pipeline.started"))
+        assert str(path) in started.command
+        assert f"--patient-name={scan.patient_name}" in started.command
+        logs = tap.matching(of_upload(upload_id, "pipeline.log"))
+        numbers = [line.line_number for line in logs]
+        assert numbers == list(range(1, len(logs) + 1)), numbers
+        assert all(line.attempt == 1 for line in logs)
+        messages = [line.message for line in logs if not line.is_verbose]
+        assert f"Upload {upload_id}: checking {path.name}" in messages
+        assert "Found 3 DICOM files" in messages
+        assert any(line.is_verbose for line in logs)
+        assert (finished.exit_code, finished.succeeded, finished.attempt) == (0, True, 1)
+        assert finished.message == "Pipeline finished successfully: the scan was inserted."
+        await eventually(lambda: _absent(path), what="the scan leaving the incoming path after success")
+        run = await pool.fetchrow("SELECT state, exit_code, command FROM launcher.runs WHERE upload_id = $1", upload_id)
+        assert (run["state"], run["exit_code"], run["command"]) == ("succeeded", 0, started.command)
+
+
+async def _absent(path) -> bool:
+    return not path.exists()
+
+
+async def test_a_patient_name_that_does_not_match_fails_with_exit_code_151_in_words_and_keeps_the_scan(
+    launcher_settings, tap, incoming_path
+):
+    upload_id = new_upload_id()
+    scan, path = stored_scan(incoming_path, upload_id, patient_name="MTL0001_300001_V9")
+
+    async with running_app(build_app(launcher_settings())):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan))
+        finished = await finished_of(tap, upload_id)
+
+    assert (finished.exit_code, finished.succeeded) == (151, False)
+    assert finished.message == (
+        "Pipeline failed with exit code 151: the PatientName in the DICOM files does not match the file name."
+    )
+    errors = [line.message for line in tap.matching(of_upload(upload_id, "pipeline.log")) if line.is_error]
+    assert errors, "the pipeline says why it failed"
+    assert path.is_file(), "a failed upload's scan stays for another attempt"
+
+
+async def test_without_auto_launch_a_validated_upload_waits_until_a_launch_is_requested(
+    launcher_settings, tap, pool, incoming_path
+):
+    waiting, sentinel = new_upload_id(), new_upload_id()
+    scan, path = stored_scan(incoming_path, waiting)
+    sentinel_scan, _ = stored_scan(incoming_path, sentinel)
+    validated = UploadValidated(upload_id=waiting, attempt=1, scan=scan)
+
+    async with running_app(build_app(launcher_settings(auto_launch=False))):
+        await tap.publish(validated)
+        await wait_until_processed(pool, "launcher", validated.event_id)
+        await tap.publish(LaunchRequested(upload_id=sentinel, attempt=1, scan=sentinel_scan, requested_by="demo"))
+        assert (await finished_of(tap, sentinel)).succeeded
+
+        assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", waiting) == 0
+        assert not tap.matching(of_upload(waiting))[1:], "only the validated event itself was seen"
+
+        await tap.publish(LaunchRequested(upload_id=waiting, attempt=1, scan=scan, requested_by="demo"))
+        finished = await finished_of(tap, waiting)
+
+    assert (finished.exit_code, finished.succeeded) == (0, True)
+    assert len(tap.matching(of_upload(waiting, "pipeline.started"))) == 1
+
+
+async def test_the_same_validation_twice_and_a_launch_request_run_the_pipeline_once(
+    launcher_settings, tap, pool, incoming_path
+):
+    upload_id, sentinel = new_upload_id(), new_upload_id()
+    scan, _ = stored_scan(incoming_path, upload_id)
+    validated = UploadValidated(upload_id=upload_id, attempt=1, scan=scan)
+    launch = LaunchRequested(upload_id=upload_id, attempt=1, scan=scan, requested_by="demo")
+
+    async with running_app(build_app(launcher_settings())):
+        await tap.publish(validated)
+        await tap.publish(validated)
+        await tap.publish(launch)
+        await finished_of(tap, upload_id)
+        await wait_until_processed(pool, "launcher", launch.event_id)
+        sentinel_scan, _ = stored_scan(incoming_path, sentinel)
+        await tap.publish(LaunchRequested(upload_id=sentinel, attempt=1, scan=sentinel_scan, requested_by="demo"))
+        await finished_of(tap, sentinel)
+
+    assert len(tap.matching(of_upload(upload_id, "pipeline.started"))) == 1
+    assert len(tap.matching(of_upload(upload_id, "pipeline.finished"))) == 1
+    assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", upload_id) == 1
+
+
+async def test_a_validation_of_an_older_attempt_does_not_run_after_a_newer_one(launcher_settings, tap, pool, incoming_path):
+    upload_id = new_upload_id()
+    newer, _ = stored_scan(incoming_path, upload_id, attempt=2)
+    older, _ = stored_scan(incoming_path, upload_id, attempt=1)
+    late = UploadValidated(upload_id=upload_id, attempt=1, scan=older)
+
+    async with running_app(build_app(launcher_settings())):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=2, scan=newer))
+        assert (await finished_of(tap, upload_id)).attempt == 2
+        await tap.publish(late)
+        await wait_until_processed(pool, "launcher", late.event_id)
+
+    assert [e.attempt for e in tap.matching(of_upload(upload_id, "pipeline.started"))] == [2]
+    assert await pool.fetchval("SELECT array_agg(attempt) FROM launcher.runs WHERE upload_id = $1", upload_id) == [2]
+
+
+async def test_a_custom_pipeline_command_is_run_and_its_exit_code_reported(launcher_settings, tap):
+    upload_id = new_upload_id()
+    command = """{python} -c "import sys; print('[info] hello'); sys.exit(3)" """
+
+    async with running_app(build_app(launcher_settings(pipeline_command=command))):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        finished = await finished_of(tap, upload_id)
+
+    lines = tap.matching(of_upload(upload_id, "pipeline.log"))
+    assert [(line.message, line.is_error, line.is_verbose) for line in lines] == [("hello", False, False)]
+    assert (finished.exit_code, finished.succeeded) == (3, False)
+    assert finished.message == "Pipeline failed with exit code 3: the pipeline was called without a required argument."
+
+
+async def test_stderr_output_is_an_error_line_and_untagged_output_is_verbose(launcher_settings, tap):
+    upload_id = new_upload_id()
+    command = """{python} -c "import sys; print('plain detail', flush=True); print('it broke', file=sys.stderr)" """
+
+    async with running_app(build_app(launcher_settings(pipeline_command=command))):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        finished = await finished_of(tap, upload_id)
+
+    lines = {line.message: (line.is_error, line.is_verbose) for line in tap.matching(of_upload(upload_id, "pipeline.log"))}
+    assert lines == {"plain detail": (False, True), "it broke": (True, False)}
+    assert (finished.exit_code, finished.succeeded) == (0, True)
+
+
+async def test_a_pipeline_command_that_cannot_start_fails_the_run_with_the_reason(launcher_settings, tap):
+    upload_id = new_upload_id()
+
+    async with running_app(build_app(launcher_settings(pipeline_command="/nonexistent/pipeline {scan_path}"))):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        finished = await finished_of(tap, upload_id)
+
+    assert (finished.exit_code, finished.succeeded) == (None, False)
+    assert finished.message.startswith("The pipeline command could not be started: ")
+
+
+async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_launcher_shut_down(launcher_settings, tap, pool):
+    upload_id = new_upload_id()
+    command = """{python} -c "import time; print('[info] sleeping', flush=True); time.sleep(30)" """
+    settings = launcher_settings(pipeline_command=command, shutdown_grace_seconds=0)
+
+    async with running_app(build_app(settings)):
+        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        await tap.wait_for(of_upload(upload_id, "pipeline.started"))
+        first = await tap.wait_for(of_upload(upload_id, "pipeline.log"))
+        assert first.message == "sleeping"
+        stopping = time.monotonic()
+    finished = await finished_of(tap, upload_id, timeout=5)
+
+    assert time.monotonic() - stopping < 5
+    assert (finished.exit_code, finished.succeeded) == (None, False)
+    assert "launcher shut down" in finished.message, finished.message
+    assert await pool.fetchval("SELECT state FROM launcher.runs WHERE upload_id = $1", upload_id) == "failed"

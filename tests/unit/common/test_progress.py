@@ -1,0 +1,76 @@
+"""How events move an upload's progress (services.common.progress)."""
+
+import pytest
+
+from services.common.messages import (
+    LaunchRequested,
+    PipelineFinished,
+    PipelineLogLine,
+    PipelineStarted,
+    RuleFailure,
+    ScanFacts,
+    UploadReceived,
+    UploadRejected,
+    UploadValidated,
+)
+from services.common.progress import OVERWRITABLE, Progress, moves_progress, progress_after, rank_of, rank_of_type
+
+SCAN = ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key="k", candid="300001", pscid="MTL0001", visit_label="V1")
+RECEIVED = UploadReceived(upload_id=1, attempt=1, scan=SCAN, size_bytes=10, uploaded_by="demo")
+VALIDATED = UploadValidated(upload_id=1, attempt=1, scan=SCAN)
+REJECTED = UploadRejected(upload_id=1, attempt=1, failures=[RuleFailure(rule="r", message="m")])
+LAUNCH_REQUESTED = LaunchRequested(upload_id=1, attempt=1, scan=SCAN, requested_by="demo")
+STARTED = PipelineStarted(upload_id=1, attempt=1, command=["x"])
+SUCCEEDED = PipelineFinished(upload_id=1, attempt=1, exit_code=0, succeeded=True, message="ok")
+FAILED = PipelineFinished(upload_id=1, attempt=1, exit_code=62, succeeded=False, message="bad")
+LOG_LINE = PipelineLogLine(upload_id=1, attempt=1, line_number=1, message="hello")
+
+
+def test_the_progress_states_are_the_four_loris_words():
+    assert [p.value for p in Progress] == ["Not Started", "In Progress", "Failure", "Success"]
+
+
+def test_an_upload_moves_forward_from_received_to_validated_to_launch_requested_to_started():
+    assert rank_of(RECEIVED) < rank_of(VALIDATED) < rank_of(LAUNCH_REQUESTED) < rank_of(STARTED)
+
+
+@pytest.mark.parametrize("last", [SUCCEEDED, FAILED, REJECTED], ids=["succeeded", "failed", "rejected"])
+def test_a_finished_or_rejected_upload_ranks_above_every_earlier_step(last):
+    assert rank_of(last) > max(rank_of(e) for e in (RECEIVED, VALIDATED, LAUNCH_REQUESTED, STARTED))
+
+
+def test_a_rejection_and_a_finished_run_rank_the_same():
+    assert rank_of(REJECTED) == rank_of(SUCCEEDED) == rank_of(FAILED) == rank_of_type("pipeline.finished")
+
+
+def test_rank_of_type_gives_the_rank_of_the_event_of_that_type():
+    assert rank_of_type("upload.received") == rank_of(RECEIVED)
+    assert rank_of_type("pipeline.started") == rank_of(STARTED)
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (RECEIVED, Progress.NOT_STARTED),
+        (VALIDATED, Progress.NOT_STARTED),
+        (LAUNCH_REQUESTED, Progress.NOT_STARTED),
+        (STARTED, Progress.IN_PROGRESS),
+        (REJECTED, Progress.FAILURE),
+        (SUCCEEDED, Progress.SUCCESS),
+        (FAILED, Progress.FAILURE),
+    ],
+    ids=["received", "validated", "launch_requested", "started", "rejected", "succeeded", "failed"],
+)
+def test_each_event_leaves_the_upload_in_the_progress_loris_shows(event, expected):
+    assert progress_after(event) is expected
+
+
+def test_a_log_line_does_not_move_progress_but_every_other_event_does():
+    assert not moves_progress(LOG_LINE)
+    assert all(moves_progress(e) for e in (RECEIVED, VALIDATED, REJECTED, LAUNCH_REQUESTED, STARTED, SUCCEEDED, FAILED))
+
+
+def test_only_not_started_and_failed_uploads_may_be_overwritten():
+    assert OVERWRITABLE == {Progress.NOT_STARTED, Progress.FAILURE}
+    assert Progress.IN_PROGRESS not in OVERWRITABLE
+    assert Progress.SUCCESS not in OVERWRITABLE
