@@ -25,7 +25,7 @@ def ending_of(file_name: str) -> str | None:
 
 
 def is_safe_name(file_name: str) -> bool:
-    return bool(_SAFE_NAME.match(file_name)) and ".." not in file_name
+    return bool(_SAFE_NAME.fullmatch(file_name)) and ".." not in file_name
 
 
 def follows_name_rule(file_name: str, form: UploadForm) -> bool:

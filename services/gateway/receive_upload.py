@@ -10,7 +10,8 @@ import logging
 import time
 
 import asyncpg
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.helpers import parse_mimetype
 from pydantic import ValidationError
 
 from services.common.api_models import UploadAccepted, UploadForm
@@ -21,6 +22,7 @@ from services.common.progress import OVERWRITABLE, Progress
 from services.common.request_parsing import Refusal
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway import file_rules, uploads
+from services.gateway.multipart_file import IncompletePart, stream_part_body
 from services.gateway.users import User
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ async def receive_upload(request: web.Request, pool: asyncpg.Pool, store: ScanSt
     await _refuse_taken_name(pool, file_name, form)
     pending = store.begin()
     try:
-        await _stream_file(file_part, pending, file_name, ending, max_bytes)
+        await _stream_file(request, pending, file_name, ending, max_bytes)
         accepted = await _record_upload(pool, store, pending, form, file_name, user)
     except BaseException:
         store.discard(pending)
@@ -140,15 +142,20 @@ def _taken_name_refusal(existing: uploads.UploadRecord, overwrite: bool) -> web.
     return None
 
 
-async def _stream_file(part: BodyPartReader, pending: PendingScan, file_name: str, ending: str, max_bytes: int) -> None:
-    while chunk := await part.read_chunk(CHUNK_BYTES):
-        if pending.size == 0 and not file_rules.content_matches_ending(chunk, ending):
+async def _stream_file(request: web.Request, pending: PendingScan, file_name: str, ending: str, max_bytes: int) -> None:
+    def store(chunk: bytes | memoryview) -> None:
+        if pending.size == 0 and not file_rules.content_matches_ending(bytes(chunk[:4]), ending):
             kind = "a zip" if ending == ".zip" else "a gzip-compressed"
             raise Refusal(error_response(
                 415, "content_type_mismatch", f"The content of {file_name} is not {kind} archive, as its name says.", "file"))
         if pending.size + len(chunk) > max_bytes:
             raise Refusal(_too_large(max_bytes))
         pending.write(chunk)
+
+    try:
+        await stream_part_body(request.content, _boundary(request), store, CHUNK_BYTES)
+    except IncompletePart:
+        raise Refusal(error_response(400, "incomplete_upload", f"The upload of {file_name} ended before the file was complete.", "file")) from None
     if pending.size == 0:
         raise Refusal(error_response(400, "empty_file", f"File {file_name} is empty.", "file"))
     await pending.flush_to_disk()
@@ -188,6 +195,10 @@ def _received_event(upload_id, attempt, key, size, form: UploadForm, file_name: 
         upload_id=upload_id, attempt=attempt, scan=scan, size_bytes=size,
         uploaded_by=user.username, overwrite=form.overwrite,
     )
+
+
+def _boundary(request: web.Request) -> str:
+    return parse_mimetype(request.headers[hdrs.CONTENT_TYPE]).parameters["boundary"]
 
 
 def _too_large(max_bytes: int) -> web.Response:

@@ -269,6 +269,18 @@ async def test_an_event_of_an_earlier_attempt_arriving_after_a_new_one_changes_n
     assert FINISHED_MESSAGE not in messages(await logstore.log(upload_id))
 
 
+async def test_the_facts_of_an_earlier_attempt_arriving_late_do_not_replace_the_current_ones(logstore, tap):
+    upload_id = new_upload_id()
+    await tap.publish(received(upload_id, attempt=2, visit_label="V2"))
+    await logstore.wait_for_progress(upload_id, "Not Started", attempt=2)
+
+    await tap.publish(received(upload_id, attempt=1, visit_label="V1"))
+    await logstore.settle()
+
+    upload = await logstore.upload(upload_id)
+    assert (upload["visit_label"], upload["attempt"]) == ("V2", 2)
+
+
 async def test_an_unknown_upload_is_a_404_with_a_json_error(logstore):
     upload_id = new_upload_id()
 
