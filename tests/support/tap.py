@@ -48,6 +48,9 @@ class EventTap:
         message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, headers=headers or {})
         await publish(self.exchange, message, routing_key)
 
+    async def publish_to_exchange(self, exchange_name: str, message: aio_pika.Message, routing_key: str) -> None:
+        await publish(await self._channel.get_exchange(exchange_name), message, routing_key)
+
     def matching(self, match: Match) -> list[Event]:
         return [event for event in self.events if match(event)]
 
