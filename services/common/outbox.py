@@ -66,6 +66,15 @@ class OutboxRelay:
             await listener.remove_listener(channel, self._on_notify)
             await self._pool.release(listener)
 
+    async def flush(self, timeout: float = 10) -> None:
+        """Publish what is left, at shutdown: the last changes may have written events just now."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.publish_pending():
+                    pass
+        except Exception as error:
+            log.warning("outbox not flushed at shutdown; it will be published at the next start", extra={"error": repr(error)})
+
     async def publish_pending(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():

@@ -42,6 +42,7 @@ def with_outbox_relay(app: web.Application, schema: str) -> None:
         relay = OutboxRelay(app[POOL], schema, app[EXCHANGE], app[SETTINGS].outbox_poll_seconds)
         async with _background(relay.run()):
             yield
+        await relay.flush()
 
     app.cleanup_ctx.append(relay_ctx)
 

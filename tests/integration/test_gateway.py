@@ -123,6 +123,15 @@ async def test_a_request_without_a_valid_bearer_token_is_refused_with_401(gatewa
         assert error["message"] == expected, headers
 
 
+async def test_an_upload_with_a_wrong_token_is_refused_with_401_and_leaves_nothing(gateway_url, http, archive, nothing_kept):
+    check = await nothing_kept()
+
+    refused = await upload(UploaderClient(http, gateway_url, "not-a-token"), archive())
+
+    assert (await error_of(refused, 401))["code"] == "unauthenticated"
+    await check()
+
+
 async def test_a_user_without_uploader_permission_is_refused_with_403(gateway_url, http, nothing_kept, tmp_path):
     viewer = UploaderClient(http, gateway_url, NO_PERMISSION_TOKEN)
     check = await nothing_kept()

@@ -107,7 +107,7 @@ async def test_without_auto_launch_a_validated_upload_waits_until_a_launch_is_re
         assert (await finished_of(tap, sentinel)).succeeded
 
         assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", waiting) == 0
-        assert not tap.matching(of_upload(waiting))[1:], "only the validated event itself was seen"
+        assert [e.type for e in tap.matching(of_upload(waiting))] == ["upload.validated"], "nothing ran for it"
 
         await tap.publish(LaunchRequested(upload_id=waiting, attempt=1, scan=scan, requested_by="demo"))
         finished = await finished_of(tap, waiting)
@@ -210,3 +210,9 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
     assert (finished.exit_code, finished.succeeded) == (None, False)
     assert "launcher shut down" in finished.message, finished.message
     assert await pool.fetchval("SELECT state FROM launcher.runs WHERE upload_id = $1", upload_id) == "failed"
+    unpublished = await pool.fetch(
+        """SELECT routing_key FROM launcher.outbox WHERE published_at IS NULL
+           AND convert_from(body, 'UTF8')::jsonb->>'upload_id' = $1 ORDER BY id""",
+        str(upload_id),
+    )
+    assert [row["routing_key"] for row in unpublished] == [], "the stopped launcher left announcements unpublished"
