@@ -14,34 +14,31 @@ async def tap(amqp_url, pool):
         yield tap
 
 
-@pytest.fixture
-def validator_settings(database_url, amqp_url, incoming_path, pool):
-    def make(**overrides) -> ValidatorSettings:
-        return ValidatorSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
+def _settings_factory(settings_class, database_url, amqp_url, incoming_path, **defaults):
+    def make(**overrides):
+        values = {**defaults, **overrides}
+        return settings_class(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **values)
 
     return make
+
+
+@pytest.fixture
+def validator_settings(database_url, amqp_url, incoming_path, pool):
+    return _settings_factory(ValidatorSettings, database_url, amqp_url, incoming_path)
 
 
 @pytest.fixture
 def launcher_settings(database_url, amqp_url, incoming_path, pool):
-    def make(**overrides) -> LauncherSettings:
-        values = {"auto_launch": True, "max_concurrent_runs": 1, "heartbeat_seconds": 1, **overrides}
-        return LauncherSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **values)
-
-    return make
+    return _settings_factory(
+        LauncherSettings, database_url, amqp_url, incoming_path, auto_launch=True, max_concurrent_runs=1, heartbeat_seconds=1
+    )
 
 
 @pytest.fixture
 def logstore_settings(database_url, amqp_url, incoming_path, pool):
-    def make(**overrides) -> LogstoreSettings:
-        return LogstoreSettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
-
-    return make
+    return _settings_factory(LogstoreSettings, database_url, amqp_url, incoming_path)
 
 
 @pytest.fixture
 def gateway_settings(database_url, amqp_url, incoming_path, pool):
-    def make(**overrides) -> GatewaySettings:
-        return GatewaySettings(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **overrides)
-
-    return make
+    return _settings_factory(GatewaySettings, database_url, amqp_url, incoming_path)

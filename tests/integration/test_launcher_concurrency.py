@@ -3,10 +3,8 @@
 import random
 
 from services.common.messages import LaunchRequested, ScanFacts
-from services.common.settings import LauncherSettings
 from services.launcher.__main__ import build_app
 from tests.support.inprocess import running_app
-from tests.support.tap import EventTap
 
 
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -18,13 +16,13 @@ def most_at_once(intervals: list[tuple[float, float]]) -> int:
     return highest
 
 
-async def test_five_launch_requests_never_run_more_than_two_pipelines_at_once(database_url, amqp_url, pool, incoming_path):
-    settings = LauncherSettings(
-        database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, max_concurrent_runs=2,
+async def test_five_launch_requests_never_run_more_than_two_pipelines_at_once(launcher_settings, tap, pool):
+    settings = launcher_settings(
+        max_concurrent_runs=2,
         pipeline_command='{python} -c "import time; print(\'[info] working\', flush=True); time.sleep(0.6)"',
     )
     upload_ids = [random.randint(10**6, 10**9) for _ in range(5)]
-    async with EventTap(amqp_url) as tap, running_app(build_app(settings)):
+    async with running_app(build_app(settings)):
         for upload_id in upload_ids:
             scan = ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key=f"demo/{upload_id}/attempt-1/x.tgz",
                              candid="300001", pscid="MTL0001", visit_label="V1")
