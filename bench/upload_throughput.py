@@ -44,6 +44,7 @@ def make_archive_like_file(path: Path, size: int) -> None:
 
 
 def timed(action) -> float:
+    os.sync()  # start each run with no dirty pages left by the one before
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
@@ -151,7 +152,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--memory-sizes-mib", default="1024,4096")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if shutil.which("curl") is None:
         sys.exit("curl is needed: apt-get install curl")
@@ -182,7 +183,8 @@ def report_throughput(size: int, times: dict[str, list[float]]) -> None:
     rates = {name: throughput(size, seconds) for name, seconds in times.items()}
     print(f"Upload of {size // MIB} MiB, median of {len(times['gateway'])} runs:")
     for name, rate in rates.items():
-        print(f"  {name:22s} {rate:8.1f} MB/s")
+        runs = " ".join(f"{size / 1e6 / seconds:.0f}" for seconds in times[name])
+        print(f"  {name:22s} {rate:8.1f} MB/s   (runs: {runs})")
     print(f"  gateway / bare handler  {rates['gateway'] / rates['bare aiohttp handler']:8.2f}   (goal: >= 0.90)")
     print(f"  gateway / file copy     {rates['gateway'] / rates['plain file copy']:8.2f}")
 
