@@ -8,6 +8,7 @@ the relay at once; polling covers a missed notification.
 """
 
 import asyncio
+import contextlib
 import logging
 
 import asyncpg
@@ -45,26 +46,36 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish until cancelled, backing off while the broker or the database is away."""
-        listener = await self._pool.acquire()
-        channel = _channel_name(self._schema)
-        await listener.add_listener(channel, self._on_notify)
         backoff = self._poll_seconds
-        try:
+        async with self._notifications():
             while True:
                 self._wake.clear()
                 try:
                     while await self.publish_pending() == BATCH_SIZE:
                         pass
                     backoff = self._poll_seconds
-                except (asyncio.CancelledError, KeyboardInterrupt):
-                    raise
                 except Exception as error:
                     log.warning("outbox relay failed, will retry", extra={"error": repr(error)})
                     backoff = min(backoff * 2, 30)
                 await self._sleep(backoff)
+
+    @contextlib.asynccontextmanager
+    async def _notifications(self):
+        """LISTEN for new outbox rows; without it (database away at start) the relay polls."""
+        channel = _channel_name(self._schema)
+        listener = None
+        try:
+            listener = await self._pool.acquire()
+            await listener.add_listener(channel, self._on_notify)
+        except Exception as error:
+            log.warning("outbox relay polls only: cannot listen", extra={"error": repr(error)})
+        try:
+            yield
         finally:
-            await listener.remove_listener(channel, self._on_notify)
-            await self._pool.release(listener)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(channel, self._on_notify)
+                await self._pool.release(listener)
 
     async def flush(self, timeout: float = 10) -> None:
         """Publish what is left, at shutdown: the last changes may have written events just now."""

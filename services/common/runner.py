@@ -110,9 +110,15 @@ async def _database_answers(app: web.Application) -> bool:
 @contextlib.asynccontextmanager
 async def _background(coroutine: Awaitable[None]) -> AsyncIterator[None]:
     task = asyncio.ensure_future(coroutine)
+    task.add_done_callback(_log_unexpected_end)
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _log_unexpected_end(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task stopped", exc_info=task.exception())

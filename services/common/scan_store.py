@@ -69,8 +69,6 @@ class ScanStore(Protocol):
 
     def local_path(self, key: str) -> Path: ...
 
-    def exists(self, key: str) -> bool: ...
-
     def remove(self, key: str) -> None: ...
 
 
@@ -102,9 +100,6 @@ class DirectoryScanStore:
         if not path.is_relative_to(self.root):
             raise ValueError(f"scan key {key!r} points outside the store")
         return path
-
-    def exists(self, key: str) -> bool:
-        return self.local_path(key).is_file()
 
     def remove(self, key: str) -> None:
         path = self.local_path(key)

@@ -12,7 +12,7 @@ import pytest
 from services.common.messages import UploadReceived
 from services.common.topology import DEAD_LETTER_QUEUE, VALIDATOR_QUEUE
 from services.validator.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts, wait_until_processed
+from tests.integration.helpers import eventually, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
 
 DECISIONS = ("upload.validated", "upload.rejected")

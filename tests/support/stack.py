@@ -75,7 +75,7 @@ class ServiceStack:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-            raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}")
+            raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}") from None
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

@@ -34,7 +34,7 @@ async def test_a_committed_scan_has_all_its_bytes_at_its_key_and_no_partial_file
 
     assert store.local_path(KEY) == tmp_path.resolve() / "demo" / "7" / "attempt-1" / "MTL0001_300001_V1.tgz"
     assert store.local_path(KEY).read_bytes() == b"\x1f\x8b first second"
-    assert store.exists(KEY)
+    assert store.local_path(KEY).is_file()
     assert part_files(tmp_path) == []
 
 
@@ -47,7 +47,7 @@ async def test_bytes_being_received_are_kept_in_a_partial_file_not_at_the_key(tm
 
     assert pending.path.suffix == ".part"
     assert pending.path.read_bytes() == b"abc"
-    assert not store.exists(KEY)
+    assert not store.local_path(KEY).is_file()
     store.discard(pending)
 
 
@@ -75,7 +75,7 @@ async def test_a_discarded_scan_leaves_no_file_behind(tmp_path):
 
     assert not pending.path.exists()
     assert part_files(tmp_path) == []
-    assert not store.exists(KEY)
+    assert not store.local_path(KEY).is_file()
 
 
 async def test_discarding_a_scan_already_flushed_to_disk_removes_it_too(tmp_path):
@@ -123,7 +123,7 @@ async def test_removing_a_scan_deletes_it_and_its_empty_attempt_and_upload_folde
 
     store.remove(KEY)
 
-    assert not store.exists(KEY)
+    assert not store.local_path(KEY).is_file()
     assert not (tmp_path / "demo" / "7").exists()
     assert (tmp_path / "demo").is_dir()
 
@@ -148,7 +148,7 @@ async def test_removing_a_scan_keeps_its_attempt_folder_when_something_else_is_i
 
     store.remove(KEY)
 
-    assert not store.exists(KEY)
+    assert not store.local_path(KEY).is_file()
     assert neighbour.read_text() == "keep me"
 
 
@@ -164,4 +164,4 @@ def test_removing_a_scan_that_is_not_there_does_nothing(tmp_path):
 def test_a_key_is_not_reported_as_existing_before_its_scan_is_committed(tmp_path):
     store = DirectoryScanStore(tmp_path)
 
-    assert not store.exists(KEY)
+    assert not store.local_path(KEY).is_file()
