@@ -10,7 +10,7 @@ import logging
 import time
 
 import asyncpg
-from aiohttp import BodyPartReader, hdrs, web
+from aiohttp import BodyPartReader, ClientPayloadError, hdrs, web
 from aiohttp.helpers import parse_mimetype
 from pydantic import ValidationError
 
@@ -154,8 +154,10 @@ async def _stream_file(request: web.Request, pending: PendingScan, file_name: st
 
     try:
         await stream_part_body(request.content, _boundary(request), store, CHUNK_BYTES)
-    except IncompletePart:
-        raise Refusal(error_response(400, "incomplete_upload", f"The upload of {file_name} ended before the file was complete.", "file")) from None
+    except (IncompletePart, ConnectionError, ClientPayloadError) as error:
+        log.info("upload interrupted", extra={"file_name": file_name, "bytes": pending.size, "error": repr(error)})
+        raise Refusal(error_response(
+            400, "incomplete_upload", f"The upload of {file_name} ended before the file was complete.", "file")) from None
     if pending.size == 0:
         raise Refusal(error_response(400, "empty_file", f"File {file_name} is empty.", "file"))
     await pending.flush_to_disk()

@@ -148,6 +148,7 @@ async def test_an_interrupted_upload_leaves_no_file_and_no_record(stack, pool, i
     await asyncio.sleep(1)
     assert await pool.fetchval("SELECT count(*) FROM gateway.uploads WHERE file_name = $1", name) == 0
     _assert_nothing_left(incoming_path, name)
+    assert f'"message": "upload interrupted", "file_name": "{name}"' in stack.log_tail("gateway", 500)
 
 
 # --- rejected by the validator: Failure, with every reason in the log ---
