@@ -10,7 +10,7 @@ channel before the pool.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 
 from aiohttp import web
 
@@ -55,14 +55,6 @@ def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handl
         await consumer.stop()
 
     app.cleanup_ctx.append(consumer_ctx)
-
-
-def with_background_task(app: web.Application, make_task: Callable[[web.Application], Awaitable[None]]) -> None:
-    async def task_ctx(app: web.Application) -> AsyncIterator[None]:
-        async with _background(make_task(app)):
-            yield
-
-    app.cleanup_ctx.append(task_ctx)
 
 
 def run_service(app: web.Application) -> None:

@@ -7,6 +7,7 @@ the change, so a crash cannot leave a run recorded but not announced.
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -66,7 +67,7 @@ class RunExecutor:
             start_new_session=True,
             limit=1024**2,
         )
-        line_numbers = iter(range(1, 1_000_000_000))
+        line_numbers = itertools.count(1)
         try:
             async with self._heartbeat(run):
                 await asyncio.gather(
