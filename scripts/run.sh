@@ -108,8 +108,10 @@ on_stop_signal() {
     stop_requested=1
 }
 
+# The venv's Python, not curl: a fresh Debian machine may have no curl.
 gateway_healthy() {
-    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}/healthz" 2>/dev/null
+    "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+        "http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}/healthz" 2>/dev/null
 }
 
 wait_until_healthy() {
