@@ -1,4 +1,5 @@
-"""The baseline: a bare aiohttp handler that streams the request body to disk.
+"""The baseline: a bare aiohttp handler that streams the request body to disk,
+as it comes (no parsing, no checks, no fsync, no record).
 
 python bench/bare_upload_server.py PORT DIRECTORY
 """

@@ -6,7 +6,8 @@ Prints MB/s for: a plain file copy on the same disk, a bare aiohttp handler
 that streams the body to disk, and the gateway (multipart parsing, type
 sniffing, size limit, fsync, rename, database record and outbox event);
 the ratios; and the gateway's peak memory (VmHWM) for each upload size.
-Uploads are sent by curl, the same client for both servers. The gateway
+Both servers get the same request from the same client (curl, multipart
+form); the bare handler writes the raw body to disk as it comes. The gateway
 runs alone, on a database and a vhost of its own that are removed at the end.
 """
 
@@ -54,6 +55,15 @@ def curl(*args: str) -> None:
     result = subprocess.run(["curl", "-sS", "--fail-with-body", "-o", "/dev/null", *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"curl failed: {result.stderr} {result.stdout}")
+
+
+def upload_form(source: Path, file_name: str) -> list[str]:
+    """The same multipart request for both servers; the bare handler writes the whole body as it comes."""
+    return [
+        "-H", f"Authorization: Bearer {TOKEN}",
+        "-F", "candid=300001", "-F", "pscid=MTL0001", "-F", "visit_label=V1",
+        "-F", f"file=@{source};filename={file_name}",
+    ]
 
 
 def wait_for(url: str, process: subprocess.Popen) -> None:
@@ -112,12 +122,7 @@ class Gateway:
 
     def upload(self, source: Path) -> None:
         self.uploads += 1
-        curl(
-            "-H", f"Authorization: Bearer {TOKEN}",
-            "-F", "candid=300001", "-F", "pscid=MTL0001", "-F", "visit_label=V1",
-            "-F", f"file=@{source};filename=MTL0001_300001_V1_bench{self.uploads}.tgz",
-            f"http://127.0.0.1:{self.port}/api/v1/uploads",
-        )
+        curl(*upload_form(source, f"MTL0001_300001_V1_bench{self.uploads}.tgz"), f"http://127.0.0.1:{self.port}/api/v1/uploads")
 
     async def close(self) -> None:
         self.process.terminate()
@@ -137,7 +142,7 @@ class BareHandler:
         wait_for(f"http://127.0.0.1:{self.port}/", self.process)
 
     def upload(self, source: Path) -> None:
-        curl("-X", "POST", "-H", "Content-Type: application/octet-stream", "-T", str(source), f"http://127.0.0.1:{self.port}/upload")
+        curl(*upload_form(source, "bare.tgz"), f"http://127.0.0.1:{self.port}/upload")
 
     def close(self) -> None:
         self.process.terminate()
