@@ -1,6 +1,6 @@
 """Upload throughput of the gateway against two baselines measured in the same run.
 
-    python bench/upload_throughput.py [--size-mib 1024] [--memory-sizes-mib 1024,4096] [--repeat 3]
+    python bench/upload_throughput.py [--size-mib 1024] [--memory-sizes-mib 1024,4096] [--repeat 5]
 
 Prints MB/s for: a plain file copy on the same disk, a bare aiohttp handler
 that streams the body to disk, and the gateway (multipart parsing, type

@@ -209,8 +209,10 @@ def _too_large(max_bytes: int) -> web.Response:
 
 
 def _human(size: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:g} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+    """1.0 KiB, 4.0 MiB, 50.0 GiB: the largest unit, up to GiB, that keeps the number at or above 1."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
         size /= 1024
-    return f"{size} TiB"
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"

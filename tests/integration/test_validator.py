@@ -57,34 +57,21 @@ async def test_a_candidate_of_another_site_is_validated_too(validator, tap):
     assert isinstance(await decision_on(tap, event), UploadValidated)
 
 
-async def test_an_unknown_candid_is_rejected_saying_it_does_not_exist(validator, tap):
-    messages = await failure_messages(tap, received(new_upload_id(), candid="999999", pscid="MTL0001", visit_label="V1"))
+@pytest.mark.parametrize(
+    ("candid", "pscid", "visit_label", "message"),
+    [
+        ("999999", "MTL0001", "V1", "CandID 999999 does not exist."),
+        ("300001", "MTL0002", "V1", "PSCID MTL0002 does not belong to CandID 300001; check both values."),
+        ("300002", "MTL0002", "V1", "Candidate 300002 (PSCID MTL0002) is not active."),
+        ("300001", "MTL0001", "V2", "Visit V2 of CandID 300001 is not active."),
+        ("400001", "OTT0001", "V9", "Visit label V9 does not exist for CandID 400001; check both values."),
+    ],
+    ids=["unknown-candid", "pscid-of-another-candidate", "inactive-candidate", "inactive-visit", "unknown-visit"],
+)
+async def test_a_broken_rule_is_rejected_with_one_sentence_naming_the_values(validator, tap, candid, pscid, visit_label, message):
+    event = received(new_upload_id(), candid=candid, pscid=pscid, visit_label=visit_label)
 
-    assert messages == ["CandID 999999 does not exist."]
-
-
-async def test_a_pscid_of_another_candidate_is_rejected_asking_to_check_both_values(validator, tap):
-    messages = await failure_messages(tap, received(new_upload_id(), candid="300001", pscid="MTL0002", visit_label="V1"))
-
-    assert messages == ["PSCID MTL0002 does not belong to CandID 300001; check both values."]
-
-
-async def test_an_inactive_candidate_is_rejected_as_not_active(validator, tap):
-    messages = await failure_messages(tap, received(new_upload_id(), candid="300002", pscid="MTL0002", visit_label="V1"))
-
-    assert messages == ["Candidate 300002 (PSCID MTL0002) is not active."]
-
-
-async def test_an_inactive_visit_is_rejected_as_not_active(validator, tap):
-    messages = await failure_messages(tap, received(new_upload_id(), candid="300001", pscid="MTL0001", visit_label="V2"))
-
-    assert messages == ["Visit V2 of CandID 300001 is not active."]
-
-
-async def test_an_unknown_visit_is_rejected_asking_to_check_both_values(validator, tap):
-    messages = await failure_messages(tap, received(new_upload_id(), candid="400001", pscid="OTT0001", visit_label="V9"))
-
-    assert messages == ["Visit label V9 does not exist for CandID 400001; check both values."]
+    assert await failure_messages(tap, event) == [message]
 
 
 async def test_every_failed_rule_is_reported_at_once(validator, tap):
