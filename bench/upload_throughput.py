@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from services.common.db import open_pool  # noqa: E402
 from services.common.migrations import apply_migrations  # noqa: E402
-from services.gateway.users import UPLOADER_PERMISSIONS, save_user  # noqa: E402
+from services.common.scope import UPLOADER_PERMISSIONS  # noqa: E402
+from services.gateway.users import save_user  # noqa: E402
 from tests.support import servers  # noqa: E402
 from tests.support.stack import free_port  # noqa: E402
 

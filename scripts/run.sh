@@ -32,16 +32,26 @@ export_defaults() {
     mkdir -p "$UPLOADER_INCOMING_PATH"
 }
 
-export_demo_token() {
-    local token_file=var/demo-token
-    if [[ -z ${UPLOADER_DEMO_TOKEN:-} ]]; then
-        if [[ ! -s $token_file ]]; then
-            mkdir -p var
-            (umask 077 && "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(24))' >"$token_file")
+# Exports variable $1 as set in the environment, else as kept in file $2, which is
+# made once (readable by its owner only) with a random value of $3 bytes.
+export_secret() {
+    local variable=$1 file=$2 random_bytes=$3
+    if [[ -z ${!variable:-} ]]; then
+        if [[ ! -s $file ]]; then
+            mkdir -p "$(dirname "$file")"
+            (umask 077 && "$PYTHON" -c 'import secrets, sys; print(secrets.token_urlsafe(int(sys.argv[1])))' \
+                "$random_bytes" >"$file")
         fi
-        UPLOADER_DEMO_TOKEN=$(<"$token_file")
+        printf -v "$variable" '%s' "$(<"$file")"
     fi
-    export UPLOADER_DEMO_TOKEN
+    export "$variable"
+}
+
+export_secrets() {
+    export_secret UPLOADER_DEMO_TOKEN var/demo-token 24
+    export_secret UPLOADER_DEMO_PASSWORD var/demo-password 12
+    # Shared by the gateway and the logstore, which refuses requests without it.
+    export_secret UPLOADER_INTERNAL_SECRET var/internal-secret 32
 }
 
 load_demo_data() {
@@ -141,8 +151,10 @@ print_banner() {
     cat <<EOF
 
 Imaging uploader is running at $base/
+  User: demo  Password: $UPLOADER_DEMO_PASSWORD
   API:      $base/api/v1/uploads   (OpenAPI: /api/v1/openapi.json)
   Token:    $token   (send as: Authorization: Bearer $token)
+  Scan:     .venv/bin/uploader-admin demo-archive   (writes MTL0001_300001_V1.tgz into the current folder; --broken: one the pipeline fails)
   Example:  curl -H "Authorization: Bearer $token" -F candid=300001 -F pscid=MTL0001 -F visit_label=V1 -F file=@MTL0001_300001_V1.tgz $base/api/v1/uploads
 Press Ctrl-C to stop.
 
@@ -172,7 +184,7 @@ supervise() {
 main() {
     bash scripts/setup.sh --with-database
     export_defaults
-    export_demo_token
+    export_secrets
     refuse_if_gateway_port_taken
     load_demo_data
     trap on_stop_signal INT TERM

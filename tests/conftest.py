@@ -9,7 +9,8 @@ import pytest
 
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
-from services.gateway.users import UPLOADER_PERMISSIONS, save_user
+from services.common.scope import UPLOADER_PERMISSIONS
+from services.gateway.users import save_user
 from services.validator.load_demo import load_demo_registry
 from tests.support import servers
 from tests.support.stack import free_port
@@ -17,6 +18,7 @@ from tests.support.stack import free_port
 DEMO_TOKEN = "test-demo-token"
 NO_PERMISSION_TOKEN = "test-no-permission-token"
 MAX_UPLOAD_BYTES = 4 * 1024**2
+INTERNAL_SECRET = "test-internal-secret-shared-by-gateway-and-logstore"
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +69,7 @@ def service_env(database_url, amqp_url, incoming_path, pool) -> dict[str, str]:
         "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
         "UPLOADER_HEARTBEAT_SECONDS": "1",
         "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
+        "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
         **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()},
     }
 

@@ -4,7 +4,7 @@ responses, and generate the OpenAPI document the gateway serves."""
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.progress import Progress
 
@@ -16,19 +16,53 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: ErrorDetail
+    error: ErrorDetail = Field(description="the first failure")
+    errors: list[ErrorDetail] = Field(description="every failure, the first included")
 
 
-class UploadForm(BaseModel):
-    """The form fields of POST /api/v1/uploads (multipart/form-data, before the file part)."""
+def _blank_is_none(value):
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class UploadFields(BaseModel):
+    """The fields that name what a scan is, as a user fills them in (values are trimmed).
+
+    Their rules (CandID, PSCID, visit label, site scope, file name) are the
+    validator's; here they are only read."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    candid: str | None = Field(default=None, pattern=r"^\d{6}$", description="the candidate's CandID (6 digits)")
-    pscid: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9-]+$")
-    visit_label: str | None = Field(default=None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9-]+$")
-    is_phantom: bool = False
-    overwrite: bool = False
+    candid: str | None = Field(default=None, max_length=255, description="the candidate's CandID (6 digits)")
+    pscid: str | None = Field(default=None, max_length=255, description="the candidate's PSCID")
+    visit_label: str | None = Field(default=None, max_length=255, description="the visit label, e.g. V1")
+    is_phantom: bool = Field(default=False, description="a phantom scan: no candidate, no session")
+    overwrite: bool = Field(default=False, description="replace an earlier upload of the same file name")
+
+    _blanks = field_validator("candid", "pscid", "visit_label", mode="before")(_blank_is_none)
+
+
+class UploadForm(UploadFields):
+    """The form fields of POST /api/v1/uploads (multipart/form-data, before the file part)."""
+
+
+class UploadCheck(UploadFields):
+    """POST /api/v1/uploads/check: would this upload be accepted? Asked before sending the file."""
+
+    file_name: str = Field(min_length=1, max_length=255)
+    file_size: int = Field(ge=0, le=2**63 - 1, description="the file's size in bytes")
+
+
+class ExistingUpload(BaseModel):
+    upload_id: int
+    progress: Progress
+    may_overwrite: bool = Field(description="whether overwrite=true would replace it now")
+
+
+class UploadCheckAnswer(BaseModel):
+    ok: bool = Field(description="true when the upload would be accepted")
+    errors: list[ErrorDetail] = Field(description="every rule the upload would break")
+    existing: ExistingUpload | None = Field(description="the upload already under this file name, if any")
+    max_upload_bytes: int
 
 
 class UploadAccepted(BaseModel):
@@ -42,32 +76,46 @@ class LaunchAccepted(BaseModel):
     upload_id: int
     attempt: int
     status: Literal["launch requested"] = "launch requested"
+    starts: Literal["now", "once validated"] = Field(description="now, or as soon as the upload is validated")
 
 
 class UploadSummary(BaseModel):
+    """One upload, with what LORIS's Browse tab shows of it."""
+
     upload_id: int
-    file_name: str | None
+    progress: Progress
     candid: str | None
     pscid: str | None
     visit_label: str | None
+    site: str | None = Field(description="the alias of the candidate's site; null for a phantom")
     is_phantom: bool | None
+    file_name: str | None
+    upload_location: str | None = Field(description="where the current attempt's file is kept")
+    uploaded_at: datetime | None
     uploaded_by: str | None
+    tarchive: str | None = Field(description="the DICOM archive the pipeline made, once it reports it")
+    minc_inserted: int | None = Field(description="null until the pipeline reports it")
+    minc_created: int | None = Field(description="null until the pipeline reports it")
     size_bytes: int | None
     attempt: int
-    progress: Progress
     exit_code: int | None
-    uploaded_at: datetime | None
     updated_at: datetime
 
 
-class UploadListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+MAX_ID = 2**63 - 1
 
-    candid: str | None = None
-    pscid: str | None = None
-    visit_label: str | None = None
+
+class UploadListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    candid: str | None = Field(default=None, max_length=255)
+    pscid: str | None = Field(default=None, max_length=255)
+    visit_label: str | None = Field(default=None, max_length=255)
+    site: str | None = Field(default=None, max_length=255, description="a site alias, e.g. MTL")
+    is_phantom: bool | None = None
     progress: Progress | None = None
-    page: int = Field(default=1, ge=1)
+    sort: Literal["uploaded_at", "-uploaded_at"] = Field(default="-uploaded_at", description="newest first by default")
+    page: int = Field(default=1, ge=1, le=1_000_000)
     page_size: int = Field(default=50, ge=1, le=500)
 
 
@@ -82,7 +130,7 @@ class LogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["summary", "detailed"] = "summary"
-    after: int = Field(default=0, ge=0, description="only lines with a line_id greater than this")
+    after: int = Field(default=0, ge=0, le=MAX_ID, description="only lines with a line_id greater than this")
     include_inactive: bool = Field(default=False, description="also the lines of earlier attempts")
 
 
@@ -104,3 +152,23 @@ class LogPage(BaseModel):
     mode: Literal["summary", "detailed"]
     last_line_id: int = Field(description="pass as `after` to get only newer lines")
     lines: list[LogLine]
+
+
+class RunRecord(BaseModel):
+    """One run of the pipeline for an upload, like a row of LORIS's server process manager."""
+
+    run_id: int
+    attempt: int
+    command: list[str] | None = Field(description="the pipeline's arguments")
+    launcher: str | None = Field(description="the launcher process that ran it")
+    pid: int | None = Field(description="the pipeline's process id")
+    started_at: datetime | None
+    ended_at: datetime | None
+    exit_code: int | None
+    outcome: str = Field(description="running, succeeded, failed, not started, interrupted or abandoned")
+    stderr_tail: list[str] = Field(description="the last lines of its error output")
+
+
+class RunList(BaseModel):
+    upload_id: int
+    runs: list[RunRecord]

@@ -4,6 +4,8 @@ import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aiohttp import web
 
+from services.common.request_reply import Requester
+from services.common.scan_store import ScanStore
 from services.common.settings import ServiceSettings
 
 SERVICE_NAME = web.AppKey("service_name", str)
@@ -12,3 +14,5 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 CHANNEL = web.AppKey("channel", AbstractChannel)
 EXCHANGE = web.AppKey("exchange", AbstractExchange)
+REQUESTER = web.AppKey("requester", Requester)
+SCAN_STORE = web.AppKey("scan_store", ScanStore)

@@ -1,5 +1,6 @@
-"""JSON error responses: {"error": {"code", "message", "field"}}, and the one
-middleware that turns unexpected exceptions into a logged 500."""
+"""JSON error responses: {"error": {first failure}, "errors": [every failure]},
+each failure {"code", "message", "field"}; and the one middleware that turns
+unexpected exceptions into a logged 500."""
 
 import logging
 
@@ -12,15 +13,25 @@ log = logging.getLogger(__name__)
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
-    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    return errors_response(status, [ErrorDetail(code=code, message=message, field=field)])
+
+
+def errors_response(status: int, errors: list[ErrorDetail]) -> web.Response:
+    body = ErrorBody(error=errors[0], errors=errors)
     return web.json_response(body.model_dump(), status=status)
 
 
 def validation_error_response(error: ValidationError, status: int = 400) -> web.Response:
-    """Every field error at once: the first names the field, the message lists them all."""
-    problems = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in error.errors()]
-    message = "; ".join(f"{field}: {text}" for field, text in problems)
-    return error_response(status, "invalid_field", message, problems[0][0] or None)
+    """Every field error at once, one entry per field."""
+    errors = [
+        ErrorDetail(code="invalid_field", message=f"{_where(e['loc'])}: {e['msg']}.", field=_where(e["loc"]) or None)
+        for e in error.errors()
+    ]
+    return errors_response(status, errors)
+
+
+def _where(location: tuple) -> str:
+    return ".".join(str(part) for part in location)
 
 
 def model_response(model: BaseModel, status: int = 200) -> web.Response:

@@ -5,6 +5,7 @@ upload. The routing key of an event is its `type`.
 """
 
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Annotated, Literal, Union
 from uuid import UUID, uuid4
 
@@ -38,6 +39,8 @@ class ScanFacts(BaseModel):
     pscid: str | None = None
     visit_label: str | None = None
     is_phantom: bool = False
+    # The alias of the candidate's site; none for a phantom, or until the validator found it.
+    site: str | None = None
 
     @property
     def patient_name(self) -> str:
@@ -47,19 +50,37 @@ class ScanFacts(BaseModel):
         return f"{self.pscid}_{self.candid}_{self.visit_label}"
 
 
+class UserScope(BaseModel):
+    """What a user may upload and see, from their LORIS permissions and sites."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    username: str
+    all_sites: bool = False
+    own_sites: tuple[str, ...] = ()
+    no_session: bool = False
+
+
 class UploadReceived(Event):
     type: Literal["upload.received"] = "upload.received"
     scan: ScanFacts
     size_bytes: int = Field(ge=0)
     uploaded_by: str
     overwrite: bool = False
+    # Whose permissions the validator checks the upload against.
+    scope: UserScope
 
 
 class RuleFailure(BaseModel):
+    """One broken rule: the request field at fault, a stable code and a sentence naming the values."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    rule: str
+    field: str
+    code: str
     message: str
+    # True when the rule is a permission (the user may not do this), not a data error.
+    forbidden: bool = False
 
 
 class UploadValidated(Event):
@@ -70,9 +91,16 @@ class UploadValidated(Event):
 class UploadRejected(Event):
     type: Literal["upload.rejected"] = "upload.rejected"
     failures: list[RuleFailure] = Field(min_length=1)
+    site: str | None = None
+
+
+# `requested_by` of a run granted on its own, as soon as the upload was validated.
+AUTO_LAUNCH = "auto-launch"
 
 
 class LaunchRequested(Event):
+    """The gateway granted a run to this attempt; the launcher queues it."""
+
     type: Literal["upload.launch_requested"] = "upload.launch_requested"
     scan: ScanFacts
     requested_by: str
@@ -80,7 +108,10 @@ class LaunchRequested(Event):
 
 class PipelineStarted(Event):
     type: Literal["pipeline.started"] = "pipeline.started"
+    run_id: int
     command: list[str]
+    launcher: str = Field(description="the launcher process that runs it, unique per process")
+    pid: int
 
 
 class PipelineLogLine(Event):
@@ -91,11 +122,32 @@ class PipelineLogLine(Event):
     is_verbose: bool = False
 
 
+class RunOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    NOT_STARTED = "not started"  # the command could not be started
+    INTERRUPTED = "interrupted"  # the launcher shut down
+    ABANDONED = "abandoned"  # the launcher stopped beating
+
+
 class PipelineFinished(Event):
     type: Literal["pipeline.finished"] = "pipeline.finished"
+    run_id: int
     exit_code: int | None
     succeeded: bool
+    outcome: RunOutcome
     message: str
+    launcher: str
+    stderr_tail: list[str] = Field(default_factory=list, description="the last lines of its error output")
+
+
+class PipelineReported(Event):
+    """What the pipeline reports about the scan it inserted; a field it did not report is None."""
+
+    type: Literal["pipeline.reported"] = "pipeline.reported"
+    tarchive: str | None = None
+    minc_created: int | None = Field(default=None, ge=0)
+    minc_inserted: int | None = Field(default=None, ge=0)
 
 
 AnyEvent = Annotated[
@@ -107,11 +159,32 @@ AnyEvent = Annotated[
         PipelineStarted,
         PipelineLogLine,
         PipelineFinished,
+        PipelineReported,
     ],
     Field(discriminator="type"),
 ]
 
 _any_event = TypeAdapter(AnyEvent)
+
+
+class RuleCheckRequest(BaseModel):
+    """Asked of the validator (request/reply) before an upload's bytes are sent, and by the pre-flight."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    candid: str | None = None
+    pscid: str | None = None
+    visit_label: str | None = None
+    is_phantom: bool = False
+    file_name: str | None = None
+    scope: UserScope
+
+
+class RuleCheckReply(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    failures: list[RuleFailure]
+    site: str | None = None
 
 
 def parse_event(body: bytes) -> Event:

@@ -17,9 +17,6 @@ class Progress(StrEnum):
     SUCCESS = "Success"
 
 
-# Progress states a new attempt may replace (LORIS's overwrite rule).
-OVERWRITABLE = frozenset({Progress.NOT_STARTED, Progress.FAILURE})
-
 _RANK_BY_TYPE = {
     "upload.received": 10,
     "upload.validated": 20,
@@ -54,3 +51,12 @@ def progress_after(event: Event) -> Progress:
     if isinstance(event, PipelineFinished):
         return Progress.SUCCESS if event.succeeded else Progress.FAILURE
     return _PROGRESS_BY_TYPE[event.type]
+
+
+# The status line a Log Viewer shows under an upload's log.
+STATUS_LINES = {
+    Progress.NOT_STARTED: "The pipeline has not run yet.",
+    Progress.IN_PROGRESS: "The pipeline is running.",
+    Progress.FAILURE: "Finished: the upload failed.",
+    Progress.SUCCESS: "Finished: the upload succeeded.",
+}

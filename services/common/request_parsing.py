@@ -1,11 +1,13 @@
-"""Turning a request's query string or path into a validated model, or a 400 that names the field;
-and the Refusal exception that answers a request with the error of the rule it broke."""
+"""Turning a request's query string, path or JSON body into a validated model,
+or a 400 that names the field; and the Refusal exception that answers a
+request with the error of the rule it broke."""
 
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from services.common.api_models import MAX_ID
 from services.common.http_errors import error_response, validation_error_response
 
 M = TypeVar("M", bound=BaseModel)
@@ -25,10 +27,19 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise Refusal(validation_error_response(error)) from None
 
 
+async def parse_json_body(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as error:
+        if error.errors()[0]["type"] == "json_invalid":
+            raise Refusal(error_response(400, "invalid_json", "The request body is not valid JSON.")) from None
+        raise Refusal(validation_error_response(error)) from None
+
+
 def upload_id_from_path(request: web.Request) -> int:
     raw = request.match_info["upload_id"]
-    if not raw.isdigit():
-        raise Refusal(error_response(400, "invalid_upload_id", f"Upload id {raw!r} is not a number.", "upload_id"))
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_ID:
+        raise Refusal(error_response(400, "invalid_upload_id", f"Upload id {raw!r} is not a valid upload id.", "upload_id"))
     return int(raw)
 
 

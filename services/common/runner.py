@@ -10,25 +10,31 @@ channel before the pool.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, SERVICE_NAME, SETTINGS
+from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REQUESTER, SERVICE_NAME, SETTINGS
 from services.common.broker import connect, open_channel
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
 from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
+from services.common.request_reply import Answer, Requester, answer_requests
 from services.common.settings import ServiceSettings
-from services.common.topology import ConsumerQueue, declare_topology
+from services.common.topology import ConsumerQueue, declare_request_queue, declare_topology
 
 log = logging.getLogger(__name__)
 
 
-def service_app(name: str, settings: ServiceSettings, *, middlewares=()) -> web.Application:
-    app = web.Application(middlewares=list(middlewares), client_max_size=1024**2)
+def service_app(name: str, settings: ServiceSettings, *, middlewares=(), router: web.UrlDispatcher | None = None) -> web.Application:
+    with warnings.catch_warnings():
+        # aiohttp 3 marks `router` deprecated but offers no other way to route `//a` as `/a` without a
+        # redirect; the version is pinned, and a test notices if the argument stops working.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(middlewares=list(middlewares), client_max_size=1024**2, router=router)
     app[SERVICE_NAME] = name
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
@@ -55,6 +61,30 @@ def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handl
         await consumer.stop()
 
     app.cleanup_ctx.append(consumer_ctx)
+
+
+def with_request_answerer(app: web.Application, queue_name: str, make_answer: Callable[[web.Application], Answer]) -> None:
+    """Answer the requests sent to `queue_name` (request/reply) while the service runs."""
+
+    async def answerer_ctx(app: web.Application) -> AsyncIterator[None]:
+        queue = await declare_request_queue(app[CHANNEL], queue_name)
+        tag = await answer_requests(app[CHANNEL], queue, make_answer(app))
+        yield
+        await queue.cancel(tag)
+
+    app.cleanup_ctx.append(answerer_ctx)
+
+
+def with_requester(app: web.Application) -> None:
+    """A Requester (app[REQUESTER]) for asking other services over RabbitMQ."""
+
+    async def requester_ctx(app: web.Application) -> AsyncIterator[None]:
+        requester = Requester(app[CHANNEL])
+        await requester.start()
+        app[REQUESTER] = requester
+        yield
+
+    app.cleanup_ctx.append(requester_ctx)
 
 
 def run_service(app: web.Application) -> None:

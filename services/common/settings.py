@@ -25,12 +25,20 @@ class ServiceSettings(BaseSettings):
     # also serve their API there.
     host: str = "127.0.0.1"
     port: int = 8080
+    # The gateway sends it with every request to the logstore, which refuses
+    # any request without it: no path serves upload data without the gateway's checks.
+    internal_secret: str | None = Field(default=None, min_length=16)
 
 
 class GatewaySettings(ServiceSettings):
     port: int = Field(default=8080, validation_alias="UPLOADER_GATEWAY_PORT")
     max_upload_bytes: int = Field(default=50 * 1024**3, ge=1)
     logstore_url: str = "http://127.0.0.1:8081"
+    # Run the pipeline as soon as an upload (through /api/v1) is validated.
+    auto_launch: bool = True
+    # How long the gateway waits for the validator's rule check before it
+    # accepts an upload anyway (the validator decides on it later).
+    rule_check_timeout_seconds: float = Field(default=2.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):
@@ -39,7 +47,6 @@ class ValidatorSettings(ServiceSettings):
 
 class LauncherSettings(ServiceSettings):
     port: int = Field(default=8083, validation_alias="UPLOADER_LAUNCHER_PORT")
-    auto_launch: bool = True
     max_concurrent_runs: int = Field(default=2, ge=1)
     pipeline_command: str = "{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} {scan_path}"
     heartbeat_seconds: float = Field(default=10.0, gt=0)

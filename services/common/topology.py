@@ -15,6 +15,8 @@ EVENTS_EXCHANGE = "uploader.events"
 DEAD_LETTER_EXCHANGE = "uploader.dead-letter"
 DEAD_LETTER_QUEUE = "uploader.dead-letter"
 DELIVERY_LIMIT = 5
+# The validator answers rule checks here (request/reply, see request_reply.py).
+RULE_CHECK_QUEUE = "uploader.rule-checks"
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class ConsumerQueue:
 
 
 VALIDATOR_QUEUE = ConsumerQueue("uploader.validator", ("upload.received",))
-LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.validated", "upload.launch_requested"))
+# A run starts only when the gateway, the authority on each upload, granted it.
+LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.launch_requested",))
 GATEWAY_QUEUE = ConsumerQueue(
     "uploader.gateway",
     ("upload.validated", "upload.rejected", "pipeline.started", "pipeline.finished"),
@@ -49,7 +52,13 @@ async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
     await dead_letter_queue.bind(dead_letters)
     for consumer_queue in ALL_QUEUES:
         await declare_consumer_queue(channel, consumer_queue)
+    await declare_request_queue(channel, RULE_CHECK_QUEUE)
     return events
+
+
+async def declare_request_queue(channel: AbstractChannel, name: str) -> AbstractQueue:
+    """A classic queue of short-lived requests: they expire on their own, so nothing needs to survive."""
+    return await channel.declare_queue(name, durable=True)
 
 
 async def declare_consumer_queue(channel: AbstractChannel, consumer_queue: ConsumerQueue) -> AbstractQueue:

@@ -1,28 +1,32 @@
-"""Gateway: the public HTTP edge. Authenticates users, streams uploads to the
-scan store, records each attempt and announces it, accepts manual launches,
-follows each upload's state, and proxies browse and log queries to the logstore."""
+"""Gateway: the public HTTP edge. Authenticates users, asks the validator's
+rules before an upload's bytes are read, streams uploads to the scan store,
+records each attempt and announces it, grants pipeline runs, follows each
+upload's state, and proxies browse, log and run queries to the logstore."""
 
 from aiohttp import web
 
+from services.common.app_keys import SCAN_STORE
 from services.common.http_errors import json_errors
 from services.common.request_parsing import refusals
-from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay
+from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay, with_requester
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import GatewaySettings
 from services.common.topology import GATEWAY_QUEUE
-from services.gateway.auth import require_uploader_user
+from services.gateway.auth import SlashMergingRouter, require_uploader_user
 from services.gateway.logstore_proxy import with_logstore_client
-from services.gateway.routes import SCAN_STORE, setup_routes
-from services.gateway.uploads import advance_state
-
-SCHEMA = "gateway"
+from services.gateway.routes import setup_routes
+from services.gateway.uploads import SCHEMA, advance_state
 
 
 def build_app(settings: GatewaySettings) -> web.Application:
-    app = service_app("gateway", settings, middlewares=[json_errors, refusals, require_uploader_user])
+    if not settings.internal_secret:
+        raise SystemExit("UPLOADER_INTERNAL_SECRET is not set: the gateway sends it with every call to the logstore.")
+    app = service_app("gateway", settings, middlewares=[json_errors, refusals, require_uploader_user],
+                      router=SlashMergingRouter())
     app[SCAN_STORE] = DirectoryScanStore(settings.incoming_path)
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)
+    with_requester(app)
     with_logstore_client(app, settings.logstore_url)
     setup_routes(app)
     return app

@@ -1,5 +1,7 @@
-"""Every /api/v1 request carries `Authorization: Bearer <token>` of a user
-with an imaging uploader permission."""
+"""Every API request but the LORIS login carries `Authorization: Bearer <token>`
+of a user with an imaging uploader permission."""
+
+import re
 
 from aiohttp import web
 
@@ -8,19 +10,26 @@ from services.common.http_errors import error_response
 from services.gateway.users import User, find_user_by_token
 
 USER = web.RequestKey("user", User)
-PROTECTED_PREFIX = "/api/v1/"
+PROTECTED_PREFIXES = ("/api/v1/", "/api/v0.0.4-dev/")
+PUBLIC_PATHS = {"/api/v0.0.4-dev/login"}
+
+
+def merged_path(path: str) -> str:
+    """A path as the router sees it: doubled slashes merged (clients build URLs by joining strings)."""
+    return re.sub("/{2,}", "/", path)
 
 
 @web.middleware
 async def require_uploader_user(request: web.Request, handler) -> web.StreamResponse:
-    if not request.path.startswith(PROTECTED_PREFIX):
+    path = merged_path(request.path)
+    if not path.startswith(PROTECTED_PREFIXES) or path.rstrip("/") in PUBLIC_PATHS:
         return await handler(request)
     token = _bearer_token(request)
     if token is None:
         return _unauthorized("This request needs an 'Authorization: Bearer <token>' header.")
     user = await find_user_by_token(request.app[POOL], token)
     if user is None:
-        return _unauthorized("The API token is not valid.")
+        return _unauthorized("The API token is not valid (or it expired).")
     if not user.may_use_uploader:
         return error_response(
             403, "permission_denied", f"User {user.username} has no imaging uploader permission."
@@ -40,3 +49,13 @@ def _unauthorized(message: str) -> web.Response:
     response = error_response(401, "unauthenticated", message)
     response.headers["WWW-Authenticate"] = 'Bearer realm="imaging-uploader"'
     return response
+
+
+class SlashMergingRouter(web.UrlDispatcher):
+    """Serves `//a//b` as `/a/b`, without a redirect."""
+
+    async def resolve(self, request: web.Request):
+        path = request.rel_url.path
+        if "//" in path:
+            request = request.clone(rel_url=request.rel_url.with_path(merged_path(path)))
+        return await super().resolve(request)

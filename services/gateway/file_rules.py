@@ -1,44 +1,50 @@
-"""Upload rules that need no database: the form's required fields, the file
-type (by name and by content), and the LORIS file-name rule."""
+"""Upload rules about the file itself that need no database: a safe name, and
+a content that is what its name says (gzip or zip, from its leading bytes)."""
 
 import re
 
-from services.common.api_models import UploadForm
-
-ALLOWED_ENDINGS = (".tar.gz", ".tgz", ".zip")
-EXPECTED_NAME = "PSCID_CandID_VisitLabel[_suffix] followed by .tgz, .tar.gz or .zip"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def missing_fields(form: UploadForm) -> list[str]:
-    """CandID, PSCID and visit label are required unless the scan is a phantom."""
-    if form.is_phantom:
-        return []
-    return [name for name in ("candid", "pscid", "visit_label") if getattr(form, name) is None]
-
-
-def ending_of(file_name: str) -> str | None:
-    lowered = file_name.lower()
-    return next((ending for ending in ALLOWED_ENDINGS if lowered.endswith(ending)), None)
+SNIFF_BYTES = 4
 
 
 def is_safe_name(file_name: str) -> bool:
     return bool(_SAFE_NAME.fullmatch(file_name)) and ".." not in file_name
 
 
-def follows_name_rule(file_name: str, form: UploadForm) -> bool:
-    """PSCID_CandID_VisitLabel, optionally followed by _suffix, then the archive ending."""
-    ending = ending_of(file_name)
-    if ending is None:
-        return False
-    stem = file_name[: -len(ending)]
-    prefix = f"{form.pscid}_{form.candid}_{form.visit_label}"
-    return stem == prefix or (stem.startswith(prefix + "_") and len(stem) > len(prefix) + 1)
-
-
 def content_matches_ending(first_bytes: bytes, ending: str) -> bool:
     if ending == ".zip":
         return first_bytes.startswith(_ZIP_MAGICS)
     return first_bytes.startswith(_GZIP_MAGIC)
+
+
+class LeadingBytes:
+    """Holds back the first SNIFF_BYTES of a stream, however small its pieces,
+    until the content type can be decided; then lets everything through."""
+
+    def __init__(self) -> None:
+        self._held = b""
+        self.decided = False
+
+    def take(self, chunk: bytes | memoryview) -> bytes | None:
+        """Add a piece; returns the held bytes once there are enough (the caller checks and writes them)."""
+        self._held += bytes(chunk)
+        if len(self._held) < SNIFF_BYTES:
+            return None
+        return self.release()
+
+    def release(self) -> bytes:
+        held, self._held = self._held, b""
+        self.decided = True
+        return held
+
+
+def human_size(size: int) -> str:
+    """1.0 KiB, 4.0 MiB, 50.0 GiB: the largest unit, up to GiB, that keeps the number at or above 1."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}"

@@ -1,41 +1,41 @@
-"""The manual launch operation: a validated upload waits for it when auto-launch is off."""
+"""The launch operation: a run is granted to a validated upload at once, or
+as soon as it is validated when it was asked for earlier."""
+
+from typing import Literal
 
 import asyncpg
-from aiohttp import web
 
 from services.common.api_models import LaunchAccepted
 from services.common.http_errors import error_response
-from services.common.messages import LaunchRequested
-from services.common.outbox import add_to_outbox
 from services.common.request_parsing import Refusal
 from services.gateway import uploads
+from services.gateway.upload_visibility import visible_upload
 from services.gateway.users import User
 
-SCHEMA = "gateway"
-
 _WHY_NOT = {
-    "upload.received": "it has not been validated yet",
-    "upload.rejected": "it was rejected by the candidate checks",
-    "upload.launch_requested": "its launch was already requested",
-    "pipeline.started": "its pipeline is running",
-    "pipeline.finished": "its pipeline already ran",
+    uploads.REJECTED: "it was rejected by the upload rules; correct them and upload it again",
+    uploads.LAUNCH_REQUESTED: "its run was already granted",
+    uploads.STARTED: "its pipeline is running",
+    uploads.FINISHED: "its pipeline already ran; upload it again with overwrite=true to run it again",
 }
 
 
 async def request_launch(pool: asyncpg.Pool, upload_id: int, user: User) -> LaunchAccepted:
     async with pool.acquire() as conn, conn.transaction():
-        claimed = await uploads.claim_launch(conn, upload_id)
-        if claimed is None:
-            raise Refusal(await _refusal(conn, upload_id))
-        attempt, scan = claimed
-        event = LaunchRequested(upload_id=upload_id, attempt=attempt, scan=scan, requested_by=user.username)
-        await add_to_outbox(conn, SCHEMA, event)
-    return LaunchAccepted(upload_id=upload_id, attempt=attempt)
+        record = await visible_upload(conn, upload_id, user)
+        starts: Literal["now", "once validated"]
+        if await uploads.grant_run(conn, upload_id, user.username):
+            starts = "now"
+        elif await uploads.launch_once_valid(conn, upload_id, user.username):
+            starts = "once validated"
+        else:
+            raise Refusal(_refusal(await uploads.find_by_id(conn, upload_id) or record))
+    return LaunchAccepted(upload_id=upload_id, attempt=record.attempt, starts=starts)
 
 
-async def _refusal(conn: asyncpg.Connection, upload_id: int) -> web.Response:
-    record = await uploads.find_by_id(conn, upload_id)
-    if record is None:
-        return error_response(404, "unknown_upload", f"There is no upload with id {upload_id}.", "upload_id")
-    reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
-    return error_response(409, "cannot_launch", f"Upload {upload_id} cannot be launched: {reason}.")
+def _refusal(record: uploads.UploadRecord):
+    if record.state == uploads.RECEIVED:
+        reason = "its launch was already requested; it starts once the upload is validated"
+    else:
+        reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
+    return error_response(409, "cannot_launch", f"Upload {record.upload_id} cannot be launched: {reason}.")

@@ -1,5 +1,5 @@
-"""Create the demo user with every uploader permission (idempotent):
-UPLOADER_DEMO_TOKEN=... python -m services.gateway.load_demo"""
+"""Create the demo user with every uploader permission and both demo sites (idempotent):
+UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.load_demo"""
 
 import asyncio
 import os
@@ -7,25 +7,38 @@ import sys
 
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
+from services.common.scope import UPLOADER_PERMISSIONS
 from services.common.settings import GatewaySettings
-from services.gateway.users import UPLOADER_PERMISSIONS, save_user
+from services.gateway.users import save_user, set_password
 
 DEMO_USERNAME = "demo"
+DEMO_SITES = ["MTL", "OTT"]
 TOKEN_VARIABLE = "UPLOADER_DEMO_TOKEN"
+PASSWORD_VARIABLE = "UPLOADER_DEMO_PASSWORD"
+
+
+def required_variable(name: str, meaning: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        sys.exit(f"{name} is not set: it is {meaning}.")
+    return value
 
 
 async def main() -> None:
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token:
-        sys.exit(f"{TOKEN_VARIABLE} is not set: it is the demo user's API token.")
+    token = required_variable(TOKEN_VARIABLE, "the demo user's API token")
+    password = required_variable(PASSWORD_VARIABLE, "the demo user's password")
     pool = await open_pool(GatewaySettings().database_url)
     try:
         await apply_migrations(pool)
-        async with pool.acquire() as conn:
-            await save_user(conn, DEMO_USERNAME, sorted(UPLOADER_PERMISSIONS), token)
+        async with pool.acquire() as conn, conn.transaction():
+            await save_user(conn, DEMO_USERNAME, sorted(UPLOADER_PERMISSIONS), token, sites=DEMO_SITES)
+            await set_password(conn, DEMO_USERNAME, password)
     finally:
         await pool.close()
-    print(f"demo user '{DEMO_USERNAME}' ready, with the token from {TOKEN_VARIABLE}")
+    print(
+        f"demo user '{DEMO_USERNAME}' ready, with sites {', '.join(DEMO_SITES)},"
+        f" the token from {TOKEN_VARIABLE} and the password from {PASSWORD_VARIABLE}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
-"""The browse, upload and log queries are served by the logstore; the gateway
-authenticates the user and passes the request on."""
+"""The browse, upload, log and runs queries are served by the logstore; the
+gateway authenticates the user, and passes the request on with the shared
+secret and the user's scope.
+
+Right after a 202 the logstore may not have recorded the upload yet; the
+user's view must not lag, so an upload the logstore does not know yet is
+answered from the gateway's own record (Not Started, an empty log).
+"""
 
 import logging
 from collections.abc import AsyncIterator
@@ -7,7 +13,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from services.common.http_errors import error_response
+from services.common.api_models import LogPage, LogQuery, RunList
+from services.common.app_keys import POOL, SETTINGS
+from services.common.http_errors import error_response, model_response
+from services.common.internal_calls import internal_headers
+from services.common.progress import STATUS_LINES
+from services.common.request_parsing import parse_query, upload_id_from_path
+from services.gateway.auth import USER
+from services.gateway.fresh_upload import fresh_summary
+from services.gateway.upload_visibility import visible_upload
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +33,8 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 def with_logstore_client(app: web.Application, logstore_url: str) -> None:
     async def client_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LOGSTORE_URL] = logstore_url.rstrip("/")
-        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        connector = aiohttp.TCPConnector(limit=200)
+        async with aiohttp.ClientSession(timeout=TIMEOUT, connector=connector) as session:
             app[LOGSTORE_SESSION] = session
             yield
 
@@ -27,11 +42,45 @@ def with_logstore_client(app: web.Application, logstore_url: str) -> None:
 
 
 async def proxy_to_logstore(request: web.Request) -> web.Response:
-    url = request.app[LOGSTORE_URL] + request.rel_url.path_qs
+    status, body, content_type = await _ask_logstore(request, request.rel_url.path_qs)
+    return web.Response(body=body, status=status, content_type=content_type)
+
+
+async def upload_or_fresh(request: web.Request) -> web.Response:
+    answer = await proxy_to_logstore(request)
+    if answer.status != 404:
+        return answer
+    record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
+    return model_response(await fresh_summary(request.app[POOL], record, request.app[SETTINGS].incoming_path))
+
+
+async def log_or_fresh(request: web.Request) -> web.Response:
+    answer = await proxy_to_logstore(request)
+    if answer.status != 404:
+        return answer
+    query = parse_query(request, LogQuery)
+    record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
+    page = LogPage(upload_id=record.upload_id, progress=record.progress, status=STATUS_LINES[record.progress],
+                   mode=query.mode, last_line_id=query.after, lines=[])
+    return model_response(page)
+
+
+async def runs_or_fresh(request: web.Request) -> web.Response:
+    answer = await proxy_to_logstore(request)
+    if answer.status != 404:
+        return answer
+    record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
+    return model_response(RunList(upload_id=record.upload_id, runs=[]))
+
+
+async def _ask_logstore(request: web.Request, path_qs: str) -> tuple[int, bytes, str]:
+    app = request.app
+    headers = internal_headers(app[SETTINGS].internal_secret, request[USER].scope)
     try:
-        async with request.app[LOGSTORE_SESSION].get(url) as answer:
-            body = await answer.read()
-            return web.Response(body=body, status=answer.status, content_type=answer.content_type)
+        async with app[LOGSTORE_SESSION].get(app[LOGSTORE_URL] + path_qs, headers=headers) as answer:
+            return answer.status, await answer.read(), answer.content_type
     except (aiohttp.ClientError, TimeoutError) as error:
         log.warning("logstore unreachable", extra={"error": repr(error)})
-        return error_response(503, "logstore_unavailable", "The upload log cannot be reached right now; try again shortly.")
+        unavailable = error_response(503, "logstore_unavailable",
+                                     "The upload log cannot be reached right now; try again shortly.")
+        return unavailable.status, unavailable.body, unavailable.content_type

@@ -1,33 +1,49 @@
-"""The gateway's routes: each parses and authorises, then calls one operation."""
+"""The gateway's /api/v1 routes: each parses and authorises, then calls one operation."""
 
 from aiohttp import web
 
+from services.common.api_models import UploadCheck
 from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import model_response
-from services.common.request_parsing import upload_id_from_path
-from services.common.scan_store import ScanStore
+from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway.auth import USER
 from services.gateway.launch import request_launch
-from services.gateway.logstore_proxy import proxy_to_logstore
+from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.openapi import openapi_document
-from services.gateway.receive_upload import receive_upload
-
-SCAN_STORE = web.AppKey("scan_store", ScanStore)
+from services.gateway.preflight import check_upload
+from services.gateway.receive_upload import UploadRefused, accept_upload, refuse_declared_oversize
+from services.gateway.upload_form import read_upload_form
+from services.gateway.upload_rules import refusal_response
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_post("/api/v1/uploads", post_upload)
     app.router.add_get("/api/v1/uploads", proxy_to_logstore)
+    app.router.add_post("/api/v1/uploads/check", post_check)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
-    app.router.add_get("/api/v1/uploads/{upload_id}", proxy_to_logstore)
-    app.router.add_get("/api/v1/uploads/{upload_id}/log", proxy_to_logstore)
+    app.router.add_get("/api/v1/uploads/{upload_id}", upload_or_fresh)
+    app.router.add_get("/api/v1/uploads/{upload_id}/log", log_or_fresh)
+    app.router.add_get("/api/v1/uploads/{upload_id}/runs", runs_or_fresh)
     app.router.add_post("/api/v1/uploads/{upload_id}/launch", post_launch)
 
 
 async def post_upload(request: web.Request) -> web.Response:
-    app = request.app
-    return await receive_upload(request, app[POOL], app[SCAN_STORE], app[SETTINGS].max_upload_bytes, request[USER])
+    try:
+        refuse_declared_oversize(request)
+        form, file_part = await read_upload_form(request)
+        accepted = await accept_upload(request, form, file_part, request[USER],
+                                       launch_when_valid=request.app[SETTINGS].auto_launch)
+    except UploadRefused as refused:
+        return refusal_response(refused.failures)
+    response = model_response(accepted, status=202)
+    response.headers["Location"] = f"/api/v1/uploads/{accepted.upload_id}"
+    return response
+
+
+async def post_check(request: web.Request) -> web.Response:
+    check = await parse_json_body(request, UploadCheck)
+    return model_response(await check_upload(request.app, check, request[USER]))
 
 
 async def post_launch(request: web.Request) -> web.Response:
@@ -40,6 +56,7 @@ async def index(request: web.Request) -> web.Response:
         "service": "LORIS imaging uploader",
         "uploads": "/api/v1/uploads",
         "openapi": "/api/v1/openapi.json",
+        "loris_api": "/api/v0.0.4-dev/",
         "authentication": "Authorization: Bearer <token>",
     })
 

@@ -1,23 +1,36 @@
-"""The gateway's upload records: the authority on which attempt of an upload
-is current and whether it may be overwritten or launched.
+"""The gateway's upload records: the one authority on which attempt of an
+upload is current, whether it may be replaced, and whether it may run.
 
-Every transition is a conditional update, so two racing requests cannot both
-win, and an event of an earlier attempt changes nothing.
+Every transition is a conditional update on the upload's row, so that two
+racing requests cannot both win:
+- a new attempt (an overwrite) only while no run is granted: the state is
+  received, validated or rejected, or the last run failed;
+- a run is granted (state launch_requested) only for the current attempt,
+  once validated, automatically or on request; the launcher runs nothing
+  without that grant;
+- an event of an earlier attempt changes nothing.
 """
 
 from dataclasses import dataclass
 
 import asyncpg
 
-from services.common.api_models import UploadForm
-from services.common.messages import Event, ScanFacts
-from services.common.progress import OVERWRITABLE, Progress, progress_after, rank_of, rank_of_type
+from services.common.messages import AUTO_LAUNCH, Event, LaunchRequested, ScanFacts, UploadRejected, UploadValidated
+from services.common.outbox import add_to_outbox
+from services.common.progress import Progress, progress_after, rank_of, rank_of_type
 
+SCHEMA = "gateway"
 RECEIVED = "upload.received"
 VALIDATED = "upload.validated"
+REJECTED = "upload.rejected"
 LAUNCH_REQUESTED = "upload.launch_requested"
-RECEIVED_RANK = rank_of_type(RECEIVED)
-LAUNCH_REQUESTED_RANK = rank_of_type(LAUNCH_REQUESTED)
+STARTED = "pipeline.started"
+FINISHED = "pipeline.finished"
+
+# While an upload is in one of these states no run is granted, so a new attempt may replace it.
+REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
+
+_COLUMNS = "upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid"
 
 
 @dataclass(frozen=True)
@@ -27,43 +40,49 @@ class UploadRecord:
     attempt: int
     state: str
     progress: Progress
+    site: str | None = None
+    is_phantom: bool = False
+    uploaded_by: str | None = None
+    launch_when_valid: bool = False
+
+    @property
+    def may_be_replaced(self) -> bool:
+        """The same rule as the condition of claim_attempt's UPDATE."""
+        return self.state in REPLACEABLE_STATES or (self.state == FINISHED and self.progress == Progress.FAILURE)
 
 
 async def find_by_name(conn: asyncpg.Connection | asyncpg.Pool, file_name: str) -> UploadRecord | None:
-    row = await conn.fetchrow(
-        "SELECT upload_id, file_name, attempt, state, progress FROM gateway.uploads WHERE file_name = $1", file_name
-    )
-    return _record(row)
+    return _record(await conn.fetchrow(f"SELECT {_COLUMNS} FROM gateway.uploads WHERE file_name = $1", file_name))
 
 
 async def find_by_id(conn: asyncpg.Connection | asyncpg.Pool, upload_id: int) -> UploadRecord | None:
-    row = await conn.fetchrow(
-        "SELECT upload_id, file_name, attempt, state, progress FROM gateway.uploads WHERE upload_id = $1", upload_id
-    )
-    return _record(row)
+    return _record(await conn.fetchrow(f"SELECT {_COLUMNS} FROM gateway.uploads WHERE upload_id = $1", upload_id))
 
 
-async def claim_attempt(
-    conn: asyncpg.Connection, file_name: str, form: UploadForm, username: str
-) -> tuple[int, int] | None:
+async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, username: str, *, overwrite: bool,
+                        launch_when_valid: bool) -> tuple[int, int] | None:
     """Start a new attempt: the first for a new name, or a replacement when
-    overwrite is asked and the current progress allows it. Returns
-    (upload_id, attempt), or None when the name is taken and may not be replaced."""
-    values = (file_name, form.candid, form.pscid, form.visit_label, form.is_phantom, username)
+    overwrite is asked and no run is granted. Returns (upload_id, attempt), or
+    None when the name is taken and may not be replaced."""
+    values = (scan.file_name, scan.candid, scan.pscid, scan.visit_label, scan.is_phantom, username, scan.site,
+              launch_when_valid)
     row = await conn.fetchrow(
-        """INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by,
-                                        attempt, state, state_rank, progress)
-           VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)
+        """INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by, site,
+                                        launch_when_valid, attempt, state, state_rank, progress)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, 'Not Started')
            ON CONFLICT (file_name) DO NOTHING RETURNING upload_id, attempt""",
-        *values, RECEIVED, RECEIVED_RANK, Progress.NOT_STARTED.value,
+        *values, RECEIVED, rank_of_type(RECEIVED),
     )
-    if row is None and form.overwrite:
+    if row is None and overwrite:
+        # The same rule as UploadRecord.may_be_replaced.
         row = await conn.fetchrow(
             """UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
-                   uploaded_by = $6, attempt = attempt + 1, state = $7, state_rank = $8, progress = $9,
-                   updated_at = now()
-               WHERE file_name = $1 AND progress = ANY($10::text[]) RETURNING upload_id, attempt""",
-            *values, RECEIVED, RECEIVED_RANK, Progress.NOT_STARTED.value, [p.value for p in OVERWRITABLE],
+                    uploaded_by = $6, site = $7, launch_when_valid = $8, launch_requested_by = NULL,
+                    attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now()
+                WHERE file_name = $1
+                  AND (state = ANY($11::text[]) OR (state = 'pipeline.finished' AND progress = 'Failure'))
+                RETURNING upload_id, attempt""",
+            *values, RECEIVED, rank_of_type(RECEIVED), list(REPLACEABLE_STATES),
         )
     return (row["upload_id"], row["attempt"]) if row else None
 
@@ -78,34 +97,62 @@ async def record_attempt_file(
     )
 
 
-async def claim_launch(conn: asyncpg.Connection, upload_id: int) -> tuple[int, ScanFacts] | None:
-    """Move a validated upload to launch requested; returns (attempt, scan) or None if not allowed."""
+async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
+    """Grant a run to a validated upload's current attempt, and announce it; False if its state does not allow it."""
     row = await conn.fetchrow(
-        """UPDATE gateway.uploads u SET state = $2, state_rank = $3, updated_at = now()
-           FROM gateway.upload_attempts a
-           WHERE u.upload_id = $1 AND u.state = $4 AND a.upload_id = u.upload_id AND a.attempt = u.attempt
-           RETURNING u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom""",
-        upload_id, LAUNCH_REQUESTED, LAUNCH_REQUESTED_RANK, VALIDATED,
+        """UPDATE gateway.uploads SET state = $2, state_rank = $3, launch_requested_by = $4, updated_at = now()
+           WHERE upload_id = $1 AND state = $5 RETURNING upload_id""",
+        upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
     )
-    if row is None:
-        return None
-    scan = ScanFacts(
-        file_name=row["file_name"], scan_key=row["scan_key"], candid=row["candid"],
-        pscid=row["pscid"], visit_label=row["visit_label"], is_phantom=row["is_phantom"],
+    if row is not None:
+        await _announce_grant(conn, upload_id, requested_by)
+    return row is not None
+
+
+async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
+    """Ask for a run as soon as the current attempt is validated; False if it is past that point or asked already."""
+    row = await conn.fetchrow(
+        """UPDATE gateway.uploads SET launch_when_valid = true, launch_requested_by = $2, updated_at = now()
+           WHERE upload_id = $1 AND state = $3 AND NOT launch_when_valid RETURNING upload_id""",
+        upload_id, requested_by, RECEIVED,
     )
-    return row["attempt"], scan
+    return row is not None
 
 
 async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
-    """Follow what the validator and the launcher announce, for the current attempt only."""
-    await conn.execute(
-        """UPDATE gateway.uploads SET state = $3, state_rank = $4, progress = $5, updated_at = now()
-           WHERE upload_id = $1 AND attempt = $2 AND state_rank < $4""",
-        event.upload_id, event.attempt, event.type, rank_of(event), progress_after(event).value,
+    """Follow what the validator and the launcher announce, for the current attempt only;
+    a validated attempt whose launch is wanted is granted its run at once."""
+    site = event.scan.site if isinstance(event, UploadValidated) else event.site if isinstance(event, UploadRejected) else None
+    row = await conn.fetchrow(
+        """UPDATE gateway.uploads SET state = $3, state_rank = $4, progress = $5, site = coalesce($6, site),
+               updated_at = now()
+           WHERE upload_id = $1 AND attempt = $2 AND state_rank < $4
+           RETURNING launch_when_valid, coalesce(launch_requested_by, $7) AS requested_by""",
+        event.upload_id, event.attempt, event.type, rank_of(event), progress_after(event).value, site, AUTO_LAUNCH,
     )
+    if row is not None and isinstance(event, UploadValidated) and row["launch_when_valid"]:
+        await grant_run(conn, event.upload_id, row["requested_by"])
+
+
+async def _announce_grant(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> None:
+    row = await conn.fetchrow(
+        """SELECT u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom, u.site
+           FROM gateway.uploads u JOIN gateway.upload_attempts a ON a.upload_id = u.upload_id AND a.attempt = u.attempt
+           WHERE u.upload_id = $1""",
+        upload_id,
+    )
+    scan = ScanFacts(
+        file_name=row["file_name"], scan_key=row["scan_key"], candid=row["candid"], pscid=row["pscid"],
+        visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
+    )
+    event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], scan=scan, requested_by=requested_by)
+    await add_to_outbox(conn, SCHEMA, event)
 
 
 def _record(row: asyncpg.Record | None) -> UploadRecord | None:
     if row is None:
         return None
-    return UploadRecord(row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]))
+    return UploadRecord(
+        row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
+        row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"],
+    )

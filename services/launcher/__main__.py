@@ -1,6 +1,7 @@
 """Launcher: runs the insertion pipeline for validated uploads (or on request),
 at most N at once, streaming its output as log events and announcing the finish."""
 
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from services.common.runner import run_service, service_app, with_consumer, with
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.common.topology import LAUNCHER_QUEUE
-from services.launcher.accept import accept_launches
+from services.launcher.accept import accept_launch
 from services.launcher.execute import SCHEMA, RunExecutor
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.slots import LaunchSlots
@@ -23,13 +24,14 @@ def build_app(settings: LauncherSettings) -> web.Application:
     app = service_app("launcher", settings)
     with_outbox_relay(app, SCHEMA)
     app.cleanup_ctx.append(_launch_slots(settings, command))
-    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launches(settings.auto_launch))
+    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
     return app
 
 
 def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
     async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
-        owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        # Unique per process, even for replicas on one host: host, pid and a random tag.
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         store = DirectoryScanStore(settings.incoming_path)
         executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds)
         slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds)

@@ -11,21 +11,23 @@ import itertools
 import logging
 import os
 import signal
+from collections import deque
 
 import asyncpg
 
 from services.common.exit_codes import describe_exit_code
-from services.common.messages import PipelineFinished, PipelineLogLine, PipelineStarted
+from services.common.messages import PipelineFinished, PipelineLogLine, PipelineReported, PipelineStarted, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.common.scan_store import ScanStore
 from services.launcher import runs
-from services.launcher.output_lines import classify
+from services.launcher.output_lines import classify, report_fields
 from services.launcher.pipeline_command import PipelineCommand
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "launcher"
 KILL_AFTER_SECONDS = 10
+STDERR_TAIL_LINES = 20
 
 
 class RunExecutor:
@@ -36,29 +38,32 @@ class RunExecutor:
         self._owner = owner
         self._heartbeat_seconds = heartbeat_seconds
 
-    async def claim_and_start(self) -> tuple[runs.Run, list[str]] | None:
+    async def claim(self) -> tuple[runs.Run, list[str]] | None:
         async with self._pool.acquire() as conn, conn.transaction():
             run = await runs.claim_next_run(conn, self._owner)
             if run is None:
                 return None
             argv = self._command.argv(run.upload_id, run.attempt, run.scan, self._store.local_path(run.scan.scan_key))
             await runs.record_command(conn, run.run_id, argv)
-            await add_to_outbox(conn, SCHEMA, PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, command=argv))
         return run, argv
 
     async def execute(self, run: runs.Run, argv: list[str]) -> None:
-        log.info("pipeline started", extra={"upload_id": run.upload_id, "attempt": run.attempt, "argv": argv})
+        stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
-            exit_code = await self._run_process(run, argv)
+            exit_code = await self._run_process(run, argv, stderr_tail)
         except asyncio.CancelledError:
-            await asyncio.shield(self._finish(run, None, "The run was interrupted because the launcher shut down; launch it again."))
+            await asyncio.shield(self._finish(
+                run, None, RunOutcome.INTERRUPTED, list(stderr_tail),
+                "The run was interrupted because the launcher shut down; launch it again."))
             raise
         except OSError as error:
-            await self._finish(run, None, f"The pipeline command could not be started: {error}.")
+            await self._finish(run, None, RunOutcome.NOT_STARTED, [],
+                               f"The pipeline command could not be started: {error}.")
             return
-        await self._finish(run, exit_code, finish_message(exit_code))
+        outcome = RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
+        await self._finish(run, exit_code, outcome, list(stderr_tail), finish_message(exit_code))
 
-    async def _run_process(self, run: runs.Run, argv: list[str]) -> int:
+    async def _run_process(self, run: runs.Run, argv: list[str], stderr_tail: deque[str]) -> int:
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
@@ -69,37 +74,55 @@ class RunExecutor:
         )
         line_numbers = itertools.count(1)
         try:
+            await self._announce_start(run, argv, process.pid)
             async with self._heartbeat(run):
                 await asyncio.gather(
-                    self._forward(run, process.stdout, False, line_numbers),
-                    self._forward(run, process.stderr, True, line_numbers),
+                    self._forward(run, process.stdout, False, line_numbers, stderr_tail),
+                    self._forward(run, process.stderr, True, line_numbers, stderr_tail),
                 )
                 return await process.wait()
-        except asyncio.CancelledError:
+        except BaseException:
             await asyncio.shield(_terminate(process))
             raise
 
-    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool, line_numbers) -> None:
+    async def _announce_start(self, run: runs.Run, argv: list[str], pid: int) -> None:
+        log.info("pipeline started", extra={"upload_id": run.upload_id, "attempt": run.attempt, "pid": pid, "argv": argv})
+        started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, command=argv,
+                                  launcher=self._owner, pid=pid)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await runs.record_pid(conn, run.run_id, pid)
+            await add_to_outbox(conn, SCHEMA, started)
+
+    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool, line_numbers,
+                       stderr_tail: deque[str]) -> None:
         async for raw in stream:
             line = classify(raw.decode("utf-8", errors="replace"), from_stderr)
-            event = PipelineLogLine(
-                upload_id=run.upload_id,
-                attempt=run.attempt,
-                line_number=next(line_numbers),
-                message=line.message,
-                is_error=line.is_error,
-                is_verbose=line.is_verbose,
-            )
+            if from_stderr:
+                stderr_tail.append(line.message)
+            report = report_fields(line.message) if line.is_report else None
+            if report is not None:
+                event = PipelineReported(upload_id=run.upload_id, attempt=run.attempt, **report)
+            else:
+                event = PipelineLogLine(
+                    upload_id=run.upload_id,
+                    attempt=run.attempt,
+                    line_number=next(line_numbers),
+                    message=line.message,
+                    is_error=line.is_error,
+                    is_verbose=line.is_verbose,
+                )
             async with self._pool.acquire() as conn, conn.transaction():
                 await add_to_outbox(conn, SCHEMA, event)
 
-    async def _finish(self, run: runs.Run, exit_code: int | None, message: str) -> None:
-        succeeded = exit_code == 0
+    async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],
+                      message: str) -> None:
+        succeeded = outcome == RunOutcome.SUCCEEDED
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, succeeded):
+            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
                 return
             finished = PipelineFinished(
-                upload_id=run.upload_id, attempt=run.attempt, exit_code=exit_code, succeeded=succeeded, message=message
+                upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
+                succeeded=succeeded, outcome=outcome, message=message, launcher=self._owner, stderr_tail=stderr_tail,
             )
             await add_to_outbox(conn, SCHEMA, finished)
         log.info("pipeline finished", extra={"upload_id": run.upload_id, "attempt": run.attempt, "exit_code": exit_code})

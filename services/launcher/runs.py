@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.common.messages import ScanFacts
+from services.common.messages import RunOutcome, ScanFacts
 
 RUNS_CHANNEL = "launcher_runs"
 
@@ -60,6 +60,10 @@ async def record_command(conn: asyncpg.Connection, run_id: int, argv: list[str])
     await conn.execute("UPDATE launcher.runs SET command = $2 WHERE run_id = $1", run_id, argv)
 
 
+async def record_pid(conn: asyncpg.Connection, run_id: int, pid: int) -> None:
+    await conn.execute("UPDATE launcher.runs SET pid = $2 WHERE run_id = $1", run_id, pid)
+
+
 async def beat(conn: asyncpg.Connection, run_id: int, owner: str) -> None:
     await conn.execute(
         "UPDATE launcher.runs SET heartbeat_at = now() WHERE run_id = $1 AND owner = $2 AND state = 'running'",
@@ -68,25 +72,28 @@ async def beat(conn: asyncpg.Connection, run_id: int, owner: str) -> None:
     )
 
 
-async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_code: int | None, succeeded: bool) -> bool:
+async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_code: int | None,
+                     outcome: RunOutcome) -> bool:
     """Record the end of a run; False if it was no longer ours (the reaper took it)."""
     finished = await conn.fetchval(
-        """UPDATE launcher.runs SET state = $4, exit_code = $3, finished_at = now()
+        """UPDATE launcher.runs SET state = $4, exit_code = $3, outcome = $5, finished_at = now()
            WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING true""",
         run_id,
         owner,
         exit_code,
-        "succeeded" if succeeded else "failed",
+        "succeeded" if outcome == RunOutcome.SUCCEEDED else "failed",
+        outcome.value,
     )
     return bool(finished)
 
 
-async def reap_stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[Run]:
-    """Fail the runs whose launcher stopped beating (it died); returns them."""
+async def reap_stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[tuple[Run, str]]:
+    """Fail the runs whose launcher stopped beating (it died); returns them with their launcher."""
     rows = await conn.fetch(
-        """UPDATE launcher.runs SET state = 'failed', finished_at = now()
+        """UPDATE launcher.runs SET state = 'failed', outcome = $2, finished_at = now()
            WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
-           RETURNING run_id, upload_id, attempt, scan""",
+           RETURNING run_id, upload_id, attempt, scan, owner""",
         stale_after_seconds,
+        RunOutcome.ABANDONED.value,
     )
-    return [Run(r["run_id"], r["upload_id"], r["attempt"], ScanFacts.model_validate(r["scan"])) for r in rows]
+    return [(Run(r["run_id"], r["upload_id"], r["attempt"], ScanFacts.model_validate(r["scan"])), r["owner"]) for r in rows]

@@ -12,7 +12,7 @@ import logging
 
 import asyncpg
 
-from services.common.messages import PipelineFinished
+from services.common.messages import PipelineFinished, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
 from services.launcher.execute import SCHEMA, RunExecutor
@@ -61,7 +61,7 @@ class LaunchSlots:
     async def _slot(self) -> None:
         while not self._stopping:
             try:
-                claimed = await self._executor.claim_and_start()
+                claimed = await self._executor.claim()
             except Exception as error:
                 log.warning("could not claim a run, will retry", extra={"error": repr(error)})
                 claimed = None
@@ -94,7 +94,7 @@ class LaunchSlots:
 
     async def _reap(self, stale_after: float) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            for run in await runs.reap_stale_runs(conn, stale_after):
+            for run, launcher in await runs.reap_stale_runs(conn, stale_after):
                 log.warning("run abandoned by its launcher", extra={"upload_id": run.upload_id, "attempt": run.attempt})
                 await add_to_outbox(
                     conn,
@@ -102,8 +102,11 @@ class LaunchSlots:
                     PipelineFinished(
                         upload_id=run.upload_id,
                         attempt=run.attempt,
+                        run_id=run.run_id,
                         exit_code=None,
                         succeeded=False,
+                        outcome=RunOutcome.ABANDONED,
+                        launcher=launcher,
                         message="The launcher running the pipeline stopped responding; launch the upload again.",
                     ),
                 )

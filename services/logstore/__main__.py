@@ -1,5 +1,5 @@
-"""Logstore: records every event once, keeps each upload's progress, and
-serves the browse, upload and log queries."""
+"""Logstore: records every event once, keeps each upload's progress and run
+records, and serves the browse, upload, log and runs queries to the gateway."""
 
 from aiohttp import web
 
@@ -8,14 +8,16 @@ from services.common.request_parsing import refusals
 from services.common.runner import run_service, service_app, with_consumer
 from services.common.settings import LogstoreSettings
 from services.common.topology import LOGSTORE_QUEUE
-from services.logstore.api import setup_routes
+from services.logstore.api import gateway_only, setup_routes
 from services.logstore.record import record_event
 
 SCHEMA = "logstore"
 
 
 def build_app(settings: LogstoreSettings) -> web.Application:
-    app = service_app("logstore", settings, middlewares=[json_errors, refusals])
+    if not settings.internal_secret:
+        raise SystemExit("UPLOADER_INTERNAL_SECRET is not set: the logstore answers only callers that send it.")
+    app = service_app("logstore", settings, middlewares=[json_errors, gateway_only, refusals])
     with_consumer(app, LOGSTORE_QUEUE, SCHEMA, record_event)
     setup_routes(app)
     return app

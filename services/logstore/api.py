@@ -1,39 +1,55 @@
-"""The logstore's HTTP API: browse uploads, one upload, its log. Internal:
-the gateway authenticates users and proxies these paths."""
+"""The logstore's HTTP API: browse uploads, one upload, its log, its runs.
+
+Internal: only the gateway may call it. Each call carries the shared secret
+and the scope of the user the gateway answers for; an upload outside that
+scope does not exist for the call.
+"""
 
 from aiohttp import web
+from pydantic import ValidationError
 
-from services.common.api_models import LogPage, LogQuery, UploadListQuery
-from services.common.app_keys import POOL
+from services.common.api_models import LogPage, LogQuery, RunList, UploadListQuery
+from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import error_response, model_response
-from services.common.progress import Progress
+from services.common.internal_calls import SCOPE_HEADER, SECRET_HEADER, secret_matches
+from services.common.messages import UserScope
+from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.logstore import queries
 
-STATUS_LINES = {
-    Progress.NOT_STARTED: "The pipeline has not run yet.",
-    Progress.IN_PROGRESS: "The pipeline is running.",
-    Progress.FAILURE: "Finished: the upload failed.",
-    Progress.SUCCESS: "Finished: the upload succeeded.",
-}
+SCOPE = web.RequestKey("scope", UserScope)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads", browse_uploads)
     app.router.add_get("/api/v1/uploads/{upload_id}", show_upload)
     app.router.add_get("/api/v1/uploads/{upload_id}/log", show_log)
+    app.router.add_get("/api/v1/uploads/{upload_id}/runs", show_runs)
+
+
+@web.middleware
+async def gateway_only(request: web.Request, handler) -> web.StreamResponse:
+    if request.path == "/healthz":
+        return await handler(request)
+    if not secret_matches(request.headers.get(SECRET_HEADER), request.app[SETTINGS].internal_secret):
+        return error_response(403, "gateway_only", "The logstore answers only the gateway; ask the gateway instead.")
+    try:
+        request[SCOPE] = UserScope.model_validate_json(request.headers.get(SCOPE_HEADER, ""))
+    except ValidationError:
+        return error_response(400, "invalid_scope", f"The {SCOPE_HEADER} header is missing or malformed.")
+    return await handler(request)
 
 
 async def browse_uploads(request: web.Request) -> web.Response:
     query = parse_query(request, UploadListQuery)
     async with request.app[POOL].acquire() as conn:
-        return model_response(await queries.list_uploads(conn, query))
+        return model_response(await queries.list_uploads(conn, query, request[SCOPE], _incoming(request)))
 
 
 async def show_upload(request: web.Request) -> web.Response:
     upload_id = upload_id_from_path(request)
     async with request.app[POOL].acquire() as conn:
-        upload = await queries.get_upload(conn, upload_id)
+        upload = await queries.get_upload(conn, upload_id, request[SCOPE], _incoming(request))
     if upload is None:
         return _unknown_upload(upload_id)
     return model_response(upload)
@@ -43,10 +59,10 @@ async def show_log(request: web.Request) -> web.Response:
     upload_id = upload_id_from_path(request)
     query = parse_query(request, LogQuery)
     async with request.app[POOL].acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        upload = await queries.get_upload(conn, upload_id)
+        upload = await queries.get_upload(conn, upload_id, request[SCOPE], _incoming(request))
         if upload is None:
             return _unknown_upload(upload_id)
-        lines = await queries.get_log_lines(conn, upload_id, query)
+        lines = await queries.get_log_lines(conn, upload_id, upload.attempt, query)
     page = LogPage(
         upload_id=upload_id,
         progress=upload.progress,
@@ -56,6 +72,20 @@ async def show_log(request: web.Request) -> web.Response:
         lines=lines,
     )
     return model_response(page)
+
+
+async def show_runs(request: web.Request) -> web.Response:
+    upload_id = upload_id_from_path(request)
+    async with request.app[POOL].acquire() as conn:
+        upload = await queries.get_upload(conn, upload_id, request[SCOPE], _incoming(request))
+        if upload is None:
+            return _unknown_upload(upload_id)
+        runs = await queries.get_runs(conn, upload_id)
+    return model_response(RunList(upload_id=upload_id, runs=runs))
+
+
+def _incoming(request: web.Request):
+    return request.app[SETTINGS].incoming_path.resolve()
 
 
 def _unknown_upload(upload_id: int) -> web.Response:

@@ -3,10 +3,12 @@
 from dataclasses import dataclass
 
 from services.common.messages import (
+    AUTO_LAUNCH,
     Event,
     LaunchRequested,
     PipelineFinished,
     PipelineLogLine,
+    PipelineReported,
     PipelineStarted,
     UploadReceived,
     UploadRejected,
@@ -32,9 +34,15 @@ def lines_for(event: Event) -> list[Line]:
             reasons = [Line("validator", failure.message, is_error=True) for failure in event.failures]
             return reasons + [Line("validator", "The upload was rejected: correct the values above and upload it again.", True)]
         case LaunchRequested():
-            return [Line("gateway", f"Pipeline launch requested by {event.requested_by}.")]
+            return [Line("gateway", _launch_message(event))]
         case PipelineStarted():
-            return [Line("launcher", "Pipeline started."), Line("launcher", "Command: " + " ".join(event.command), is_verbose=True)]
+            return [
+                Line("launcher", "Pipeline started."),
+                Line("launcher", f"Command (pid {event.pid} on {event.launcher}): " + " ".join(event.command),
+                     is_verbose=True),
+            ]
+        case PipelineReported():
+            return [Line("pipeline", _report_message(event))]
         case PipelineLogLine():
             return [Line("pipeline", event.message, event.is_error, event.is_verbose)]
         case PipelineFinished():
@@ -55,3 +63,20 @@ def _validated_message(event: UploadValidated) -> str:
     if scan.is_phantom:
         return "Phantom scan: no candidate checks apply."
     return f"Candidate checked: CandID {scan.candid}, PSCID {scan.pscid}, visit {scan.visit_label} are valid and active."
+
+
+def _launch_message(event: LaunchRequested) -> str:
+    if event.requested_by == AUTO_LAUNCH:
+        return "The upload is valid: its pipeline run is queued (auto-launch)."
+    return f"Pipeline launch requested by {event.requested_by}; the run is queued."
+
+
+def _report_message(event: PipelineReported) -> str:
+    parts = []
+    if event.tarchive is not None:
+        parts.append(f"DICOM archive {event.tarchive}")
+    if event.minc_created is not None:
+        parts.append(f"{event.minc_created} image file(s) created")
+    if event.minc_inserted is not None:
+        parts.append(f"{event.minc_inserted} inserted")
+    return "Pipeline report: " + (", ".join(parts) if parts else "nothing reported") + "."

@@ -7,9 +7,18 @@ already ensured each event is recorded once.
 
 import asyncpg
 
-from services.common.messages import Event, PipelineFinished, UploadReceived
+from services.common.messages import (
+    Event,
+    PipelineFinished,
+    PipelineReported,
+    PipelineStarted,
+    UploadReceived,
+    UploadRejected,
+    UploadValidated,
+)
 from services.common.progress import moves_progress, progress_after, rank_of
 from services.logstore.log_lines import lines_for
+from services.logstore.run_records import record_run_finished, record_run_started
 
 UPLOAD_LOCK_SPACE = 1
 
@@ -18,8 +27,17 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
     # One upload's events are recorded one at a time, so its log line ids grow
     # in commit order and a reader's `after` cursor never skips a line.
     await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", UPLOAD_LOCK_SPACE, event.upload_id)
-    if isinstance(event, UploadReceived):
-        await _record_upload_facts(conn, event)
+    match event:
+        case UploadReceived():
+            await _record_upload_facts(conn, event)
+        case UploadValidated() | UploadRejected():
+            await _record_site(conn, event)
+        case PipelineStarted():
+            await record_run_started(conn, event)
+        case PipelineFinished():
+            await record_run_finished(conn, event)
+        case PipelineReported():
+            await _record_report(conn, event)
     if moves_progress(event):
         await _advance_progress(conn, event)
     await _append_log_lines(conn, event)
@@ -29,13 +47,15 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
     scan = event.scan
     await conn.execute(
         """INSERT INTO logstore.uploads AS u (upload_id, file_name, candid, pscid, visit_label, is_phantom,
-                                              uploaded_by, size_bytes, uploaded_at, attempt, state_rank, progress)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 'Not Started')
+                                              uploaded_by, size_bytes, uploaded_at, attempt, state_rank, progress,
+                                              site, scan_key)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 'Not Started', $11, $12)
            ON CONFLICT (upload_id) DO UPDATE SET
                file_name = EXCLUDED.file_name, candid = EXCLUDED.candid, pscid = EXCLUDED.pscid,
                visit_label = EXCLUDED.visit_label, is_phantom = EXCLUDED.is_phantom,
                uploaded_by = EXCLUDED.uploaded_by, size_bytes = EXCLUDED.size_bytes,
-               uploaded_at = EXCLUDED.uploaded_at
+               uploaded_at = EXCLUDED.uploaded_at, site = coalesce(EXCLUDED.site, u.site),
+               scan_key = EXCLUDED.scan_key, tarchive = NULL, minc_created = NULL, minc_inserted = NULL
            WHERE EXCLUDED.attempt >= u.attempt""",
         event.upload_id,
         scan.file_name,
@@ -47,6 +67,27 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
         event.size_bytes,
         event.occurred_at,
         event.attempt,
+        scan.site,
+        scan.scan_key,
+    )
+
+
+async def _record_site(conn: asyncpg.Connection, event: UploadValidated | UploadRejected) -> None:
+    """The validator found the candidate's site (the gateway may not have known it yet)."""
+    site = event.scan.site if isinstance(event, UploadValidated) else event.site
+    if site is not None:
+        await conn.execute(
+            "UPDATE logstore.uploads SET site = $2 WHERE upload_id = $1 AND attempt <= $3",
+            event.upload_id, site, event.attempt,
+        )
+
+
+async def _record_report(conn: asyncpg.Connection, event: PipelineReported) -> None:
+    await conn.execute(
+        """UPDATE logstore.uploads SET tarchive = coalesce($3, tarchive),
+               minc_created = coalesce($4, minc_created), minc_inserted = coalesce($5, minc_inserted)
+           WHERE upload_id = $1 AND attempt = $2""",
+        event.upload_id, event.attempt, event.tarchive, event.minc_created, event.minc_inserted,
     )
 
 

@@ -1,18 +1,28 @@
-"""Validator: checks each received upload against the candidate registry
-and announces upload.validated or upload.rejected with every failed rule."""
+"""Validator: checks each received upload against the candidate registry and
+the uploader's site scope, and announces upload.validated or upload.rejected
+with every failed rule. It answers the same checks on request, before a byte
+of an upload is sent."""
 
 from aiohttp import web
 
-from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay
+from services.common.runner import (
+    run_service,
+    service_app,
+    with_consumer,
+    with_outbox_relay,
+    with_request_answerer,
+)
 from services.common.settings import ValidatorSettings
-from services.common.topology import VALIDATOR_QUEUE
+from services.common.topology import RULE_CHECK_QUEUE, VALIDATOR_QUEUE
 from services.validator.decide import SCHEMA, decide_on_upload
+from services.validator.rule_checks import answer_rule_checks
 
 
 def build_app(settings: ValidatorSettings) -> web.Application:
     app = service_app("validator", settings)
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, VALIDATOR_QUEUE, SCHEMA, decide_on_upload)
+    with_request_answerer(app, RULE_CHECK_QUEUE, answer_rule_checks)
     return app
 
 

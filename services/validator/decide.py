@@ -1,11 +1,12 @@
-"""The validator's one operation: decide on a received upload and announce it."""
+"""The validator's decision on a received upload, announced as upload.validated
+(with the candidate's site) or upload.rejected (with every failed rule)."""
 
 import asyncpg
 
-from services.common.messages import Event, UploadReceived, UploadRejected, UploadValidated
+from services.common.messages import Event, RuleCheckRequest, UploadReceived, UploadRejected, UploadValidated
 from services.common.outbox import add_to_outbox
 from services.validator.registry import PostgresRegistry
-from services.validator.rules import check_scan
+from services.validator.rules import check_upload
 
 SCHEMA = "validator"
 
@@ -13,10 +14,15 @@ SCHEMA = "validator"
 async def decide_on_upload(event: Event, conn: asyncpg.Connection) -> None:
     if not isinstance(event, UploadReceived):
         return
-    failures = await check_scan(PostgresRegistry(conn), event.scan)
+    scan = event.scan
+    request = RuleCheckRequest(
+        candid=scan.candid, pscid=scan.pscid, visit_label=scan.visit_label, is_phantom=scan.is_phantom,
+        file_name=scan.file_name, scope=event.scope,
+    )
+    reply = await check_upload(PostgresRegistry(conn), request)
     ids = {"upload_id": event.upload_id, "attempt": event.attempt}
-    if failures:
-        decision = UploadRejected(**ids, failures=failures)
+    if reply.failures:
+        decision = UploadRejected(**ids, failures=reply.failures, site=reply.site)
     else:
-        decision = UploadValidated(**ids, scan=event.scan)
+        decision = UploadValidated(**ids, scan=scan.model_copy(update={"site": reply.site}))
     await add_to_outbox(conn, SCHEMA, decision)

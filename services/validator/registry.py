@@ -15,7 +15,7 @@ class Candidate:
     candid: str
     pscid: str
     active: bool
-    site: str
+    site: str  # the alias of the candidate's site
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class PostgresRegistry:
 
     async def candidate(self, candid: str) -> Candidate | None:
         row = await self._conn.fetchrow(
-            """SELECT c.candid, c.pscid, c.active, s.name AS site
+            """SELECT c.candid, c.pscid, c.active, s.alias AS site
                FROM validator.candidates c JOIN validator.sites s USING (site_id)
                WHERE c.candid = $1""",
             candid,

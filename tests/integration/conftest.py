@@ -4,6 +4,7 @@ and stopped by the test) against the run's own database and vhost."""
 import pytest
 
 from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
+from tests.conftest import INTERNAL_SECRET
 from tests.support.tap import EventTap
 
 
@@ -16,7 +17,7 @@ async def tap(amqp_url, pool):
 
 def _settings_factory(settings_class, database_url, amqp_url, incoming_path, **defaults):
     def make(**overrides):
-        values = {**defaults, **overrides}
+        values = {"internal_secret": INTERNAL_SECRET, **defaults, **overrides}
         return settings_class(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **values)
 
     return make
@@ -30,7 +31,7 @@ def validator_settings(database_url, amqp_url, incoming_path, pool):
 @pytest.fixture
 def launcher_settings(database_url, amqp_url, incoming_path, pool):
     return _settings_factory(
-        LauncherSettings, database_url, amqp_url, incoming_path, auto_launch=True, max_concurrent_runs=1, heartbeat_seconds=1
+        LauncherSettings, database_url, amqp_url, incoming_path, max_concurrent_runs=1, heartbeat_seconds=1
     )
 
 

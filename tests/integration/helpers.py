@@ -9,7 +9,14 @@ from typing import TypeVar
 
 import asyncpg
 
-from services.common.messages import ScanFacts
+from services.common.messages import (
+    PipelineFinished,
+    PipelineStarted,
+    RunOutcome,
+    ScanFacts,
+    UploadReceived,
+    UserScope,
+)
 from services.common.scan_store import scan_key
 
 T = TypeVar("T")
@@ -57,3 +64,30 @@ async def wait_until_processed(pool: asyncpg.Pool, schema: str, event_id: uuid.U
         return bool(await pool.fetchval(f"SELECT true FROM {schema}.processed_events WHERE event_id = $1", event_id))
 
     await eventually(processed, timeout, f"{schema} processing event {event_id}")
+
+
+ALL_SITES = UserScope(username="demo", all_sites=True, no_session=True)
+
+
+def received_event(upload_id: int, attempt: int = 1, *, scan: ScanFacts | None = None, size_bytes: int = 1234,
+                   scope: UserScope = ALL_SITES, **facts) -> UploadReceived:
+    """upload.received as the gateway announces it, for the demo user unless another scope is given."""
+    return UploadReceived(
+        upload_id=upload_id, attempt=attempt, scan=scan or scan_facts(upload_id, attempt=attempt, **facts),
+        size_bytes=size_bytes, uploaded_by=scope.username, scope=scope,
+    )
+
+
+def started_event(upload_id: int, attempt: int = 1, command: list[str] | None = None) -> PipelineStarted:
+    return PipelineStarted(upload_id=upload_id, attempt=attempt, run_id=upload_id * 10 + attempt,
+                           command=command or ["pipeline"], launcher="test-launcher", pid=4242)
+
+
+def finished_event(upload_id: int, attempt: int = 1, exit_code: int | None = 0,
+                   message: str = "Pipeline finished successfully: the scan was inserted.") -> PipelineFinished:
+    succeeded = exit_code == 0
+    return PipelineFinished(
+        upload_id=upload_id, attempt=attempt, run_id=upload_id * 10 + attempt, exit_code=exit_code,
+        succeeded=succeeded, outcome=RunOutcome.SUCCEEDED if succeeded else RunOutcome.FAILED, message=message,
+        launcher="test-launcher",
+    )

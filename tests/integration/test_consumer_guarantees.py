@@ -12,7 +12,7 @@ import pytest
 from services.common.messages import UploadReceived
 from services.common.topology import DEAD_LETTER_QUEUE, VALIDATOR_QUEUE
 from services.validator.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from tests.integration.helpers import eventually, new_upload_id, received_event, scan_facts
 from tests.support.inprocess import running_app
 
 DECISIONS = ("upload.validated", "upload.rejected")
@@ -25,7 +25,7 @@ async def validator(validator_settings, tap):
 
 
 def received(upload_id: int) -> UploadReceived:
-    return UploadReceived(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id), size_bytes=10, uploaded_by="demo")
+    return received_event(upload_id, size_bytes=10)
 
 
 def decisions_of(tap, upload_id: int) -> list:

@@ -4,7 +4,8 @@ import random
 
 from services.common.broker import event_message
 from services.common.dead_letters import drain
-from services.common.messages import ScanFacts, UploadReceived
+from services.common.messages import ScanFacts
+from tests.integration.helpers import received_event
 from services.common.topology import DEAD_LETTER_EXCHANGE, VALIDATOR_QUEUE
 from services.validator.__main__ import build_app
 from tests.support.inprocess import running_app
@@ -15,8 +16,8 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_to_the_queue
     validator_settings, tap, amqp_url
 ):
     upload_id = random.randint(10**6, 10**9)
-    event = UploadReceived(
-        upload_id=upload_id, attempt=1, size_bytes=10, uploaded_by="demo",
+    event = received_event(
+        upload_id, size_bytes=10,
         scan=ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key="k", candid="300001", pscid="MTL0001", visit_label="V1"),
     )
     dead = event_message(event)

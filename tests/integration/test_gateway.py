@@ -11,11 +11,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.common.messages import PipelineFinished, PipelineStarted, UploadRejected, RuleFailure, UploadValidated
+from services.common.messages import RuleFailure, UploadRejected, UploadValidated
 from services.gateway.__main__ import build_app as build_gateway
 from services.logstore.__main__ import build_app as build_logstore
-from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
-from tests.integration.helpers import eventually, new_upload_id, wait_until_processed
+from services.validator.__main__ import build_app as build_validator
+from services.common.internal_calls import internal_headers
+from services.common.scope import UPLOADER_PERMISSIONS, scope_of
+from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET, NO_PERMISSION_TOKEN
+from tests.integration.helpers import (
+    eventually,
+    finished_event,
+    new_upload_id,
+    started_event,
+    wait_until_processed,
+)
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
@@ -27,12 +36,24 @@ TOO_LARGE_MESSAGE = "The file is larger than the maximum upload size of 1048576 
 
 
 @pytest.fixture
-async def stack(gateway_settings, logstore_settings, tap):
-    """A logstore, and a gateway that proxies to it; yields (gateway URL, logstore URL)."""
-    async with running_app(build_logstore(logstore_settings())) as logstore_url:
-        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url)
+async def stack(gateway_settings, logstore_settings, validator_settings, tap):
+    """A logstore, a validator, and a gateway that asks the one and proxies to the other; auto-launch
+    is off, so that a test decides when a run is granted. Yields (gateway URL, logstore URL)."""
+    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
+            running_app(build_validator(validator_settings())):
+        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url, auto_launch=False)
         async with running_app(build_gateway(settings)) as gateway_url:
             yield gateway_url, logstore_url
+
+
+@pytest.fixture
+async def without_validator(gateway_settings, logstore_settings, tap, http):
+    """A gateway whose validator does not answer (it is not running): a client of it."""
+    async with running_app(build_logstore(logstore_settings())) as logstore_url:
+        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url, auto_launch=False,
+                                    rule_check_timeout_seconds=0.3)
+        async with running_app(build_gateway(settings)) as gateway_url:
+            yield UploaderClient(http, gateway_url, DEMO_TOKEN)
 
 
 @pytest.fixture
@@ -89,11 +110,17 @@ async def accepted(client: UploaderClient, path: Path, **kwargs) -> dict:
     return await answer.json()
 
 
-async def error_of(answer: aiohttp.ClientResponse, status: int) -> dict:
+async def errors_of(answer: aiohttp.ClientResponse, status: int) -> list[dict]:
+    """Every failure of an error answer; the first is also its "error"."""
     body = await answer.json()
     assert answer.status == status, body
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "field"}, body
-    return body["error"]
+    assert set(body) == {"error", "errors"} and body["error"] == body["errors"][0], body
+    assert all(set(error) == {"code", "message", "field"} for error in body["errors"]), body
+    return body["errors"]
+
+
+async def error_of(answer: aiohttp.ClientResponse, status: int) -> dict:
+    return (await errors_of(answer, status))[0]
 
 
 async def row_of(pool, upload_id: int):
@@ -118,7 +145,7 @@ async def test_a_request_without_a_valid_bearer_token_is_refused_with_401(gatewa
             error = await error_of(answer, 401)
             assert answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert error["code"] == "unauthenticated" and error["field"] is None
-        expected = "The API token is not valid." if headers.get("Authorization") == "Bearer not-a-token" else (
+        expected = "The API token is not valid (or it expired)." if headers.get("Authorization") == "Bearer not-a-token" else (
             "This request needs an 'Authorization: Bearer <token>' header.")
         assert error["message"] == expected, headers
 
@@ -274,41 +301,87 @@ async def test_a_file_streaming_past_the_maximum_is_refused_with_413_and_its_par
     await check()
 
 
-async def test_a_file_name_not_matching_the_form_is_refused_with_400_naming_the_expected_form(client, archive, nothing_kept):
-    path = archive(pscid="MTL0001", candid="300001", visit="V1")
+async def test_a_file_name_not_matching_the_form_is_refused_with_400_naming_the_expected_name(client, tmp_path, nothing_kept):
+    path = make_dicom_archive(tmp_path / f"scan_{uuid.uuid4().hex[:8]}.tgz", "MTL0001_300001_V1")
     check = await nothing_kept()
 
-    error = await error_of(await upload(client, path, visit_label="V2"), 400)
+    error = await error_of(await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1"), 400)
 
     assert error["code"] == "file_name_mismatch" and error["field"] == "file"
     assert error["message"] == (
-        f"File name {path.name!r} does not match the form: expected MTL0001_300001_V2[_suffix] "
-        "followed by .tgz, .tar.gz or .zip."
+        f"File name {path.name!r} does not match the form: name it MTL0001_300001_V1 or "
+        "MTL0001_300001_V1_<suffix>, followed by .tgz, .tar.gz or .zip."
     )
     await check()
 
 
-async def test_missing_candidate_fields_are_refused_with_400_listing_them(client, archive, nothing_kept):
+async def test_missing_candidate_fields_are_refused_with_400_listing_each_of_them(client, archive, nothing_kept):
     path = archive()
     check = await nothing_kept()
 
-    error = await error_of(await client.upload(path, candid="300001"), 400)
+    errors = await errors_of(await client.upload(path, candid="300001"), 400)
 
-    assert error == {"code": "missing_field", "field": "pscid",
-                     "message": "pscid, visit_label are required unless is_phantom is true."}
-    one_missing = await error_of(await client.upload(path, candid="300001", pscid="MTL0001"), 400)
-    assert one_missing["message"] == "visit_label is required unless is_phantom is true."
+    assert [(e["field"], e["code"]) for e in errors] == [("pscid", "missing_pscid"), ("visit_label", "missing_visit_label")]
+    assert errors[0]["message"] == ("PSCID is required for a scan that is not a phantom; fill it in, "
+                                    "or mark the scan as a phantom.")
     await check()
 
 
-async def test_a_badly_formed_field_is_refused_with_400_naming_it(client, archive, nothing_kept):
+async def test_a_badly_formed_field_is_refused_with_400_naming_it_and_its_value(client, archive, nothing_kept):
     path = archive()
     check = await nothing_kept()
 
     error = await error_of(await upload(client, path, candid="30001"), 400)
 
-    assert error["code"] == "invalid_field" and error["field"] == "candid"
-    assert error["message"].startswith("candid: ")
+    assert error == {"code": "invalid_candid", "field": "candid",
+                     "message": "CandID '30001' is not valid: a CandID is 6 digits."}
+    await check()
+
+
+async def test_every_broken_rule_is_listed_at_once_before_the_file_is_read(client, tmp_path, nothing_kept):
+    path = make_dicom_archive(tmp_path / f"MTL0001_300002_V7_{uuid.uuid4().hex[:8]}.tgz", "x")
+    check = await nothing_kept()
+
+    errors = await errors_of(await client.upload(path, candid="300002", pscid="MTL0001", visit_label="V7"), 400)
+
+    assert [(e["field"], e["code"], e["message"]) for e in errors] == [
+        ("pscid", "pscid_matches_candid", "PSCID MTL0001 does not belong to CandID 300002; check both values."),
+        ("candid", "candidate_active", "Candidate 300002 (PSCID MTL0002) is not active."),
+        ("visit_label", "visit_exists", "Visit label V7 does not exist for CandID 300002; check both values."),
+    ]
+    await check()
+
+
+async def test_values_are_trimmed_before_the_rules_are_checked(client, archive, tap):
+    path = archive()
+
+    answer = await client.upload(path, candid=" 300001 ", pscid="MTL0001\t", visit_label=" V1")
+
+    assert answer.status == 202, await answer.text()
+    event = await tap.wait_for(of_upload((await answer.json())["upload_id"], "upload.received"))
+    assert (event.scan.candid, event.scan.pscid, event.scan.visit_label, event.scan.site) == ("300001", "MTL0001", "V1", "MTL")
+
+
+async def test_a_flag_that_is_not_a_boolean_is_refused_naming_it(client, archive, nothing_kept):
+    path = archive()
+    check = await nothing_kept()
+
+    error = await error_of(await upload(client, path, is_phantom="maybe"), 400)
+
+    assert error == {"code": "invalid_is_phantom", "field": "is_phantom", "message": "is_phantom must be true or false, not 'maybe'."}
+    await check()
+
+
+async def test_a_plain_tar_is_refused_with_415_saying_how_to_send_it(client, tmp_path, nothing_kept):
+    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.tar"
+    path.write_bytes(b"ustar" * 100)
+    check = await nothing_kept()
+
+    error = await error_of(await upload(client, path), 415)
+
+    assert error == {"code": "unsupported_file_type", "field": "file", "message": (
+        f"File {path.name!r} is a plain .tar archive, which is not accepted: compress it with gzip "
+        "(.tgz or .tar.gz) or zip it (.zip).")}
     await check()
 
 
@@ -365,8 +438,7 @@ async def test_an_upload_that_succeeded_cannot_be_overwritten(client, archive, t
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
 
-    await tap.publish(PipelineFinished(upload_id=upload_id, attempt=1, exit_code=0, succeeded=True,
-                                       message="Pipeline finished successfully: the scan was inserted."))
+    await tap.publish(finished_event(upload_id))
     row = await wait_for_state(pool, upload_id, "pipeline.finished")
     check = await nothing_kept()
     error = await error_of(await upload(client, path, overwrite=True), 409)
@@ -384,7 +456,7 @@ async def test_an_upload_being_inserted_cannot_be_overwritten(client, archive, t
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
 
-    await tap.publish(PipelineStarted(upload_id=upload_id, attempt=1, command=["pipeline"]))
+    await tap.publish(started_event(upload_id))
     await wait_for_state(pool, upload_id, "pipeline.started")
     error = await error_of(await upload(client, path, overwrite=True), 409)
 
@@ -393,14 +465,17 @@ async def test_an_upload_being_inserted_cannot_be_overwritten(client, archive, t
     )
 
 
-async def test_a_rejected_upload_may_be_overwritten(client, archive, tap, pool):
+async def test_a_rejected_upload_cannot_be_launched_but_may_be_overwritten(client, archive, tap, pool):
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
 
-    await tap.publish(UploadRejected(upload_id=upload_id, attempt=1, failures=[RuleFailure(rule="r", message="m")]))
+    await tap.publish(UploadRejected(upload_id=upload_id, attempt=1, failures=[RuleFailure(field="candid", code="r", message="m")]))
     assert (await wait_for_state(pool, upload_id, "upload.rejected"))["progress"] == "Failure"
+    refused = await error_of(await client.launch(upload_id), 409)
     again = await accepted(client, path, overwrite=True)
 
+    assert refused["message"] == (f"Upload {upload_id} cannot be launched: it was rejected by the upload rules; "
+                                  "correct them and upload it again.")
     assert (again["upload_id"], again["attempt"]) == (upload_id, 2)
 
 
@@ -408,14 +483,15 @@ async def test_an_event_of_an_older_attempt_changes_nothing(client, archive, tap
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
     await accepted(client, path, overwrite=True)
-    before = await row_of(pool, upload_id)
+    before = await wait_for_state(pool, upload_id, "upload.validated")
 
-    late = PipelineFinished(upload_id=upload_id, attempt=1, exit_code=0, succeeded=True, message="done")
+    late = finished_event(upload_id, message="done")
     await tap.publish(late)
     await wait_until_processed(pool, "gateway", late.event_id)
 
     after = await row_of(pool, upload_id)
     assert dict(after) == dict(before)
+    assert before["attempt"] == 2
     third = await accepted(client, path, overwrite=True)
     assert third["attempt"] == 3
 
@@ -423,7 +499,7 @@ async def test_an_event_of_an_older_attempt_changes_nothing(client, archive, tap
 async def test_an_event_delivered_twice_or_late_never_moves_the_state_backwards(client, archive, tap, pool):
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
-    started = PipelineStarted(upload_id=upload_id, attempt=1, command=["pipeline"])
+    started = started_event(upload_id)
     await tap.publish(started)
     await wait_for_state(pool, upload_id, "pipeline.started")
 
@@ -440,41 +516,87 @@ async def test_an_event_delivered_twice_or_late_never_moves_the_state_backwards(
 # --- manual launch ----------------------------------------------------------------------------
 
 
-async def test_a_manual_launch_is_accepted_only_once_and_only_after_validation(client, archive, tap, pool):
+async def test_a_manual_launch_of_a_validated_upload_grants_its_run_once(client, archive, tap, pool):
     path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
     received = await tap.wait_for(of_upload(upload_id, "upload.received"))
-
-    too_early = await error_of(await client.launch(upload_id), 409)
-    assert too_early == {"code": "cannot_launch", "field": None,
-                         "message": f"Upload {upload_id} cannot be launched: it has not been validated yet."}
-
-    await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=received.scan))
     await wait_for_state(pool, upload_id, "upload.validated")
+
     launched = await client.launch(upload_id)
 
     assert launched.status == 202, await launched.text()
-    assert await launched.json() == {"upload_id": upload_id, "attempt": 1, "status": "launch requested"}
-    request = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
-    assert (request.attempt, request.requested_by, request.scan) == (1, "demo", received.scan)
-
+    assert await launched.json() == {"upload_id": upload_id, "attempt": 1, "status": "launch requested", "starts": "now"}
+    grant = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+    assert (grant.attempt, grant.requested_by) == (1, "demo")
+    assert grant.scan == received.scan.model_copy(update={"site": "MTL"})
     again = await error_of(await client.launch(upload_id), 409)
-    assert again["message"] == f"Upload {upload_id} cannot be launched: its launch was already requested."
+    assert again["message"] == f"Upload {upload_id} cannot be launched: its run was already granted."
     assert len(tap.matching(of_upload(upload_id, "upload.launch_requested"))) == 1
 
 
-async def test_a_validation_of_an_older_attempt_does_not_allow_a_launch(client, archive, tap, pool):
+async def test_a_launch_asked_before_validation_is_granted_as_soon_as_the_upload_is_validated(
+    without_validator, archive, tap, pool
+):
     path = archive()
-    upload_id = (await accepted(client, path))["upload_id"]
+    upload_id = (await accepted(without_validator, path))["upload_id"]
+    received = await tap.wait_for(of_upload(upload_id, "upload.received"))
+
+    early = await without_validator.launch(upload_id)
+    again = await error_of(await without_validator.launch(upload_id), 409)
+    await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=received.scan))
+    grant = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+
+    assert early.status == 202 and (await early.json())["starts"] == "once validated"
+    assert again["message"] == (f"Upload {upload_id} cannot be launched: its launch was already requested; "
+                                "it starts once the upload is validated.")
+    assert (grant.attempt, grant.requested_by) == (1, "demo")
+    assert (await row_of(pool, upload_id))["state"] == "upload.launch_requested"
+
+
+async def test_with_auto_launch_a_validated_upload_is_granted_its_run_by_the_gateway(
+    gateway_settings, logstore_settings, validator_settings, tap, http, archive, pool
+):
+    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
+            running_app(build_validator(validator_settings())):
+        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url)
+        async with running_app(build_gateway(settings)) as gateway_url:
+            client = UploaderClient(http, gateway_url, DEMO_TOKEN)
+            upload_id = (await accepted(client, archive()))["upload_id"]
+            grant = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+
+    assert (grant.attempt, grant.requested_by) == (1, "auto-launch")
+    assert (await row_of(pool, upload_id))["state"] == "upload.launch_requested"
+
+
+async def test_a_validation_of_an_older_attempt_grants_no_run(without_validator, archive, tap, pool):
+    path = archive()
+    upload_id = (await accepted(without_validator, path))["upload_id"]
     first = await tap.wait_for(of_upload(upload_id, "upload.received"))
-    await accepted(client, path, overwrite=True)
+    assert (await without_validator.launch(upload_id)).status == 202
+    await accepted(without_validator, path, overwrite=True)
 
     late = UploadValidated(upload_id=upload_id, attempt=1, scan=first.scan)
     await tap.publish(late)
     await wait_until_processed(pool, "gateway", late.event_id)
 
-    error = await error_of(await client.launch(upload_id), 409)
-    assert error["message"] == f"Upload {upload_id} cannot be launched: it has not been validated yet."
+    row = await row_of(pool, upload_id)
+    assert (row["attempt"], row["state"], row["launch_when_valid"]) == (2, "upload.received", False)
+    assert not tap.matching(of_upload(upload_id, "upload.launch_requested"))
+
+
+async def test_a_run_granted_but_not_started_cannot_be_overwritten(client, archive, pool, nothing_kept):
+    path = archive()
+    upload_id = (await accepted(client, path))["upload_id"]
+    await wait_for_state(pool, upload_id, "upload.validated")
+    assert (await client.launch(upload_id)).status == 202
+    check = await nothing_kept()
+
+    error = await error_of(await upload(client, path, overwrite=True), 409)
+
+    assert error == {"code": "cannot_overwrite", "field": "file", "message": (
+        f"File {path.name} has a pipeline run granted and waiting to start (upload {upload_id}, "
+        "progress Not Started); it cannot be overwritten.")}
+    await check()
 
 
 async def test_launching_an_unknown_upload_is_a_404_and_a_bad_id_a_400(client):
@@ -500,31 +622,31 @@ async def test_the_openapi_document_is_served_as_json(client):
 
 
 async def test_browse_upload_and_log_queries_answer_what_the_logstore_answers(client, archive, stack, http):
-    pscid = f"P{uuid.uuid4().hex[:8]}"
-    path = archive(pscid=pscid)
+    path = archive()
     upload_id = (await accepted(client, path))["upload_id"]
     _, logstore_url = stack
+    direct_headers = internal_headers(INTERNAL_SECRET, scope_of("demo", UPLOADER_PERMISSIONS, []))
 
-    async def recorded():
-        answer = await client.get(f"/api/v1/uploads/{upload_id}")
-        return answer.status == 200
+    async def validated():
+        log = await client.log(upload_id)
+        return any(line["origin"] == "validator" for line in log["lines"])
 
-    await eventually(recorded, what="the logstore recording the upload")
+    await eventually(validated, what="the logstore recording the validation")
     for target, params in (
-        ("/api/v1/uploads", {"pscid": pscid, "page_size": "5"}),
+        ("/api/v1/uploads", {"candid": "300001", "page_size": "5"}),
         (f"/api/v1/uploads/{upload_id}", {}),
         (f"/api/v1/uploads/{upload_id}/log", {"mode": "detailed"}),
         ("/api/v1/uploads", {"progress": "Bogus"}),
         (f"/api/v1/uploads/{new_upload_id()}", {}),
     ):
         through_gateway = await client.get(target, **params)
-        async with http.get(logstore_url + target, params=params) as direct:
+        async with http.get(logstore_url + target, params=params, headers=direct_headers) as direct:
             assert through_gateway.status == direct.status, target
             assert through_gateway.content_type == "application/json"
             assert await through_gateway.json() == await direct.json(), target
 
-    page = await (await client.get("/api/v1/uploads", pscid=pscid)).json()
-    assert page["total"] == 1 and page["items"][0]["upload_id"] == upload_id
+    page = await (await client.get("/api/v1/uploads", candid="300001", sort="-uploaded_at")).json()
+    assert page["items"][0]["upload_id"] == upload_id and page["items"][0]["file_name"] == path.name
     assert (await client.get("/api/v1/uploads", progress="Bogus")).status == 400
 
 

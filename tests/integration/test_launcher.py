@@ -39,20 +39,27 @@ def stored_scan(incoming_path, upload_id: int, patient_name: str | None = None, 
     return scan, path
 
 
+def granted(upload_id: int, attempt: int, scan) -> LaunchRequested:
+    """The gateway's grant of a run, as it sends one automatically once an upload is validated."""
+    return LaunchRequested(upload_id=upload_id, attempt=attempt, scan=scan, requested_by="auto-launch")
+
+
 async def finished_of(tap, upload_id: int, timeout: float = 30) -> PipelineFinished:
     return await tap.wait_for(of_upload(upload_id, "pipeline.finished"), timeout)
 
 
-async def test_a_validated_upload_runs_the_pipeline_streams_its_output_and_succeeds(launcher_settings, tap, pool, incoming_path):
+async def test_a_granted_upload_runs_the_pipeline_streams_its_output_and_succeeds(launcher_settings, tap, pool, incoming_path):
     upload_id = new_upload_id()
     scan, path = stored_scan(incoming_path, upload_id)
 
     async with running_app(build_app(launcher_settings())):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan))
+        await tap.publish(granted(upload_id, 1, scan))
         finished = await finished_of(tap, upload_id)
 
         started = await tap.wait_for(of_upload(upload_id, "pipeline.started"))
         assert str(path) in started.command
+        assert started.pid > 0 and started.launcher == finished.launcher and started.run_id == finished.run_id
+        assert finished.outcome == "succeeded" and finished.stderr_tail == []
         assert f"--patient-name={scan.patient_name}" in started.command
         logs = tap.matching(of_upload(upload_id, "pipeline.log"))
         numbers = [line.line_number for line in logs]
@@ -80,7 +87,7 @@ async def test_a_patient_name_that_does_not_match_fails_with_exit_code_151_in_wo
     scan, path = stored_scan(incoming_path, upload_id, patient_name="MTL0001_300001_V9")
 
     async with running_app(build_app(launcher_settings())):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan))
+        await tap.publish(granted(upload_id, 1, scan))
         finished = await finished_of(tap, upload_id)
 
     assert (finished.exit_code, finished.succeeded) == (151, False)
@@ -92,7 +99,7 @@ async def test_a_patient_name_that_does_not_match_fails_with_exit_code_151_in_wo
     assert path.is_file(), "a failed upload's scan stays for another attempt"
 
 
-async def test_without_auto_launch_a_validated_upload_waits_until_a_launch_is_requested(
+async def test_a_validated_upload_waits_until_the_gateway_grants_its_run(
     launcher_settings, tap, pool, incoming_path
 ):
     waiting, sentinel = new_upload_id(), new_upload_id()
@@ -100,9 +107,8 @@ async def test_without_auto_launch_a_validated_upload_waits_until_a_launch_is_re
     sentinel_scan, _ = stored_scan(incoming_path, sentinel)
     validated = UploadValidated(upload_id=waiting, attempt=1, scan=scan)
 
-    async with running_app(build_app(launcher_settings(auto_launch=False))):
+    async with running_app(build_app(launcher_settings())):
         await tap.publish(validated)
-        await wait_until_processed(pool, "launcher", validated.event_id)
         await tap.publish(LaunchRequested(upload_id=sentinel, attempt=1, scan=sentinel_scan, requested_by="demo"))
         assert (await finished_of(tap, sentinel)).succeeded
 
@@ -116,17 +122,17 @@ async def test_without_auto_launch_a_validated_upload_waits_until_a_launch_is_re
     assert len(tap.matching(of_upload(waiting, "pipeline.started"))) == 1
 
 
-async def test_the_same_validation_twice_and_a_launch_request_run_the_pipeline_once(
+async def test_the_same_grant_delivered_twice_and_a_second_grant_run_the_pipeline_once(
     launcher_settings, tap, pool, incoming_path
 ):
     upload_id, sentinel = new_upload_id(), new_upload_id()
     scan, _ = stored_scan(incoming_path, upload_id)
-    validated = UploadValidated(upload_id=upload_id, attempt=1, scan=scan)
+    automatic = granted(upload_id, 1, scan)
     launch = LaunchRequested(upload_id=upload_id, attempt=1, scan=scan, requested_by="demo")
 
     async with running_app(build_app(launcher_settings())):
-        await tap.publish(validated)
-        await tap.publish(validated)
+        await tap.publish(automatic)
+        await tap.publish(automatic)
         await tap.publish(launch)
         await finished_of(tap, upload_id)
         await wait_until_processed(pool, "launcher", launch.event_id)
@@ -139,14 +145,14 @@ async def test_the_same_validation_twice_and_a_launch_request_run_the_pipeline_o
     assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", upload_id) == 1
 
 
-async def test_a_validation_of_an_older_attempt_does_not_run_after_a_newer_one(launcher_settings, tap, pool, incoming_path):
+async def test_a_grant_of_an_older_attempt_does_not_run_after_a_newer_one(launcher_settings, tap, pool, incoming_path):
     upload_id = new_upload_id()
     newer, _ = stored_scan(incoming_path, upload_id, attempt=2)
     older, _ = stored_scan(incoming_path, upload_id, attempt=1)
-    late = UploadValidated(upload_id=upload_id, attempt=1, scan=older)
+    late = granted(upload_id, 1, older)
 
     async with running_app(build_app(launcher_settings())):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=2, scan=newer))
+        await tap.publish(granted(upload_id, 2, newer))
         assert (await finished_of(tap, upload_id)).attempt == 2
         await tap.publish(late)
         await wait_until_processed(pool, "launcher", late.event_id)
@@ -160,7 +166,7 @@ async def test_a_custom_pipeline_command_is_run_and_its_exit_code_reported(launc
     command = """{python} -c "import sys; print('[info] hello'); sys.exit(3)" """
 
     async with running_app(build_app(launcher_settings(pipeline_command=command))):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
     lines = tap.matching(of_upload(upload_id, "pipeline.log"))
@@ -174,23 +180,25 @@ async def test_stderr_output_is_an_error_line_and_untagged_output_is_verbose(lau
     command = """{python} -c "import sys; print('plain detail', flush=True); print('it broke', file=sys.stderr)" """
 
     async with running_app(build_app(launcher_settings(pipeline_command=command))):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
     lines = {line.message: (line.is_error, line.is_verbose) for line in tap.matching(of_upload(upload_id, "pipeline.log"))}
     assert lines == {"plain detail": (False, True), "it broke": (True, False)}
     assert (finished.exit_code, finished.succeeded) == (0, True)
+    assert finished.stderr_tail == ["it broke"]
 
 
 async def test_a_pipeline_command_that_cannot_start_fails_the_run_with_the_reason(launcher_settings, tap):
     upload_id = new_upload_id()
 
     async with running_app(build_app(launcher_settings(pipeline_command="/nonexistent/pipeline {scan_path}"))):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
-    assert (finished.exit_code, finished.succeeded) == (None, False)
+    assert (finished.exit_code, finished.succeeded, finished.outcome) == (None, False, "not started")
     assert finished.message.startswith("The pipeline command could not be started: ")
+    assert not tap.matching(of_upload(upload_id, "pipeline.started")), "a run that never started is not announced as started"
 
 
 async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_launcher_shut_down(launcher_settings, tap, pool):
@@ -199,7 +207,7 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
     settings = launcher_settings(pipeline_command=command, shutdown_grace_seconds=0)
 
     async with running_app(build_app(settings)):
-        await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id)))
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         await tap.wait_for(of_upload(upload_id, "pipeline.started"))
         first = await tap.wait_for(of_upload(upload_id, "pipeline.log"))
         assert first.message == "sleeping"
@@ -207,7 +215,7 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
     finished = await finished_of(tap, upload_id, timeout=5)
 
     assert time.monotonic() - stopping < 5
-    assert (finished.exit_code, finished.succeeded) == (None, False)
+    assert (finished.exit_code, finished.succeeded, finished.outcome) == (None, False, "interrupted")
     assert "launcher shut down" in finished.message, finished.message
     assert await pool.fetchval("SELECT state FROM launcher.runs WHERE upload_id = $1", upload_id) == "failed"
     unpublished = await pool.fetch(
@@ -216,3 +224,35 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
         str(upload_id),
     )
     assert [row["routing_key"] for row in unpublished] == [], "the stopped launcher left announcements unpublished"
+
+
+async def test_the_last_twenty_lines_of_error_output_are_kept_with_the_finish(launcher_settings, tap):
+    upload_id = new_upload_id()
+    command = """{python} -c "import sys; [print('error', n, file=sys.stderr) for n in range(1, 31)]; sys.exit(82)" """
+
+    async with running_app(build_app(launcher_settings(pipeline_command=command))):
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
+        finished = await finished_of(tap, upload_id)
+
+    assert finished.stderr_tail == [f"error {n}" for n in range(11, 31)]
+    assert (finished.exit_code, finished.outcome) == (82, "failed")
+
+
+async def test_a_report_line_becomes_a_report_of_what_the_pipeline_made(launcher_settings, tap, tmp_path):
+    upload_id = new_upload_id()
+    script = tmp_path / "reporting_pipeline.py"
+    script.write_text(
+        "import json\n"
+        "print('[report] ' + json.dumps({'tarchive': 'DCM_x.tar', 'minc_created': 4, 'minc_inserted': 3}))\n"
+        "print('[report] not json')\n"
+    )
+
+    async with running_app(build_app(launcher_settings(pipeline_command=f"{{python}} {script}"))):
+        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
+        await finished_of(tap, upload_id)
+
+    # Delivery is at least once: an event may be seen twice, with one event id.
+    [reported] = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.reported"))}.values()
+    assert (reported.tarchive, reported.minc_created, reported.minc_inserted) == ("DCM_x.tar", 4, 3)
+    lines = {line.event_id: line.message for line in tap.matching(of_upload(upload_id, "pipeline.log"))}
+    assert list(lines.values()) == ["not json"]

@@ -8,6 +8,8 @@ import aiohttp
 import pytest
 
 from services.common.messages import (
+    PipelineReported,
+    UserScope,
     PipelineFinished,
     PipelineLogLine,
     PipelineStarted,
@@ -17,7 +19,17 @@ from services.common.messages import (
     UploadValidated,
 )
 from services.logstore.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from services.common.internal_calls import SECRET_HEADER, internal_headers
+from tests.conftest import INTERNAL_SECRET
+from tests.integration.helpers import (
+    ALL_SITES,
+    eventually,
+    finished_event,
+    new_upload_id,
+    received_event,
+    scan_facts,
+    started_event,
+)
 from tests.support.inprocess import running_app
 
 SIZE_BYTES = 2 * 1024**2
@@ -26,7 +38,8 @@ FINISHED_MESSAGE = "Pipeline finished successfully: the scan was inserted."
 
 @pytest.fixture
 async def logstore(logstore_settings, tap):
-    async with running_app(build_app(logstore_settings())) as url, aiohttp.ClientSession(base_url=url) as http:
+    headers = internal_headers(INTERNAL_SECRET, ALL_SITES)
+    async with running_app(build_app(logstore_settings())) as url, aiohttp.ClientSession(base_url=url, headers=headers) as http:
         yield Logstore(http, tap)
 
 
@@ -66,11 +79,9 @@ class Logstore:
         await self.wait_for_progress(sentinel, "Not Started")
 
 
-def received(upload_id: int, attempt: int = 1, **facts) -> UploadReceived:
-    return UploadReceived(
-        upload_id=upload_id, attempt=attempt, scan=scan_facts(upload_id, attempt=attempt, **facts),
-        size_bytes=SIZE_BYTES, uploaded_by="demo",
-    )
+def received(upload_id: int, attempt: int = 1, scan_site: str | None = None, **facts) -> UploadReceived:
+    event = received_event(upload_id, attempt, size_bytes=SIZE_BYTES, **facts)
+    return event.model_copy(update={"scan": event.scan.model_copy(update={"site": scan_site})})
 
 
 def successful_run(upload_id: int) -> list:
@@ -80,12 +91,12 @@ def successful_run(upload_id: int) -> list:
     return [
         first,
         UploadValidated(**ids, scan=first.scan),
-        PipelineStarted(**ids, command=["pipeline", "--upload-id", str(upload_id), "scan.tgz"]),
+        started_event(upload_id, command=["pipeline", "--upload-id", str(upload_id), "scan.tgz"]),
         PipelineLogLine(**ids, line_number=1, message="Extracted 3 files from scan.tgz"),
         PipelineLogLine(**ids, line_number=2, message="study/series1/IM0001.dcm: series 1", is_verbose=True),
         PipelineLogLine(**ids, line_number=3, message="Found 3 DICOM files"),
         PipelineLogLine(**ids, line_number=4, message="Removed work directory /tmp/x", is_verbose=True),
-        PipelineFinished(**ids, exit_code=0, succeeded=True, message=FINISHED_MESSAGE),
+        finished_event(upload_id, message=FINISHED_MESSAGE),
     ]
 
 
@@ -143,7 +154,7 @@ async def test_the_detailed_log_adds_the_verbose_lines_in_order_and_after_return
         messages(summary)[0],
         messages(summary)[1],
         "Pipeline started.",
-        "Command: pipeline --upload-id {} scan.tgz".format(upload_id),
+        "Command (pid 4242 on test-launcher): pipeline --upload-id {} scan.tgz".format(upload_id),
         "Extracted 3 files from scan.tgz",
         "study/series1/IM0001.dcm: series 1",
         "Found 3 DICOM files",
@@ -161,7 +172,7 @@ async def test_a_rejected_upload_shows_failure_with_every_reason_as_an_error_lin
     upload_id = new_upload_id()
     await tap.publish(received(upload_id, candid="300002", pscid="MTL0002"))
     await tap.publish(UploadRejected(upload_id=upload_id, attempt=1, failures=[
-        RuleFailure(rule="candidate_active", message="Candidate 300002 (PSCID MTL0002) is not active."),
+        RuleFailure(field="candid", code="candidate_active", message="Candidate 300002 (PSCID MTL0002) is not active."),
     ]))
 
     await logstore.wait_for_progress(upload_id, "Failure")
@@ -181,7 +192,7 @@ async def test_the_status_line_follows_the_progress(logstore, tap):
     await logstore.wait_for_progress(upload_id, "Not Started")
     assert (await logstore.log(upload_id))["status"] == "The pipeline has not run yet."
 
-    await tap.publish(PipelineStarted(upload_id=upload_id, attempt=1, command=["pipeline"]))
+    await tap.publish(started_event(upload_id))
     await logstore.wait_for_progress(upload_id, "In Progress")
     assert (await logstore.log(upload_id))["status"] == "The pipeline is running."
 
@@ -207,7 +218,7 @@ async def test_an_older_event_arriving_late_never_moves_progress_backwards(logst
     await publish_all(tap, events)
     await logstore.wait_for_progress(upload_id, "Success")
 
-    await tap.publish(PipelineStarted(upload_id=upload_id, attempt=1, command=["pipeline"]))
+    await tap.publish(started_event(upload_id))
     await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=events[0].scan))
     await tap.publish(UploadReceived(**{**events[0].model_dump(exclude={"event_id"})}))
     await logstore.settle()
@@ -234,13 +245,13 @@ async def test_a_new_attempt_starts_over_and_hides_the_earlier_attempts_lines_un
     upload_id = new_upload_id()
     events = successful_run(upload_id)
     await publish_all(tap, events[:-1])
-    await tap.publish(PipelineFinished(upload_id=upload_id, attempt=1, exit_code=151, succeeded=False,
-                                       message="Pipeline failed with exit code 151: the PatientName differs."))
+    await tap.publish(finished_event(upload_id, exit_code=151,
+                                     message="Pipeline failed with exit code 151: the PatientName differs."))
     await logstore.wait_for_progress(upload_id, "Failure")
     attempt_one = await logstore.log(upload_id, mode="detailed")
 
-    second = UploadReceived(upload_id=upload_id, attempt=2, scan=scan_facts(upload_id, attempt=2, file_name=events[0].scan.file_name),
-                            size_bytes=SIZE_BYTES, uploaded_by="demo", overwrite=True)
+    second = received_event(upload_id, 2, scan=scan_facts(upload_id, attempt=2, file_name=events[0].scan.file_name),
+                            size_bytes=SIZE_BYTES)
     await tap.publish(second)
     upload = await logstore.wait_for_progress(upload_id, "Not Started", attempt=2)
     current = await logstore.log(upload_id, mode="detailed")
@@ -261,7 +272,7 @@ async def test_an_event_of_an_earlier_attempt_arriving_after_a_new_one_changes_n
     await tap.publish(received(upload_id, attempt=2))
     await logstore.wait_for_progress(upload_id, "Not Started", attempt=2)
 
-    await tap.publish(PipelineFinished(upload_id=upload_id, attempt=1, exit_code=0, succeeded=True, message=FINISHED_MESSAGE))
+    await tap.publish(finished_event(upload_id, message=FINISHED_MESSAGE))
     await logstore.settle()
 
     upload = await logstore.upload(upload_id)
@@ -287,8 +298,8 @@ async def test_an_unknown_upload_is_a_404_with_a_json_error(logstore):
     for path in (f"/api/v1/uploads/{upload_id}", f"/api/v1/uploads/{upload_id}/log"):
         status, body = await logstore.get(path)
         assert status == 404
-        assert body == {"error": {"code": "unknown_upload", "message": f"There is no upload with id {upload_id}.",
-                                  "field": "upload_id"}}
+        error = {"code": "unknown_upload", "message": f"There is no upload with id {upload_id}.", "field": "upload_id"}
+        assert body == {"error": error, "errors": [error]}
 
 
 async def test_bad_query_values_are_a_400_naming_the_field(logstore):
@@ -317,7 +328,7 @@ async def test_the_upload_list_filters_pages_and_counts_the_total(logstore, tap)
     await tap.publish(received(ids[1], candid=candid, pscid=pscid, visit_label="V2"))
     await tap.publish(received(ids[2], candid=candid, pscid=other_pscid, visit_label="V1"))
     await tap.publish(received(ids[3], candid=candid, pscid=pscid, visit_label="V1"))
-    await tap.publish(PipelineFinished(upload_id=ids[3], attempt=1, exit_code=0, succeeded=True, message=FINISHED_MESSAGE))
+    await tap.publish(finished_event(ids[3], message=FINISHED_MESSAGE))
     await logstore.wait_for_progress(ids[3], "Success")
 
     _, everything = await logstore.get("/api/v1/uploads", candid=candid)
@@ -328,7 +339,10 @@ async def test_the_upload_list_filters_pages_and_counts_the_total(logstore, tap)
     _, succeeded = await logstore.get("/api/v1/uploads", candid=candid, progress="Success")
     _, not_started = await logstore.get("/api/v1/uploads", candid=candid, progress="Not Started")
 
-    newest_first = sorted(ids, reverse=True)
+    _, oldest_first = await logstore.get("/api/v1/uploads", candid=candid, sort="uploaded_at")
+
+    newest_first = list(reversed(ids))
+    assert [item["upload_id"] for item in oldest_first["items"]] == ids
     assert everything["total"] == 4 and [item["upload_id"] for item in everything["items"]] == newest_first
     assert (first["total"], first["page"], first["page_size"]) == (4, 1, 3)
     assert [item["upload_id"] for item in first["items"]] == newest_first[:3]
@@ -341,3 +355,109 @@ async def test_the_upload_list_filters_pages_and_counts_the_total(logstore, tap)
     assert succeeded["items"][0]["exit_code"] == 0
     assert not_started["total"] == 3
     assert all(item["candid"] == candid for item in everything["items"])
+
+
+# --- only for the gateway, and only what the user may see ------------------------------------------
+
+
+async def test_a_call_without_the_gateway_s_secret_is_refused_with_403(logstore_settings):
+    async with running_app(build_app(logstore_settings())) as url, aiohttp.ClientSession(base_url=url) as http:
+        for headers in ({}, {SECRET_HEADER: "not-the-secret-at-all"}):
+            async with http.get("/api/v1/uploads", headers=headers) as answer:
+                assert answer.status == 403
+                assert (await answer.json())["error"]["code"] == "gateway_only"
+        async with http.get("/healthz") as answer:
+            assert answer.status == 200
+
+
+async def test_the_logstore_does_not_start_without_a_secret(logstore_settings):
+    with pytest.raises(SystemExit, match="UPLOADER_INTERNAL_SECRET"):
+        build_app(logstore_settings(internal_secret=None))
+
+
+async def scoped_get(logstore, scope: UserScope, path: str, **params) -> tuple[int, dict]:
+    async with logstore.http.get(path, params=params, headers=internal_headers(INTERNAL_SECRET, scope)) as answer:
+        return answer.status, await answer.json()
+
+
+async def test_an_own_sites_user_sees_only_their_site_s_uploads_and_their_own(logstore, tap):
+    candid = str(random.randint(500000, 999999))
+    montreal, ottawa, phantom, mine = (new_upload_id() for _ in range(4))
+    await tap.publish(received(montreal, candid=candid, scan_site="MTL"))
+    await tap.publish(received(ottawa, candid=candid, scan_site="OTT"))
+    await tap.publish(received(phantom, is_phantom=True))
+    await tap.publish(received_event(mine, candid=candid, scope=UserScope(username="mo", own_sites=("MTL",))))
+    await logstore.settle()
+    mo = UserScope(username="mo", own_sites=("MTL",))
+    pat = UserScope(username="pat", no_session=True)
+
+    _, seen_by_mo = await scoped_get(logstore, mo, "/api/v1/uploads", candid=candid)
+    _, seen_by_pat = await scoped_get(logstore, pat, "/api/v1/uploads", is_phantom="true")
+
+    assert {item["upload_id"] for item in seen_by_mo["items"]} == {montreal, mine}
+    assert seen_by_mo["total"] == 2
+    assert phantom in {item["upload_id"] for item in seen_by_pat["items"]}
+    assert all(item["is_phantom"] for item in seen_by_pat["items"])
+    for path in (f"/api/v1/uploads/{ottawa}", f"/api/v1/uploads/{ottawa}/log", f"/api/v1/uploads/{ottawa}/runs"):
+        status, body = await scoped_get(logstore, mo, path)
+        assert status == 404 and body["error"]["code"] == "unknown_upload", path
+
+
+async def test_browse_filters_on_site_and_phantom_flag(logstore, tap):
+    candid = str(random.randint(500000, 999999))
+    montreal, ottawa = new_upload_id(), new_upload_id()
+    await tap.publish(received(montreal, candid=candid, scan_site="MTL"))
+    await tap.publish(received(ottawa, candid=candid, scan_site="OTT"))
+    await logstore.settle()
+
+    _, at_ottawa = await logstore.get("/api/v1/uploads", candid=candid, site="OTT")
+    _, phantoms = await logstore.get("/api/v1/uploads", candid=candid, is_phantom=True)
+
+    assert [item["upload_id"] for item in at_ottawa["items"]] == [ottawa]
+    assert at_ottawa["items"][0]["site"] == "OTT"
+    assert phantoms["total"] == 0
+
+
+async def test_an_upload_shows_what_browse_shows_in_loris(logstore, tap, incoming_path):
+    upload_id = new_upload_id()
+    first = received(upload_id, scan_site="MTL")
+    await tap.publish(first)
+    await tap.publish(PipelineReported(upload_id=upload_id, attempt=1, tarchive="DCM_x.tar", minc_created=4,
+                                       minc_inserted=3))
+    await logstore.settle()
+
+    upload = await logstore.upload(upload_id)
+
+    assert upload["site"] == "MTL" and upload["is_phantom"] is False
+    assert upload["upload_location"] == str(incoming_path.resolve() / first.scan.scan_key)
+    assert (upload["tarchive"], upload["minc_created"], upload["minc_inserted"]) == ("DCM_x.tar", 4, 3)
+    assert upload["uploaded_by"] == "demo" and upload["size_bytes"] == SIZE_BYTES
+
+
+async def test_the_counts_are_null_until_the_pipeline_reports_them(logstore, tap):
+    upload_id = new_upload_id()
+    await tap.publish(received(upload_id))
+    await logstore.settle()
+
+    upload = await logstore.upload(upload_id)
+
+    assert (upload["tarchive"], upload["minc_created"], upload["minc_inserted"]) == (None, None, None)
+
+
+async def test_each_run_is_recorded_from_its_start_and_finish_whatever_their_order(logstore, tap):
+    upload_id = new_upload_id()
+    await tap.publish(received(upload_id))
+    finished = finished_event(upload_id, exit_code=151, message="failed")
+    finished = finished.model_copy(update={"stderr_tail": ["Traceback", "boom"]})
+    await tap.publish(finished)
+    await tap.publish(started_event(upload_id, command=["pipeline", "scan.tgz"]))
+    await logstore.settle()
+
+    status, body = await logstore.get(f"/api/v1/uploads/{upload_id}/runs")
+
+    assert status == 200
+    [run] = body["runs"]
+    assert run["run_id"] == finished.run_id and run["attempt"] == 1
+    assert run["command"] == ["pipeline", "scan.tgz"] and run["pid"] == 4242 and run["launcher"] == "test-launcher"
+    assert (run["exit_code"], run["outcome"], run["stderr_tail"]) == (151, "failed", ["Traceback", "boom"])
+    assert run["started_at"] is not None and run["ended_at"] is not None

@@ -1,11 +1,24 @@
 """The validator in-process, on the real broker and database: a received
 upload is validated or rejected with every failed rule, in words."""
 
+import contextlib
+
 import pytest
 
-from services.common.messages import UploadReceived, UploadRejected, UploadValidated
+from services.common.broker import connect
+from services.common.request_reply import Requester
+from services.common.topology import RULE_CHECK_QUEUE
+
+from services.common.messages import (
+    RuleCheckReply,
+    RuleCheckRequest,
+    UploadReceived,
+    UploadRejected,
+    UploadValidated,
+    UserScope,
+)
 from services.validator.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from tests.integration.helpers import eventually, new_upload_id, received_event
 from tests.support.inprocess import running_app
 from tests.support.tap import of_upload
 
@@ -17,10 +30,7 @@ async def validator(validator_settings, tap):
 
 
 def received(upload_id: int, attempt: int = 1, **facts) -> UploadReceived:
-    return UploadReceived(
-        upload_id=upload_id, attempt=attempt, scan=scan_facts(upload_id, attempt=attempt, **facts),
-        size_bytes=1234, uploaded_by="demo",
-    )
+    return received_event(upload_id, attempt, **facts)
 
 
 async def decision_on(tap, event: UploadReceived):
@@ -42,7 +52,7 @@ async def test_a_valid_candidate_and_active_visit_is_validated_with_its_scan_fac
 
     assert isinstance(decision, UploadValidated)
     assert (decision.upload_id, decision.attempt) == (event.upload_id, 2)
-    assert decision.scan == event.scan
+    assert decision.scan == event.scan.model_copy(update={"site": "MTL"})
     assert decision.event_id != event.event_id
 
     async def published_at():
@@ -51,10 +61,22 @@ async def test_a_valid_candidate_and_active_visit_is_validated_with_its_scan_fac
     assert await eventually(published_at, what="the validator's outbox row being marked published")
 
 
-async def test_a_candidate_of_another_site_is_validated_too(validator, tap):
+async def test_a_candidate_of_another_site_is_validated_for_an_all_sites_user_with_its_site(validator, tap):
     event = received(new_upload_id(), candid="400001", pscid="OTT0001", visit_label="V1")
 
-    assert isinstance(await decision_on(tap, event), UploadValidated)
+    decision = await decision_on(tap, event)
+
+    assert isinstance(decision, UploadValidated) and decision.scan.site == "OTT"
+
+
+async def test_an_upload_for_another_site_by_an_own_sites_user_is_rejected_with_the_site_rule(validator, tap):
+    scope = UserScope(username="mo", own_sites=("MTL",))
+    event = received_event(new_upload_id(), candid="400001", pscid="OTT0001", visit_label="V1", scope=scope)
+
+    decision = await decision_on(tap, event)
+
+    assert isinstance(decision, UploadRejected) and decision.site == "OTT"
+    assert [(f.code, f.forbidden) for f in decision.failures] == [("site_not_permitted", True)]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +109,7 @@ async def test_every_failed_rule_is_reported_at_once(validator, tap):
 async def test_every_rejection_names_its_rule(validator, tap):
     decision = await decision_on(tap, received(new_upload_id(), candid="300002", pscid="MTL0001", visit_label="V7"))
 
-    assert [failure.rule for failure in decision.failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
+    assert [failure.code for failure in decision.failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
 
 
 async def test_a_phantom_scan_is_validated_without_candidate_checks(validator, tap):
@@ -96,7 +118,7 @@ async def test_a_phantom_scan_is_validated_without_candidate_checks(validator, t
     decision = await decision_on(tap, event)
 
     assert isinstance(decision, UploadValidated)
-    assert decision.scan == event.scan and decision.scan.is_phantom
+    assert decision.scan == event.scan and decision.scan.is_phantom and decision.scan.site is None
 
 
 async def test_each_decision_is_announced_once_per_attempt(validator, tap):
@@ -110,3 +132,32 @@ async def test_each_decision_is_announced_once_per_attempt(validator, tap):
 
     decisions = [e for e in tap.matching(of_upload(upload_id)) if e.type in ("upload.validated", "upload.rejected")]
     assert sorted((e.attempt, e.type) for e in decisions) == [(1, "upload.validated"), (2, "upload.rejected")]
+
+
+async def test_the_validator_answers_a_rule_check_on_request_with_every_failure_and_the_site(validator, amqp_url):
+    async with requester_on(amqp_url) as requester:
+        request = RuleCheckRequest(candid="300002", pscid="MTL0001", visit_label="V7", file_name="x.tgz",
+                                   scope=UserScope(username="demo", all_sites=True))
+        reply = RuleCheckReply.model_validate_json(
+            await requester.ask(RULE_CHECK_QUEUE, request.model_dump_json().encode(), timeout=10))
+
+    assert [f.code for f in reply.failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
+    assert reply.site == "MTL"
+
+
+async def test_a_rule_check_nobody_answers_times_out_for_the_asker(amqp_url):
+    async with requester_on(amqp_url) as requester:
+        with pytest.raises(TimeoutError):
+            await requester.ask("uploader.nobody-answers-here", b"{}", timeout=0.3)
+
+
+@contextlib.asynccontextmanager
+async def requester_on(amqp_url: str):
+    connection = await connect(amqp_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        requester = Requester(channel)
+        await requester.start()
+        yield requester
+    finally:
+        await connection.close()

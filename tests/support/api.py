@@ -26,6 +26,13 @@ class UploaderClient:
             form.add_field("file", handle, filename=file_name or archive.name, content_type="application/octet-stream")
             return await self._request("POST", "/api/v1/uploads", data=form)
 
+    async def check(self, *, file_name: str, file_size: int, candid=None, pscid=None, visit_label=None,
+                    is_phantom=False, overwrite=False) -> aiohttp.ClientResponse:
+        """The pre-flight: would this upload be accepted?"""
+        body = {"candid": candid, "pscid": pscid, "visit_label": visit_label, "is_phantom": is_phantom,
+                "overwrite": overwrite, "file_name": file_name, "file_size": file_size}
+        return await self._request("POST", "/api/v1/uploads/check", json=body)
+
     async def get(self, path: str, **params) -> aiohttp.ClientResponse:
         return await self._request("GET", path, params=params)
 

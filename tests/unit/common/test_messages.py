@@ -13,8 +13,11 @@ from services.common.messages import (
     PipelineFinished,
     PipelineLogLine,
     PipelineStarted,
+    PipelineReported,
     RuleFailure,
+    RunOutcome,
     ScanFacts,
+    UserScope,
     UploadReceived,
     UploadRejected,
     UploadValidated,
@@ -31,14 +34,20 @@ SCAN = ScanFacts(
 )
 PHANTOM = ScanFacts(file_name="phantom.tgz", scan_key="demo/8/attempt-1/phantom.tgz", is_phantom=True)
 
+SCOPE = UserScope(username="demo", own_sites=("MTL",), no_session=True)
+FAILURE = RuleFailure(field="candid", code="candid_exists", message="CandID 300001 does not exist.")
 EVENTS = [
-    UploadReceived(upload_id=7, attempt=1, scan=SCAN, size_bytes=1234, uploaded_by="demo", overwrite=True),
-    UploadValidated(upload_id=7, attempt=1, scan=SCAN),
-    UploadRejected(upload_id=7, attempt=1, failures=[RuleFailure(rule="candid_exists", message="CandID 300001 does not exist.")]),
+    UploadReceived(upload_id=7, attempt=1, scan=SCAN, size_bytes=1234, uploaded_by="demo", overwrite=True, scope=SCOPE),
+    UploadValidated(upload_id=7, attempt=1, scan=SCAN.model_copy(update={"site": "MTL"})),
+    UploadRejected(upload_id=7, attempt=1, failures=[FAILURE], site="MTL"),
     LaunchRequested(upload_id=7, attempt=2, scan=PHANTOM, requested_by="demo"),
-    PipelineStarted(upload_id=7, attempt=1, command=["python", "-m", "pipeline", "a b;c"]),
+    PipelineStarted(upload_id=7, attempt=1, run_id=3, command=["python", "-m", "pipeline", "a b;c"],
+                    launcher="host:12:abcdef", pid=4321),
     PipelineLogLine(upload_id=7, attempt=1, line_number=3, message="[x] done", is_error=True, is_verbose=False),
-    PipelineFinished(upload_id=7, attempt=1, exit_code=None, succeeded=False, message="The pipeline was stopped."),
+    PipelineFinished(upload_id=7, attempt=1, run_id=3, exit_code=None, succeeded=False, outcome=RunOutcome.INTERRUPTED,
+                     message="The pipeline was stopped.", launcher="host:12:abcdef", stderr_tail=["boom"]),
+    PipelineReported(upload_id=7, attempt=1, tarchive="DCM_2026-11-26_MTL0001_300001_V1.tar", minc_created=3,
+                     minc_inserted=2),
 ]
 EVENT_IDS = [event.type for event in EVENTS]
 
@@ -77,6 +86,7 @@ def test_the_routing_types_of_the_events_are_the_documented_names():
         "pipeline.started",
         "pipeline.log",
         "pipeline.finished",
+        "pipeline.reported",
     ]
 
 
@@ -112,16 +122,16 @@ def test_a_body_without_a_type_is_refused():
 
 
 def test_a_body_without_an_event_id_or_time_gets_fresh_ones():
-    parsed = parse_event(body(type="pipeline.started", upload_id=1, attempt=1, command=["x"]))
+    parsed = parse_event(body(type="pipeline.log", upload_id=1, attempt=1, line_number=1, message="x"))
 
-    assert isinstance(parsed, PipelineStarted)
+    assert isinstance(parsed, PipelineLogLine)
     assert isinstance(parsed.event_id, UUID)
     assert parsed.occurred_at.tzinfo == timezone.utc
 
 
 def test_a_body_without_an_upload_id_is_refused_naming_the_field():
     with pytest.raises(ValidationError) as caught:
-        parse_event(body(type="pipeline.started", attempt=1, command=["x"]))
+        parse_event(body(type="pipeline.log", attempt=1, line_number=1, message="x"))
 
     errors = caught.value.errors()
     assert [(e["type"], e["loc"][-1]) for e in errors] == [("missing", "upload_id")]
@@ -129,7 +139,7 @@ def test_a_body_without_an_upload_id_is_refused_naming_the_field():
 
 def test_a_body_of_schema_version_2_is_refused():
     with pytest.raises(ValidationError) as caught:
-        parse_event(body(type="pipeline.started", upload_id=1, attempt=1, command=["x"], version=2))
+        parse_event(body(type="pipeline.log", upload_id=1, attempt=1, line_number=1, message="x", version=2))
 
     errors = caught.value.errors()
     assert [(e["type"], e["loc"][-1]) for e in errors] == [("literal_error", "version")]
@@ -137,7 +147,7 @@ def test_a_body_of_schema_version_2_is_refused():
 
 def test_a_body_with_a_field_no_event_has_is_refused():
     with pytest.raises(ValidationError) as caught:
-        parse_event(body(type="pipeline.started", upload_id=1, attempt=1, command=["x"], colour="red"))
+        parse_event(body(type="pipeline.log", upload_id=1, attempt=1, line_number=1, message="x", colour="red"))
 
     assert [e["type"] for e in caught.value.errors()] == ["extra_forbidden"]
 

@@ -6,23 +6,28 @@ from services.common.messages import (
     LaunchRequested,
     PipelineFinished,
     PipelineLogLine,
+    PipelineReported,
     PipelineStarted,
     RuleFailure,
     ScanFacts,
     UploadReceived,
     UploadRejected,
     UploadValidated,
+    UserScope,
 )
-from services.common.progress import OVERWRITABLE, Progress, moves_progress, progress_after, rank_of, rank_of_type
+from services.common.progress import Progress, moves_progress, progress_after, rank_of, rank_of_type
 
 SCAN = ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key="k", candid="300001", pscid="MTL0001", visit_label="V1")
-RECEIVED = UploadReceived(upload_id=1, attempt=1, scan=SCAN, size_bytes=10, uploaded_by="demo")
+RECEIVED = UploadReceived(upload_id=1, attempt=1, scan=SCAN, size_bytes=10, uploaded_by="demo",
+                          scope=UserScope(username="demo", all_sites=True))
 VALIDATED = UploadValidated(upload_id=1, attempt=1, scan=SCAN)
-REJECTED = UploadRejected(upload_id=1, attempt=1, failures=[RuleFailure(rule="r", message="m")])
+REJECTED = UploadRejected(upload_id=1, attempt=1, failures=[RuleFailure(field="candid", code="r", message="m")])
 LAUNCH_REQUESTED = LaunchRequested(upload_id=1, attempt=1, scan=SCAN, requested_by="demo")
-STARTED = PipelineStarted(upload_id=1, attempt=1, command=["x"])
-SUCCEEDED = PipelineFinished(upload_id=1, attempt=1, exit_code=0, succeeded=True, message="ok")
-FAILED = PipelineFinished(upload_id=1, attempt=1, exit_code=62, succeeded=False, message="bad")
+STARTED = PipelineStarted(upload_id=1, attempt=1, run_id=1, command=["x"], launcher="l", pid=2)
+SUCCEEDED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=0, succeeded=True, outcome="succeeded",
+                             message="ok", launcher="l")
+FAILED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=62, succeeded=False, outcome="failed",
+                          message="bad", launcher="l")
 LOG_LINE = PipelineLogLine(upload_id=1, attempt=1, line_number=1, message="hello")
 
 
@@ -65,12 +70,7 @@ def test_each_event_leaves_the_upload_in_the_progress_loris_shows(event, expecte
     assert progress_after(event) is expected
 
 
-def test_a_log_line_does_not_move_progress_but_every_other_event_does():
+def test_a_log_line_or_a_report_does_not_move_progress_but_every_other_event_does():
     assert not moves_progress(LOG_LINE)
+    assert not moves_progress(PipelineReported(upload_id=1, attempt=1, minc_created=2))
     assert all(moves_progress(e) for e in (RECEIVED, VALIDATED, REJECTED, LAUNCH_REQUESTED, STARTED, SUCCEEDED, FAILED))
-
-
-def test_only_not_started_and_failed_uploads_may_be_overwritten():
-    assert OVERWRITABLE == {Progress.NOT_STARTED, Progress.FAILURE}
-    assert Progress.IN_PROGRESS not in OVERWRITABLE
-    assert Progress.SUCCESS not in OVERWRITABLE

@@ -53,10 +53,17 @@ def test_the_shared_settings_have_local_defaults():
     assert settings.outbox_poll_seconds == 1.0
 
 
-def test_the_launcher_launches_automatically_and_runs_two_pipelines_at_once_by_default():
-    settings = LauncherSettings()
+def test_the_gateway_launches_automatically_and_waits_two_seconds_for_a_rule_check_by_default():
+    settings = GatewaySettings()
 
     assert settings.auto_launch is True
+    assert settings.rule_check_timeout_seconds == 2.0
+    assert settings.internal_secret is None
+
+
+def test_the_launcher_runs_two_pipelines_at_once_by_default():
+    settings = LauncherSettings()
+
     assert settings.max_concurrent_runs == 2
     assert settings.heartbeat_seconds == 10.0
     assert settings.shutdown_grace_seconds == 30.0
@@ -82,7 +89,7 @@ def test_each_service_port_is_read_from_its_own_variable(monkeypatch):
 def test_auto_launch_is_turned_off_by_uploader_auto_launch_false(monkeypatch):
     monkeypatch.setenv("UPLOADER_AUTO_LAUNCH", "false")
 
-    assert LauncherSettings().auto_launch is False
+    assert GatewaySettings().auto_launch is False
 
 
 def test_shared_settings_are_read_from_uploader_variables_by_every_service(monkeypatch):
@@ -111,7 +118,16 @@ def test_a_variable_without_the_prefix_is_ignored(monkeypatch):
     monkeypatch.setenv("AUTO_LAUNCH", "false")
 
     assert GatewaySettings().port == 8080
-    assert LauncherSettings().auto_launch is True
+    assert GatewaySettings().auto_launch is True
+
+
+def test_an_internal_secret_shorter_than_16_characters_is_refused(monkeypatch):
+    monkeypatch.setenv("UPLOADER_INTERNAL_SECRET", "short")
+
+    with pytest.raises(ValidationError) as caught:
+        GatewaySettings()
+
+    assert caught.value.errors()[0]["loc"] == ("internal_secret",)
 
 
 def test_zero_concurrent_runs_is_refused(monkeypatch):

@@ -1,4 +1,5 @@
-"""Upload rules that need no database (services.gateway.file_rules)."""
+"""Upload rules about the file itself (services.gateway.file_rules) and archive
+endings (services.common.file_names)."""
 
 import gzip
 import io
@@ -6,16 +7,8 @@ import zipfile
 
 import pytest
 
-from services.common.api_models import UploadForm
-from services.gateway.file_rules import (
-    content_matches_ending,
-    ending_of,
-    follows_name_rule,
-    is_safe_name,
-    missing_fields,
-)
-
-FORM = UploadForm(candid="300001", pscid="MTL0001", visit_label="V1")
+from services.common.file_names import ending_of, stem_of
+from services.gateway.file_rules import LeadingBytes, content_matches_ending, is_safe_name
 
 
 def zip_bytes() -> bytes:
@@ -34,22 +27,6 @@ def empty_zip_bytes() -> bytes:
 
 GZIP = gzip.compress(b"a tar archive")
 ZIP = zip_bytes()
-
-
-def test_a_complete_form_misses_no_field():
-    assert missing_fields(FORM) == []
-
-
-def test_an_empty_form_misses_candid_pscid_and_visit_label_in_that_order():
-    assert missing_fields(UploadForm()) == ["candid", "pscid", "visit_label"]
-
-
-def test_a_form_without_a_visit_label_misses_only_the_visit_label():
-    assert missing_fields(UploadForm(candid="300001", pscid="MTL0001")) == ["visit_label"]
-
-
-def test_a_phantom_form_needs_no_candidate_fields():
-    assert missing_fields(UploadForm(is_phantom=True)) == []
 
 
 @pytest.mark.parametrize(
@@ -115,38 +92,16 @@ def test_a_name_with_a_newline_is_unsafe(file_name):
 
 
 @pytest.mark.parametrize(
-    "file_name",
+    ("file_name", "stem"),
     [
-        "MTL0001_300001_V1.tgz",
-        "MTL0001_300001_V1.tar.gz",
-        "MTL0001_300001_V1.zip",
-        "MTL0001_300001_V1.TGZ",
-        "MTL0001_300001_V1_t1.zip",
-        "MTL0001_300001_V1_t1_run-2.tgz",
+        ("MTL0001_300001_V1.tgz", "MTL0001_300001_V1"),
+        ("MTL0001_300001_V1_t1.TAR.GZ", "MTL0001_300001_V1_t1"),
+        ("MTL0001_300001_V1.tar", "MTL0001_300001_V1"),
+        ("MTL0001_300001_V1", "MTL0001_300001_V1"),
     ],
 )
-def test_a_name_made_of_pscid_candid_visit_and_an_optional_suffix_follows_the_rule(file_name):
-    assert follows_name_rule(file_name, FORM)
-
-
-@pytest.mark.parametrize(
-    "file_name",
-    [
-        "MTL0001_300001_V1_.tgz",
-        "MTL0001_300001_V10.tgz",
-        "MTL0001_300001_V1-t1.tgz",
-        "MTL0002_300001_V1.tgz",
-        "MTL0001_300002_V1.tgz",
-        "MTL0001_300001_V2.tgz",
-        "300001_MTL0001_V1.tgz",
-        "MTL0001_300001.tgz",
-        "xMTL0001_300001_V1.tgz",
-        "MTL0001_300001_V1.tar",
-        "MTL0001_300001_V1",
-    ],
-)
-def test_a_name_that_does_not_match_the_form_breaks_the_rule(file_name):
-    assert not follows_name_rule(file_name, FORM)
+def test_the_stem_of_a_name_is_the_name_without_its_archive_ending(file_name, stem):
+    assert stem_of(file_name) == stem
 
 
 @pytest.mark.parametrize(
@@ -182,3 +137,30 @@ def test_content_that_starts_with_the_magic_bytes_of_its_ending_matches(first_by
 )
 def test_content_that_does_not_start_with_the_magic_bytes_of_its_ending_does_not_match(first_bytes, ending):
     assert not content_matches_ending(first_bytes, ending)
+
+
+def feed(pieces: list[bytes]) -> tuple[bytes | None, list[bytes | None]]:
+    leading = LeadingBytes()
+    answers = [leading.take(piece) for piece in pieces]
+    return (None if leading.decided else leading.release()), answers
+
+
+def test_leading_bytes_sent_one_at_a_time_are_held_until_four_are_there():
+    leftover, answers = feed([b"P", b"K", b"\x03", b"\x04", b"rest"])
+
+    assert answers[:3] == [None, None, None]
+    assert answers[3] == b"PK\x03\x04"
+    assert leftover is None
+
+
+def test_a_first_piece_of_four_bytes_or_more_is_given_back_whole_at_once():
+    _, answers = feed([ZIP])
+
+    assert answers == [ZIP]
+
+
+def test_a_stream_shorter_than_four_bytes_gives_back_what_it_held_at_the_end():
+    leftover, answers = feed([b"\x1f", b"\x8b"])
+
+    assert answers == [None, None]
+    assert leftover == b"\x1f\x8b" and content_matches_ending(leftover, ".tgz")

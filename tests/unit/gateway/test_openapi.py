@@ -115,7 +115,7 @@ def test_the_upload_body_is_multipart_with_the_form_fields_and_a_binary_file(doc
 def test_the_upload_form_fields_in_the_document_carry_the_models_rules(document):
     properties = document["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
 
-    assert properties["candid"]["anyOf"][0]["pattern"] == r"^\d{6}$"
+    assert properties["candid"]["anyOf"][0]["maxLength"] == 255
     assert properties["is_phantom"]["default"] is False
 
 

@@ -6,12 +6,15 @@ from services.common.messages import (
     LaunchRequested,
     PipelineFinished,
     PipelineLogLine,
+    PipelineReported,
     PipelineStarted,
     RuleFailure,
+    RunOutcome,
     ScanFacts,
     UploadReceived,
     UploadRejected,
     UploadValidated,
+    UserScope,
 )
 from services.logstore.log_lines import Line, lines_for
 
@@ -23,7 +26,8 @@ PHANTOM = ScanFacts(file_name="phantom.tgz", scan_key="demo/8/attempt-1/phantom.
 
 
 def received(attempt: int = 1, size_bytes: int = 5 * 1024**2) -> UploadReceived:
-    return UploadReceived(upload_id=7, attempt=attempt, scan=SCAN, size_bytes=size_bytes, uploaded_by="demo")
+    return UploadReceived(upload_id=7, attempt=attempt, scan=SCAN, size_bytes=size_bytes, uploaded_by="demo",
+                          scope=UserScope(username="demo", all_sites=True))
 
 
 def test_a_received_upload_is_logged_by_the_gateway_with_its_name_size_in_mib_and_uploader():
@@ -66,8 +70,8 @@ def test_a_rejection_logs_one_error_per_failed_rule_then_tells_the_user_what_to_
     event = UploadRejected(
         upload_id=7, attempt=1,
         failures=[
-            RuleFailure(rule="pscid_matches_candid", message="PSCID MTL0001 does not belong to CandID 300001; check both values."),
-            RuleFailure(rule="visit_exists", message="Visit label V1 does not exist for CandID 300001; check both values."),
+            RuleFailure(field="pscid", code="pscid_matches_candid", message="PSCID MTL0001 does not belong to CandID 300001; check both values."),
+            RuleFailure(field="visit_label", code="visit_exists", message="Visit label V1 does not exist for CandID 300001; check both values."),
         ],
     )
 
@@ -79,7 +83,7 @@ def test_a_rejection_logs_one_error_per_failed_rule_then_tells_the_user_what_to_
 
 
 def test_no_line_of_a_rejection_is_hidden_from_the_summary_log():
-    event = UploadRejected(upload_id=7, attempt=1, failures=[RuleFailure(rule="candid_exists", message="CandID 300001 does not exist.")])
+    event = UploadRejected(upload_id=7, attempt=1, failures=[RuleFailure(field="candid", code="candid_exists", message="CandID 300001 does not exist.")])
 
     assert [line.is_verbose for line in lines_for(event)] == [False, False]
 
@@ -87,16 +91,31 @@ def test_no_line_of_a_rejection_is_hidden_from_the_summary_log():
 def test_a_launch_request_names_who_asked():
     event = LaunchRequested(upload_id=7, attempt=1, scan=SCAN, requested_by="alice")
 
-    assert lines_for(event) == [Line("gateway", "Pipeline launch requested by alice.")]
+    assert lines_for(event) == [Line("gateway", "Pipeline launch requested by alice; the run is queued.")]
 
 
-def test_a_started_pipeline_logs_a_summary_line_and_its_command_in_the_detailed_log():
-    event = PipelineStarted(upload_id=7, attempt=1, command=["/usr/bin/python3", "-m", "pipeline", "--upload-id", "7"])
+def test_an_automatic_launch_says_the_upload_is_valid_and_queued():
+    event = LaunchRequested(upload_id=7, attempt=1, scan=SCAN, requested_by="auto-launch")
+
+    assert lines_for(event) == [Line("gateway", "The upload is valid: its pipeline run is queued (auto-launch).")]
+
+
+def test_a_started_pipeline_logs_a_summary_line_and_its_command_pid_and_launcher_in_the_detailed_log():
+    event = PipelineStarted(upload_id=7, attempt=1, run_id=2, command=["/usr/bin/python3", "-m", "pipeline", "7"],
+                            launcher="host:42:abcdef", pid=4321)
 
     assert lines_for(event) == [
         Line("launcher", "Pipeline started.", is_error=False, is_verbose=False),
-        Line("launcher", "Command: /usr/bin/python3 -m pipeline --upload-id 7", is_error=False, is_verbose=True),
+        Line("launcher", "Command (pid 4321 on host:42:abcdef): /usr/bin/python3 -m pipeline 7", is_error=False,
+             is_verbose=True),
     ]
+
+
+def test_a_pipeline_report_is_one_summary_line_of_what_it_made():
+    event = PipelineReported(upload_id=7, attempt=1, tarchive="DCM_x.tar", minc_created=3, minc_inserted=2)
+
+    assert lines_for(event) == [
+        Line("pipeline", "Pipeline report: DICOM archive DCM_x.tar, 3 image file(s) created, 2 inserted.")]
 
 
 @pytest.mark.parametrize(("is_error", "is_verbose"), [(False, False), (False, True), (True, False)])
@@ -108,13 +127,15 @@ def test_a_pipeline_output_line_is_logged_as_the_pipeline_said(is_error, is_verb
 
 
 def test_a_successful_run_is_logged_as_its_message_without_error():
-    event = PipelineFinished(upload_id=7, attempt=1, exit_code=0, succeeded=True, message="The scan was inserted.")
+    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=0, succeeded=True,
+                             outcome=RunOutcome.SUCCEEDED, message="The scan was inserted.", launcher="l")
 
     assert lines_for(event) == [Line("launcher", "The scan was inserted.", is_error=False, is_verbose=False)]
 
 
 @pytest.mark.parametrize("exit_code", [62, None, -9])
 def test_a_failed_run_is_logged_as_an_error(exit_code):
-    event = PipelineFinished(upload_id=7, attempt=1, exit_code=exit_code, succeeded=False, message="The pipeline failed.")
+    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=exit_code, succeeded=False,
+                             outcome=RunOutcome.FAILED, message="The pipeline failed.", launcher="l")
 
     assert lines_for(event) == [Line("launcher", "The pipeline failed.", is_error=True, is_verbose=False)]

@@ -1,22 +1,25 @@
-"""The candidate and session rules (services.validator.rules)."""
+"""The upload rules the validator owns (services.validator.rules): fields,
+candidate and session, site scope, and the file-name rule."""
 
-from services.common.messages import RuleFailure, ScanFacts
+import pytest
+
+from services.common.messages import RuleCheckRequest, UserScope
 from services.validator.registry import Candidate, Session
-from services.validator.rules import check_scan, failed_rules
+from services.validator.rules import check_upload
 
-SCAN = ScanFacts(
-    file_name="MTL0001_300001_V1.tgz", scan_key="demo/1/attempt-1/MTL0001_300001_V1.tgz",
-    candid="300001", pscid="MTL0001", visit_label="V1",
-)
-PHANTOM = ScanFacts(file_name="phantom.tgz", scan_key="demo/2/attempt-1/phantom.tgz", is_phantom=True)
-ACTIVE_CANDIDATE = Candidate(candid="300001", pscid="MTL0001", active=True, site="Montreal")
+ALL_SITES = UserScope(username="ana", all_sites=True)
+MONTREAL_ONLY = UserScope(username="mo", own_sites=("MTL",))
+PHANTOMS_ONLY = UserScope(username="pat", no_session=True)
+ACTIVE_CANDIDATE = Candidate(candid="300001", pscid="MTL0001", active=True, site="MTL")
 ACTIVE_SESSION = Session(candid="300001", visit_label="V1", active=True)
+OTTAWA_CANDIDATE = Candidate(candid="400001", pscid="OTT0001", active=True, site="OTT")
+OTTAWA_SESSION = Session(candid="400001", visit_label="V1", active=True)
 
 
 class FakeRegistry:
     """An in-memory CandidateRegistry that remembers what it was asked."""
 
-    def __init__(self, candidates=(), sessions=()) -> None:
+    def __init__(self, candidates=(ACTIVE_CANDIDATE, OTTAWA_CANDIDATE), sessions=(ACTIVE_SESSION, OTTAWA_SESSION)):
         self._candidates = {c.candid: c for c in candidates}
         self._sessions = {(s.candid, s.visit_label): s for s in sessions}
         self.asked: list[tuple] = []
@@ -30,114 +33,151 @@ class FakeRegistry:
         return self._sessions.get((candid, visit_label))
 
 
-def messages(failures: list[RuleFailure]) -> list[str]:
-    return [f.message for f in failures]
+def request(candid="300001", pscid="MTL0001", visit_label="V1", file_name="MTL0001_300001_V1.tgz",
+            scope=ALL_SITES, is_phantom=False) -> RuleCheckRequest:
+    return RuleCheckRequest(candid=candid, pscid=pscid, visit_label=visit_label, file_name=file_name,
+                            scope=scope, is_phantom=is_phantom)
 
 
-def test_an_active_candidate_with_an_active_visit_passes_every_rule():
-    assert failed_rules(SCAN, ACTIVE_CANDIDATE, ACTIVE_SESSION) == []
+async def failures_of(req: RuleCheckRequest, registry=None) -> list[tuple[str, str, str]]:
+    reply = await check_upload(registry or FakeRegistry(), req)
+    return [(f.field, f.code, f.message) for f in reply.failures]
 
 
-def test_an_unknown_candid_is_the_only_failure_reported_and_names_the_candid():
-    failures = failed_rules(SCAN, None, None)
+async def test_a_valid_upload_passes_every_rule_and_learns_its_candidate_s_site():
+    registry = FakeRegistry()
 
-    assert failures == [RuleFailure(rule="candid_exists", message="CandID 300001 does not exist.")]
+    reply = await check_upload(registry, request())
 
-
-def test_a_pscid_that_belongs_to_another_candidate_is_reported_with_both_values():
-    candidate = Candidate(candid="300001", pscid="MTL0002", active=True, site="Montreal")
-
-    failures = failed_rules(SCAN, candidate, ACTIVE_SESSION)
-
-    assert failures == [
-        RuleFailure(
-            rule="pscid_matches_candid",
-            message="PSCID MTL0001 does not belong to CandID 300001; check both values.",
-        )
-    ]
-
-
-def test_a_missing_visit_is_reported_with_the_visit_label_and_the_candid():
-    failures = failed_rules(SCAN, ACTIVE_CANDIDATE, None)
-
-    assert failures == [
-        RuleFailure(
-            rule="visit_exists",
-            message="Visit label V1 does not exist for CandID 300001; check both values.",
-        )
-    ]
-
-
-def test_an_inactive_candidate_is_reported_with_its_candid_and_pscid():
-    candidate = Candidate(candid="300001", pscid="MTL0001", active=False, site="Montreal")
-
-    failures = failed_rules(SCAN, candidate, ACTIVE_SESSION)
-
-    assert failures == [RuleFailure(rule="candidate_active", message="Candidate 300001 (PSCID MTL0001) is not active.")]
-
-
-def test_an_inactive_session_is_reported_with_its_candid_and_visit():
-    session = Session(candid="300001", visit_label="V1", active=False)
-
-    failures = failed_rules(SCAN, ACTIVE_CANDIDATE, session)
-
-    assert failures == [RuleFailure(rule="session_active", message="Visit V1 of CandID 300001 is not active.")]
-
-
-def test_wrong_pscid_inactive_candidate_and_missing_visit_are_all_reported_together_in_that_order():
-    candidate = Candidate(candid="300001", pscid="MTL0002", active=False, site="Montreal")
-
-    failures = failed_rules(SCAN, candidate, None)
-
-    assert [f.rule for f in failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
-    assert messages(failures) == [
-        "PSCID MTL0001 does not belong to CandID 300001; check both values.",
-        "Candidate 300001 (PSCID MTL0002) is not active.",
-        "Visit label V1 does not exist for CandID 300001; check both values.",
-    ]
-
-
-def test_an_inactive_candidate_with_an_inactive_visit_gets_both_failures():
-    candidate = Candidate(candid="300001", pscid="MTL0001", active=False, site="Montreal")
-    session = Session(candid="300001", visit_label="V1", active=False)
-
-    assert [f.rule for f in failed_rules(SCAN, candidate, session)] == ["candidate_active", "session_active"]
-
-
-async def test_a_valid_scan_passes_the_check_after_asking_for_its_candidate_and_visit():
-    registry = FakeRegistry([ACTIVE_CANDIDATE], [ACTIVE_SESSION])
-
-    assert await check_scan(registry, SCAN) == []
+    assert reply.failures == [] and reply.site == "MTL"
     assert registry.asked == [("candidate", "300001"), ("session", "300001", "V1")]
 
 
-async def test_a_scan_of_an_unknown_candid_fails_once_and_its_visit_is_not_looked_up():
+async def test_missing_fields_of_a_scan_that_is_not_a_phantom_are_all_reported_and_the_registry_is_not_asked():
     registry = FakeRegistry()
 
-    failures = await check_scan(registry, SCAN)
+    failures = await failures_of(request(candid=None, pscid=None, visit_label=None), registry)
 
-    assert messages(failures) == ["CandID 300001 does not exist."]
-    assert registry.asked == [("candidate", "300001")]
-
-
-async def test_a_scan_of_a_known_candidate_with_an_unknown_visit_fails_naming_both():
-    registry = FakeRegistry([ACTIVE_CANDIDATE], [Session(candid="300001", visit_label="V2", active=True)])
-
-    failures = await check_scan(registry, SCAN)
-
-    assert messages(failures) == ["Visit label V1 does not exist for CandID 300001; check both values."]
-
-
-async def test_several_failures_found_by_the_check_are_reported_together():
-    registry = FakeRegistry([Candidate(candid="300001", pscid="OTHER1", active=False, site="Montreal")])
-
-    failures = await check_scan(registry, SCAN)
-
-    assert [f.rule for f in failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
-
-
-async def test_a_phantom_scan_passes_without_the_registry_being_asked():
-    registry = FakeRegistry()
-
-    assert await check_scan(registry, PHANTOM) == []
+    assert [(field, code) for field, code, _ in failures] == [
+        ("candid", "missing_candid"), ("pscid", "missing_pscid"), ("visit_label", "missing_visit_label")]
+    assert failures[0][2] == ("CandID is required for a scan that is not a phantom; fill it in, "
+                              "or mark the scan as a phantom.")
     assert registry.asked == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "failure"),
+    [
+        ({"candid": "30001"}, ("candid", "invalid_candid", "CandID '30001' is not valid: a CandID is 6 digits.")),
+        ({"candid": "abcdef"}, ("candid", "invalid_candid", "CandID 'abcdef' is not valid: a CandID is 6 digits.")),
+        ({"pscid": "MTL_0001"}, ("pscid", "invalid_pscid",
+                                 "PSCID 'MTL_0001' is not valid: it may hold only letters, digits and '-'.")),
+        ({"visit_label": "V 1"}, ("visit_label", "invalid_visit_label",
+                                  "Visit label 'V 1' is not valid: it may hold only letters, digits and '-'.")),
+    ],
+)
+async def test_a_malformed_field_is_reported_with_its_value_and_what_it_should_be(fields, failure):
+    assert await failures_of(request(**fields)) == [failure]
+
+
+@pytest.mark.parametrize(
+    ("fields", "failures"),
+    [
+        ({"candid": "999999"}, [("candid", "candid_exists", "CandID 999999 does not exist.")]),
+        ({"pscid": "MTL0002"}, [("pscid", "pscid_matches_candid",
+                                 "PSCID MTL0002 does not belong to CandID 300001; check both values.")]),
+        ({"visit_label": "V9"}, [("visit_label", "visit_exists",
+                                  "Visit label V9 does not exist for CandID 300001; check both values.")]),
+    ],
+)
+async def test_a_candidate_or_visit_that_does_not_match_the_registry_is_named(fields, failures):
+    assert await failures_of(request(**fields)) == failures
+
+
+async def test_an_inactive_candidate_and_an_inactive_session_are_both_reported():
+    registry = FakeRegistry([Candidate("300001", "MTL0001", False, "MTL")], [Session("300001", "V1", False)])
+
+    assert await failures_of(request(), registry) == [
+        ("candid", "candidate_active", "Candidate 300001 (PSCID MTL0001) is not active."),
+        ("visit_label", "session_active", "Visit V1 of CandID 300001 is not active."),
+    ]
+
+
+async def test_every_registry_failure_is_reported_at_once_in_field_order():
+    registry = FakeRegistry([Candidate("300001", "MTL0002", False, "MTL")], [])
+
+    failures = await failures_of(request(), registry)
+
+    assert [code for _, code, _ in failures] == ["pscid_matches_candid", "candidate_active", "visit_exists"]
+
+
+async def test_the_file_name_rule_is_reported_only_when_the_fields_pass():
+    assert await failures_of(request(pscid="MTL0002", file_name="whatever.tgz")) == [
+        ("pscid", "pscid_matches_candid", "PSCID MTL0002 does not belong to CandID 300001; check both values.")]
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["MTL0001_300001_V1.tgz", "MTL0001_300001_V1.tar.gz", "MTL0001_300001_V1.ZIP", "MTL0001_300001_V1_t1.zip",
+     "MTL0001_300001_V1_t1_run-2.tgz", "MTL0001_300001_V1.tar"],
+)
+async def test_a_name_made_of_pscid_candid_visit_and_an_optional_suffix_follows_the_rule(file_name):
+    assert await failures_of(request(file_name=file_name)) == []
+
+
+@pytest.mark.parametrize(
+    "file_name",
+    ["MTL0001_300001_V1_.tgz", "MTL0001_300001_V10.tgz", "MTL0001_300001_V1-t1.tgz", "300001_MTL0001_V1.tgz",
+     "MTL0001_300001.tgz", "xMTL0001_300001_V1.tgz"],
+)
+async def test_a_name_that_does_not_match_the_form_tells_the_expected_name_and_the_endings(file_name):
+    assert await failures_of(request(file_name=file_name)) == [(
+        "file", "file_name_mismatch",
+        f"File name {file_name!r} does not match the form: name it MTL0001_300001_V1 or "
+        "MTL0001_300001_V1_<suffix>, followed by .tgz, .tar.gz or .zip.")]
+
+
+async def test_an_own_sites_user_may_upload_for_a_candidate_of_their_site():
+    reply = await check_upload(FakeRegistry(), request(scope=MONTREAL_ONLY))
+
+    assert reply.failures == [] and reply.site == "MTL"
+
+
+async def test_an_own_sites_user_is_refused_another_site_s_candidate_with_that_failure_alone():
+    req = request(candid="400001", pscid="OTT0002", visit_label="V1", file_name="bad.tgz", scope=MONTREAL_ONLY)
+
+    reply = await check_upload(FakeRegistry(), req)
+
+    assert [(f.field, f.code, f.forbidden) for f in reply.failures] == [("candid", "site_not_permitted", True)]
+    assert reply.failures[0].message == (
+        "User mo may upload only for the candidates of site MTL (imaging_uploader_ownsites); "
+        "CandID 400001 belongs to site OTT.")
+
+
+async def test_a_user_with_only_the_no_session_permission_may_not_upload_for_a_candidate():
+    reply = await check_upload(FakeRegistry(), request(scope=PHANTOMS_ONLY))
+
+    assert [(f.code, f.forbidden) for f in reply.failures] == [("site_not_permitted", True)]
+    assert reply.failures[0].message == (
+        "User pat may upload only phantom scans; uploading for CandID 300001 needs the "
+        "imaging_uploader_ownsites or imaging_uploader_allsites permission.")
+
+
+@pytest.mark.parametrize("scope", [ALL_SITES, PHANTOMS_ONLY], ids=["all-sites", "no-session"])
+async def test_a_phantom_skips_the_candidate_session_and_name_rules(scope):
+    registry = FakeRegistry()
+
+    reply = await check_upload(registry, request(candid=None, pscid=None, visit_label=None, file_name="any.zip",
+                                                 scope=scope, is_phantom=True))
+
+    assert reply.failures == [] and reply.site is None
+    assert registry.asked == []
+
+
+async def test_a_user_without_the_no_session_permission_may_not_upload_a_phantom():
+    reply = await check_upload(FakeRegistry(), request(is_phantom=True, scope=MONTREAL_ONLY))
+
+    assert [(f.field, f.code, f.forbidden) for f in reply.failures] == [("is_phantom", "phantom_not_permitted", True)]
+    assert reply.failures[0].message == (
+        "User mo may not upload phantom scans: that needs the imaging_uploader_nosessionid or "
+        "imaging_uploader_allsites permission.")

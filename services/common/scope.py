@@ -1,0 +1,46 @@
+"""Who may upload and see which uploads: LORIS's three imaging uploader permissions.
+
+- imaging_uploader_allsites: every upload, of every site, phantoms included;
+- imaging_uploader_ownsites: the uploads of candidates of the user's own sites;
+- imaging_uploader_nosessionid: the uploads with no session (phantom scans).
+
+A user also always sees the uploads they sent themselves, so that an upload
+accepted while its site was still unknown never vanishes from its sender.
+The same rule is written once here for Python and once as SQL.
+"""
+
+from services.common.messages import UserScope
+
+ALL_SITES = "imaging_uploader_allsites"
+OWN_SITES = "imaging_uploader_ownsites"
+NO_SESSION = "imaging_uploader_nosessionid"
+UPLOADER_PERMISSIONS = frozenset({ALL_SITES, OWN_SITES, NO_SESSION})
+
+
+def scope_of(username: str, permissions: frozenset[str] | set[str], sites: list[str] | tuple[str, ...]) -> UserScope:
+    return UserScope(
+        username=username,
+        all_sites=ALL_SITES in permissions,
+        own_sites=tuple(sorted(sites)) if OWN_SITES in permissions else (),
+        no_session=NO_SESSION in permissions,
+    )
+
+
+def may_see(scope: UserScope, *, site: str | None, is_phantom: bool, uploaded_by: str | None) -> bool:
+    if scope.all_sites or uploaded_by == scope.username:
+        return True
+    if is_phantom:
+        return scope.no_session
+    return site is not None and site in scope.own_sites
+
+
+def visible_to_sql(scope: UserScope, first_parameter: int) -> tuple[str, list]:
+    """The SQL condition of may_see on columns site, is_phantom and uploaded_by, with its arguments
+    numbered from `first_parameter`."""
+    n = first_parameter
+    condition = (
+        f"(${n}::boolean OR uploaded_by = ${n + 1}"
+        f" OR (is_phantom AND ${n + 2}::boolean)"
+        f" OR (NOT is_phantom AND site = ANY(${n + 3}::text[])))"
+    )
+    return condition, [scope.all_sites, scope.username, scope.no_session, list(scope.own_sites)]

@@ -1,0 +1,156 @@
+"""The verdict on an upload, reached before any of its bytes are read, and the
+same for the pre-flight check: the validator's rules (fields, candidate,
+session, site scope, file name), asked over RabbitMQ, beside the gateway's
+own (file type by name, size, a name already taken).
+
+When the validator does not answer in time, an upload goes ahead on the
+gateway's rules alone (the validator decides on it when it is received);
+the pre-flight, which promises an answer, says the check is unavailable.
+"""
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from services.common.api_models import ErrorDetail, UploadFields
+from services.common.app_keys import POOL, REQUESTER, SETTINGS
+from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
+from services.common.http_errors import errors_response
+from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
+from services.common.topology import RULE_CHECK_QUEUE
+from services.gateway import uploads
+from services.gateway.file_rules import human_size, is_safe_name
+from services.gateway.users import User
+
+# The status of a refusal is that of its most basic failure, in this order.
+_STATUS_ORDER = (403, 400, 415, 413, 409)
+_STATUS_BY_CODE = {
+    "unsupported_file_type": 415,
+    "content_type_mismatch": 415,
+    "file_too_large": 413,
+    "already_uploaded": 409,
+    "cannot_overwrite": 409,
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    failures: list[RuleFailure]
+    site: str | None
+    existing: uploads.UploadRecord | None
+    validator_answered: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+
+def refusal_status(failures: list[RuleFailure]) -> int:
+    return min((status_of(f) for f in failures), key=_STATUS_ORDER.index)
+
+
+def shown_failures(failures: list[RuleFailure]) -> list[RuleFailure]:
+    """A permission failure is shown alone: the user learns nothing more about what they may not touch."""
+    forbidden = [f for f in failures if f.forbidden]
+    return forbidden or failures
+
+
+def refusal_response(failures: list[RuleFailure]) -> web.Response:
+    return errors_response(refusal_status(failures), error_details(shown_failures(failures)))
+
+
+def status_of(failure: RuleFailure) -> int:
+    return 403 if failure.forbidden else _STATUS_BY_CODE.get(failure.code, 400)
+
+
+def error_details(failures: list[RuleFailure]) -> list[ErrorDetail]:
+    return [ErrorDetail(code=f.code, message=f.message, field=f.field) for f in failures]
+
+
+def scan_fields(fields: UploadFields) -> UploadFields:
+    """A phantom scan names no candidate and no session: whatever was filled in is dropped."""
+    if fields.is_phantom:
+        return fields.model_copy(update={"candid": None, "pscid": None, "visit_label": None})
+    return fields
+
+
+async def judge(app: web.Application, fields: UploadFields, file_name: str, file_size: int | None,
+                user: User) -> Verdict:
+    reply = await ask_validator(app, fields, file_name, user)
+    failures = list(reply.failures) if reply else []
+    failures += file_failures(file_name, file_size, app[SETTINGS].max_upload_bytes)
+    existing = await uploads.find_by_name(app[POOL], file_name)
+    taken = name_taken_failure(existing, fields.overwrite)
+    if taken is not None:
+        failures.append(taken)
+    return Verdict(failures, reply.site if reply else None, existing, reply is not None)
+
+
+async def ask_validator(app: web.Application, fields: UploadFields, file_name: str, user: User) -> RuleCheckReply | None:
+    request = RuleCheckRequest(
+        candid=fields.candid, pscid=fields.pscid, visit_label=fields.visit_label, is_phantom=fields.is_phantom,
+        file_name=file_name, scope=user.scope,
+    )
+    try:
+        body = await app[REQUESTER].ask(RULE_CHECK_QUEUE, request.model_dump_json().encode(),
+                                        app[SETTINGS].rule_check_timeout_seconds)
+    except TimeoutError:
+        return None
+    return RuleCheckReply.model_validate_json(body)
+
+
+def file_failures(file_name: str, file_size: int | None, max_bytes: int) -> list[RuleFailure]:
+    if not is_safe_name(file_name):
+        return [RuleFailure(field="file", code="unsafe_file_name",
+                            message=f"File name {file_name!r} may hold only letters, digits, '.', '_' and '-'.")]
+    failures = []
+    if ending_of(file_name) is None:
+        failures.append(RuleFailure(field="file", code="unsupported_file_type", message=_type_message(file_name)))
+    if file_size is not None and file_size > max_bytes:
+        failures.append(too_large(max_bytes))
+    elif file_size == 0:
+        failures.append(RuleFailure(field="file", code="empty_file", message=f"File {file_name} is empty."))
+    return failures
+
+
+def _type_message(file_name: str) -> str:
+    if file_name.lower().endswith(".tar"):
+        return (f"File {file_name!r} is a plain .tar archive, which is not accepted: compress it with gzip "
+                f"(.tgz or .tar.gz) or zip it (.zip).")
+    return f"File {file_name!r} is not an accepted type; upload a {ALLOWED_ENDINGS_TEXT} archive."
+
+
+def too_large(max_bytes: int) -> RuleFailure:
+    return RuleFailure(field="file", code="file_too_large",
+                       message=f"The file is larger than the maximum upload size of {max_bytes} bytes "
+                               f"({human_size(max_bytes)}).")
+
+
+def name_taken_failure(existing: uploads.UploadRecord | None, overwrite: bool) -> RuleFailure | None:
+    if existing is None:
+        return None
+    where = f"upload {existing.upload_id}, progress {existing.progress}"
+    if not existing.may_be_replaced:
+        return RuleFailure(field="file", code="cannot_overwrite",
+                           message=f"File {existing.file_name} {_why_kept(existing)} ({where}); it cannot be overwritten.")
+    if not overwrite:
+        return RuleFailure(field="overwrite", code="already_uploaded",
+                           message=f"File {existing.file_name} was already uploaded ({where}); "
+                                   "send overwrite=true to replace it.")
+    return None
+
+
+def _why_kept(existing: uploads.UploadRecord) -> str:
+    if existing.state == uploads.FINISHED:
+        return "was already inserted successfully"
+    if existing.state == uploads.STARTED:
+        return "is being inserted"
+    return "has a pipeline run granted and waiting to start"
+
+
+def scan_facts(fields: UploadFields, file_name: str, key: str, site: str | None) -> ScanFacts:
+    return ScanFacts(
+        file_name=file_name, scan_key=key, candid=fields.candid, pscid=fields.pscid,
+        visit_label=fields.visit_label, is_phantom=fields.is_phantom, site=site,
+    )

@@ -1,0 +1,29 @@
+"""Process records, like LORIS's server process manager: one row per pipeline
+run, opened when it starts and closed when it ends, whatever order the two
+events arrive in."""
+
+import asyncpg
+
+from services.common.messages import PipelineFinished, PipelineStarted
+
+
+async def record_run_started(conn: asyncpg.Connection, event: PipelineStarted) -> None:
+    await conn.execute(
+        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, command, launcher, pid, started_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (run_id) DO UPDATE SET command = EXCLUDED.command, launcher = EXCLUDED.launcher,
+               pid = EXCLUDED.pid, started_at = EXCLUDED.started_at""",
+        event.run_id, event.upload_id, event.attempt, event.command, event.launcher, event.pid, event.occurred_at,
+    )
+
+
+async def record_run_finished(conn: asyncpg.Connection, event: PipelineFinished) -> None:
+    await conn.execute(
+        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launcher, ended_at, exit_code, outcome, stderr_tail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (run_id) DO UPDATE SET ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code,
+               outcome = EXCLUDED.outcome, stderr_tail = EXCLUDED.stderr_tail,
+               launcher = coalesce(r.launcher, EXCLUDED.launcher)""",
+        event.run_id, event.upload_id, event.attempt, event.launcher, event.occurred_at, event.exit_code,
+        event.outcome.value, event.stderr_tail,
+    )
