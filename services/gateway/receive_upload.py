@@ -16,15 +16,21 @@ from aiohttp.helpers import parse_mimetype
 
 from services.common.api_models import UploadAccepted, UploadFields
 from services.common.app_keys import POOL, SCAN_STORE, SETTINGS
-from services.common.file_names import ending_of
-from services.common.messages import RuleFailure, UploadReceived
+from services.common.messages import UploadReceived
 from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway import uploads
-from services.gateway.file_rules import LeadingBytes, content_matches_ending
+from services.gateway.checked_file import CheckedFile, refused
 from services.gateway.multipart_file import IncompletePart, stream_part_body
-from services.gateway.upload_rules import judge, name_taken_failure, scan_facts, scan_fields, too_large
+from services.gateway.upload_rules import (
+    UploadRefused,
+    judge,
+    name_taken_failure,
+    scan_facts,
+    scan_fields,
+    too_large,
+)
 from services.gateway.users import User
 
 log = logging.getLogger(__name__)
@@ -32,14 +38,6 @@ log = logging.getLogger(__name__)
 SCHEMA = "gateway"
 CHUNK_BYTES = 1024**2
 MULTIPART_SLACK_BYTES = 64 * 1024
-
-
-class UploadRefused(Exception):
-    """The upload breaks these rules; nothing of it was kept."""
-
-    def __init__(self, failures: list[RuleFailure]) -> None:
-        super().__init__(failures[0].message)
-        self.failures = failures
 
 
 def refuse_declared_oversize(request: web.Request) -> None:
@@ -77,42 +75,14 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     return accepted
 
 
-def _refused(code: str, message: str) -> UploadRefused:
-    return UploadRefused([RuleFailure(field="file", code=code, message=message)])
-
-
 async def _stream_file(request: web.Request, pending: PendingScan, file_name: str, max_bytes: int) -> None:
-    ending = ending_of(file_name)
-    leading = LeadingBytes()
-
-    def check_type(first_bytes: bytes) -> None:
-        if not content_matches_ending(first_bytes, ending):
-            kind = "a zip" if ending == ".zip" else "a gzip-compressed"
-            raise _refused("content_type_mismatch", f"The content of {file_name} is not {kind} archive, as its name says.")
-
-    def write(data: bytes | memoryview) -> None:
-        if pending.size + len(data) > max_bytes:
-            raise UploadRefused([too_large(max_bytes)])
-        pending.write(data)
-
-    def store(chunk: bytes | memoryview) -> None:
-        if leading.decided:
-            write(chunk)
-        elif (first := leading.take(chunk)) is not None:
-            check_type(first)
-            write(first)
-
+    checked = CheckedFile(pending, file_name, max_bytes)
     try:
-        await stream_part_body(request.content, _boundary(request), store, CHUNK_BYTES)
+        await stream_part_body(request.content, _boundary(request), checked.write, CHUNK_BYTES)
     except (IncompletePart, ConnectionError, ClientPayloadError) as error:
         log.info("upload interrupted", extra={"file_name": file_name, "bytes": pending.size, "error": repr(error)})
-        raise _refused("incomplete_upload", f"The upload of {file_name} ended before the file was complete.") from None
-    if not leading.decided:
-        first = leading.release()
-        if not first:
-            raise _refused("empty_file", f"File {file_name} is empty.")
-        check_type(first)
-        write(first)
+        raise refused("incomplete_upload", f"The upload of {file_name} ended before the file was complete.") from None
+    checked.finish()
     await pending.flush_to_disk()
 
 

@@ -11,9 +11,9 @@ from services.gateway.launch import request_launch
 from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.openapi import openapi_document
 from services.gateway.preflight import check_upload
-from services.gateway.receive_upload import UploadRefused, accept_upload, refuse_declared_oversize
+from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
 from services.gateway.upload_form import read_upload_form
-from services.gateway.upload_rules import refusal_response
+from services.gateway.upload_rules import UploadRefused, refusal_response
 
 
 def setup_routes(app: web.Application) -> None:

@@ -33,6 +33,14 @@ _STATUS_BY_CODE = {
 }
 
 
+class UploadRefused(Exception):
+    """The upload breaks these rules; nothing of it was kept."""
+
+    def __init__(self, failures: list[RuleFailure]) -> None:
+        super().__init__(failures[0].message)
+        self.failures = failures
+
+
 @dataclass(frozen=True)
 class Verdict:
     failures: list[RuleFailure]
