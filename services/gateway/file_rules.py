@@ -38,13 +38,3 @@ class LeadingBytes:
         held, self._held = self._held, b""
         self.decided = True
         return held
-
-
-def human_size(size: int) -> str:
-    """1.0 KiB, 4.0 MiB, 50.0 GiB: the largest unit, up to GiB, that keeps the number at or above 1."""
-    if size < 1024:
-        return f"{size} bytes"
-    for unit in ("KiB", "MiB", "GiB"):
-        size /= 1024
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}"

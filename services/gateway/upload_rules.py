@@ -17,9 +17,10 @@ from services.common.app_keys import POOL, REQUESTER, SETTINGS
 from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
 from services.common.http_errors import errors_response
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
+from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
 from services.gateway import uploads
-from services.gateway.file_rules import human_size, is_safe_name
+from services.gateway.file_rules import is_safe_name
 from services.gateway.users import User
 
 # The status of a refusal is that of its most basic failure, in this order.

@@ -14,6 +14,7 @@ from services.common.messages import (
     UploadRejected,
     UploadValidated,
 )
+from services.common.sizes import human_size
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,7 @@ def lines_for(event: Event) -> list[Line]:
 
 
 def _received(event: UploadReceived) -> list[Line]:
-    size_mb = event.size_bytes / 1024**2
-    message = f"Upload received: {event.scan.file_name} ({size_mb:.1f} MiB) from {event.uploaded_by}"
+    message = f"Upload received: {event.scan.file_name} ({human_size(event.size_bytes)}) from {event.uploaded_by}"
     if event.attempt > 1:
         message += f"; it replaces attempt {event.attempt - 1}"
     return [Line("gateway", message + ".")]

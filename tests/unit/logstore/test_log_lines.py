@@ -38,9 +38,9 @@ def test_a_received_upload_is_logged_by_the_gateway_with_its_name_size_in_mib_an
 
 @pytest.mark.parametrize(
     ("size_bytes", "shown"),
-    [(0, "0.0 MiB"), (1024**2 // 2, "0.5 MiB"), (1536 * 1024, "1.5 MiB"), (3 * 1024**3, "3072.0 MiB")],
+    [(0, "0 bytes"), (645, "645 bytes"), (1024**2 // 2, "512.0 KiB"), (1536 * 1024, "1.5 MiB"), (3 * 1024**3, "3.0 GiB")],
 )
-def test_the_size_of_a_received_upload_is_shown_in_mib_with_one_decimal(size_bytes, shown):
+def test_the_size_of_a_received_upload_is_shown_in_the_largest_unit_that_keeps_it_above_one(size_bytes, shown):
     assert f"({shown})" in lines_for(received(size_bytes=size_bytes))[0].message
 
 
