@@ -39,6 +39,8 @@ class GatewaySettings(ServiceSettings):
     # How long the gateway waits for the validator's rule check before it
     # accepts an upload anyway (the validator decides on it later).
     rule_check_timeout_seconds: float = Field(default=2.0, gt=0)
+    # How long a token from the LORIS API's POST /api/v0.0.4-dev/login stays valid (LORIS: 24 h).
+    login_token_hours: float = Field(default=24.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):

@@ -1,5 +1,6 @@
 """Every API request but the LORIS login carries `Authorization: Bearer <token>`
-of a user with an imaging uploader permission."""
+of a user with an imaging uploader permission. A refusal is shaped like the
+errors of the API asked: /api/v1's, or LORIS's under /api/v0.0.4-dev/."""
 
 import re
 
@@ -7,6 +8,7 @@ from aiohttp import web
 
 from services.common.app_keys import POOL
 from services.common.http_errors import error_response
+from services.gateway.loris_api.errors import is_loris_path, loris_error
 from services.gateway.users import User, find_user_by_token
 
 USER = web.RequestKey("user", User)
@@ -26,14 +28,12 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
         return await handler(request)
     token = _bearer_token(request)
     if token is None:
-        return _unauthorized("This request needs an 'Authorization: Bearer <token>' header.")
+        return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
     user = await find_user_by_token(request.app[POOL], token)
     if user is None:
-        return _unauthorized("The API token is not valid (or it expired).")
+        return _unauthorized(path, "The API token is not valid (or it expired).")
     if not user.may_use_uploader:
-        return error_response(
-            403, "permission_denied", f"User {user.username} has no imaging uploader permission."
-        )
+        return _refused(path, 403, "permission_denied", f"User {user.username} has no imaging uploader permission.")
     request[USER] = user
     return await handler(request)
 
@@ -45,17 +45,28 @@ def _bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
-def _unauthorized(message: str) -> web.Response:
-    response = error_response(401, "unauthenticated", message)
+def _unauthorized(path: str, message: str) -> web.Response:
+    if is_loris_path(path):
+        message += " Get a token from POST /api/v0.0.4-dev/login."
+    response = _refused(path, 401, "unauthenticated", message)
     response.headers["WWW-Authenticate"] = 'Bearer realm="imaging-uploader"'
     return response
 
 
+def _refused(path: str, status: int, code: str, message: str) -> web.Response:
+    if is_loris_path(path):
+        return loris_error(status, message)
+    return error_response(status, code, message)
+
+
 class SlashMergingRouter(web.UrlDispatcher):
-    """Serves `//a//b` as `/a/b`, without a redirect."""
+    """Serves `//a//b` as `/a/b`, without a redirect; under the LORIS API also `/a/b/` as `/a/b`, as LORIS does."""
 
     async def resolve(self, request: web.Request):
         path = request.rel_url.path
-        if "//" in path:
-            request = request.clone(rel_url=request.rel_url.with_path(merged_path(path)))
+        routed = merged_path(path)
+        if is_loris_path(routed) and routed.endswith("/"):
+            routed = routed.rstrip("/")
+        if routed != path:
+            request = request.clone(rel_url=request.rel_url.with_path(routed))
         return await super().resolve(request)

@@ -7,6 +7,7 @@ user's view must not lag, so an upload the logstore does not know yet is
 answered from the gateway's own record (Not Started, an empty log).
 """
 
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -71,6 +72,13 @@ async def runs_or_fresh(request: web.Request) -> web.Response:
         return answer
     record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
     return model_response(RunList(upload_id=record.upload_id, runs=[]))
+
+
+async def logstore_json(request: web.Request, path_qs: str) -> tuple[int, object]:
+    """The logstore's answer to a GET of `path_qs` for the request's user: its status and its JSON body
+    (503 and an /api/v1 error body when the logstore cannot be reached)."""
+    status, body, _ = await _ask_logstore(request, path_qs)
+    return status, json.loads(body)
 
 
 async def _ask_logstore(request: web.Request, path_qs: str) -> tuple[int, bytes, str]:

@@ -9,6 +9,7 @@ from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway.auth import USER
 from services.gateway.launch import request_launch
 from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
+from services.gateway.loris_api.routes import setup_loris_routes
 from services.gateway.openapi import openapi_document
 from services.gateway.preflight import check_upload
 from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
@@ -26,6 +27,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads/{upload_id}/log", log_or_fresh)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", runs_or_fresh)
     app.router.add_post("/api/v1/uploads/{upload_id}/launch", post_launch)
+    setup_loris_routes(app)
 
 
 async def post_upload(request: web.Request) -> web.Response:

@@ -1,0 +1,39 @@
+"""POST /api/v0.0.4-dev/login: a username and password for an API token that
+expires (like LORIS's JWT, after `login_token_hours`)."""
+
+import json
+from datetime import timedelta
+
+from aiohttp import web
+
+from services.common.app_keys import POOL, SETTINGS
+from services.gateway.loris_api.errors import LorisError, loris_json
+from services.gateway.loris_api.plain_text import is_plain_text
+from services.gateway.users import issue_token, verify_login
+
+CREDENTIALS = ("username", "password")
+
+
+async def post_login(request: web.Request) -> web.Response:
+    username, password = credentials_of(await request.read())
+    pool = request.app[POOL]
+    user = await verify_login(pool, username, password) if is_plain_text(username + password) else None
+    if user is None:
+        raise LorisError(401, "Incorrect username or password.")
+    lifetime = timedelta(hours=request.app[SETTINGS].login_token_hours)
+    token = await issue_token(pool, user.username, lifetime=lifetime, issued_by="login")
+    return loris_json({"token": token})
+
+
+def credentials_of(body: bytes) -> tuple[str, str]:
+    try:
+        sent = json.loads(body)
+    except ValueError:
+        sent = None
+    if not isinstance(sent, dict):
+        raise LorisError(400, 'Send the login as a JSON object: {"username": "...", "password": "..."}.')
+    missing = [f'"{name}"' for name in CREDENTIALS if not isinstance(sent.get(name), str)]
+    if missing:
+        what = " and ".join(missing) + (" as strings" if len(missing) > 1 else " as a string")
+        raise LorisError(400, f"The login needs {what}.")
+    return sent["username"], sent["password"]

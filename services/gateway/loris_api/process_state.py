@@ -1,0 +1,99 @@
+"""LORIS's process objects, `{"ID", "PID", "STATE", "PROGRESS", "EXIT_CODE",
+"END_TIME"}`, told truthfully from our records; every key is always present.
+
+- A run the launcher recorded: ID its run id, PID its process id (0 if it
+  had none), STATE RUNNING until it ends, then SUCCESS or ERROR (any outcome
+  but success: a failed exit code, a command that could not start, a run
+  interrupted or abandoned), EXIT_CODE its exit code (null while running, or
+  when it ended without one), END_TIME "YYYY-MM-DD HH:MM:SS" in UTC (null
+  while running), PROGRESS a sentence in the words of LORIS's exit text.
+- A run asked for or granted, but not recorded yet (it waits for a free
+  launcher, or for the upload's validation): ID 0 and PID 0 (no process
+  yet; LORIS clients read both as numbers), STATE RUNNING, because the
+  launch is under way and LORIS clients wait while a process is RUNNING,
+  and a PROGRESS sentence that says what it waits for.
+- A launch asked for an upload the rules then rejected: ID 0, PID 0, STATE
+  ERROR, and a PROGRESS that says it will never run.
+"""
+
+from datetime import datetime, timezone
+
+from services.common.api_models import RunRecord
+from services.common.exit_codes import describe_exit_code
+from services.gateway import uploads
+from services.gateway.uploads import UploadRecord
+
+RUNNING, SUCCESS, ERROR = "RUNNING", "SUCCESS", "ERROR"
+NO_PROCESS = 0
+END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_FAILURE_WITHOUT_CODE = {
+    "not started": "the pipeline command could not be started",
+    "interrupted": "the launcher shut down during the run",
+    "abandoned": "its launcher stopped responding, so the run was abandoned",
+}
+
+
+def process_object(id_: int, pid: int, state: str, progress: str, exit_code: int | None,
+                   end_time: str | None) -> dict:
+    return {"ID": id_, "PID": pid, "STATE": state, "PROGRESS": progress, "EXIT_CODE": exit_code,
+            "END_TIME": end_time}
+
+
+def processes_of_upload(record: UploadRecord, runs: list[RunRecord]) -> list[dict]:
+    """Every run of the upload, oldest first (earlier attempts' included, as LORIS keeps them), and the
+    current attempt's run while it is wanted but not recorded yet."""
+    processes = [run_process(run) for run in runs]
+    if not any(run.attempt == record.attempt for run in runs):
+        awaited = awaited_process(record)
+        if awaited is not None:
+            processes.append(awaited)
+    return processes
+
+
+def run_process(run: RunRecord) -> dict:
+    pid = run.pid or NO_PROCESS
+    if run.ended_at is None:
+        return process_object(run.run_id, pid, RUNNING, _running_text(run), None, None)
+    end_time = loris_time(run.ended_at)
+    if run.outcome == "succeeded":
+        return process_object(run.run_id, pid, SUCCESS, f"Finished MRI uploading (pid = {pid}) End time:{end_time}",
+                              run.exit_code, end_time)
+    return process_object(run.run_id, pid, ERROR, _failure_text(run), run.exit_code, end_time)
+
+
+def awaited_process(record: UploadRecord) -> dict | None:
+    """The current attempt's run, asked for or granted but not recorded yet; None when none is wanted."""
+    upload = f"upload {record.upload_id}"
+    if record.state == uploads.LAUNCH_REQUESTED:
+        text = f"The run of {upload} is granted and queued; it starts when a launcher has a free slot."
+    elif record.state in (uploads.STARTED, uploads.FINISHED):
+        text = f"The run of {upload} has started; its process record is not available yet."
+    elif record.launch_when_valid and record.state in (uploads.RECEIVED, uploads.VALIDATED):
+        text = f"The run of {upload} starts as soon as the upload is validated."
+    elif record.launch_when_valid and record.state == uploads.REJECTED:
+        return process_object(NO_PROCESS, NO_PROCESS, ERROR,
+                              f"The run of {upload} will not start: the upload rules rejected it "
+                              f"(GET /api/v1/uploads/{record.upload_id}/log says why).", None, None)
+    else:
+        return None
+    return process_object(NO_PROCESS, NO_PROCESS, RUNNING, text, None, None)
+
+
+def loris_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(END_TIME_FORMAT)
+
+
+def _running_text(run: RunRecord) -> str:
+    task = f"MRI upload task (pid = {run.pid})" if run.pid else "MRI upload task"
+    if run.started_at is None:
+        return f"{task} is running."
+    return f"{task} is running; it started at {loris_time(run.started_at)}."
+
+
+def _failure_text(run: RunRecord) -> str:
+    task = f"MRI upload task (pid = {run.pid})" if run.pid else "MRI upload task"
+    if run.exit_code is not None:
+        return f"{task} failed: error code is {run.exit_code} ({describe_exit_code(run.exit_code)})."
+    reason = _FAILURE_WITHOUT_CODE.get(run.outcome, f"its outcome is {run.outcome}")
+    return f"{task} failed: {reason}."
