@@ -168,10 +168,14 @@ _any_event = TypeAdapter(AnyEvent)
 
 
 class RuleCheckRequest(BaseModel):
-    """Asked of the validator (request/reply) before an upload's bytes are sent, and by the pre-flight."""
+    """Asked of the validator (request/reply) before an upload's bytes are sent, and by the pre-flight.
+
+    With purpose "visit_access", only whether the user may reach the candidate and visit is checked
+    (they exist, and the candidate's site is the user's): the LORIS API asks it of a URL."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    purpose: Literal["upload", "visit_access"] = "upload"
     candid: str | None = None
     pscid: str | None = None
     visit_label: str | None = None

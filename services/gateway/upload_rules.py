@@ -96,10 +96,12 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
     return Verdict(failures, reply.site if reply else None, existing, reply is not None)
 
 
-async def ask_validator(app: web.Application, fields: UploadFields, file_name: str, user: User) -> RuleCheckReply | None:
+async def ask_validator(app: web.Application, fields: UploadFields, file_name: str | None, user: User, *,
+                        purpose: str = "upload") -> RuleCheckReply | None:
+    """The validator's answer, or None when it does not answer in time."""
     request = RuleCheckRequest(
-        candid=fields.candid, pscid=fields.pscid, visit_label=fields.visit_label, is_phantom=fields.is_phantom,
-        file_name=file_name, scope=user.scope,
+        purpose=purpose, candid=fields.candid, pscid=fields.pscid, visit_label=fields.visit_label,
+        is_phantom=fields.is_phantom, file_name=file_name, scope=user.scope,
     )
     try:
         body = await app[REQUESTER].ask(RULE_CHECK_QUEUE, request.model_dump_json().encode(),

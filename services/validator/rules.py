@@ -21,6 +21,8 @@ _LABEL_FIELDS = {"pscid": "PSCID", "visit_label": "Visit label"}
 
 
 async def check_upload(registry: CandidateRegistry, request: RuleCheckRequest) -> RuleCheckReply:
+    if request.purpose == "visit_access":
+        return await check_visit_access(registry, request)
     if request.is_phantom:
         return RuleCheckReply(failures=phantom_permission(request.scope))
     failures = field_format_failures(request)
@@ -36,6 +38,22 @@ async def check_upload(registry: CandidateRegistry, request: RuleCheckRequest) -
     if not failures and request.file_name is not None:
         failures = file_name_failures(request)
     return RuleCheckReply(failures=failures, site=candidate.site if candidate else None)
+
+
+async def check_visit_access(registry: CandidateRegistry, request: RuleCheckRequest) -> RuleCheckReply:
+    """May the user reach this candidate's visit? The candidate exists and is of the user's sites; the visit exists."""
+    failures = [f for f in field_format_failures(request) if f.field != "pscid"]
+    if failures:
+        return RuleCheckReply(failures=failures)
+    candidate = await registry.candidate(request.candid)
+    if candidate is None:
+        return RuleCheckReply(failures=registry_failures(request, None, None))
+    denied = site_permission(request.scope, request, candidate)
+    if denied:
+        return RuleCheckReply(failures=denied, site=candidate.site)
+    session = await registry.session(request.candid, request.visit_label)
+    failures = [f for f in registry_failures(request, candidate, session) if f.code == "visit_exists"]
+    return RuleCheckReply(failures=failures, site=candidate.site)
 
 
 def phantom_permission(scope: UserScope) -> list[RuleFailure]:

@@ -2,11 +2,10 @@
 exists and belongs to a site the user may upload for (else 404 or 403), and
 the visit exists for it (else 404).
 
-The candidate registry is the validator's; the gateway asks it the same rule
-check as for an upload, with the URL's CandID and visit and no PSCID of its
-own, and reads only the answers about the candidate, the site and the visit.
-When the validator does not answer in time the request goes on: every
-operation behind it is limited to what the user may see anyway.
+The candidate registry is the validator's; the gateway asks it a rule check
+of purpose "visit_access" with the URL's CandID and visit. When the validator
+does not answer in time the request goes on: every operation behind it is
+limited to what the user may see anyway.
 """
 
 from aiohttp import web
@@ -19,16 +18,12 @@ from services.gateway.loris_api.plain_text import is_plain_text
 from services.gateway.upload_rules import ask_validator
 from services.gateway.users import User
 
-# Any well-formed PSCID: the check's answer about it is not read.
-_PLACEHOLDER_PSCID = "PSCID"
-_NOT_FOUND_CODES = {"missing_candid", "invalid_candid", "candid_exists",
-                    "missing_visit_label", "invalid_visit_label", "visit_exists"}
 
 
 async def check_visit_access(app: web.Application, candid: str, visit_label: str, user: User) -> None:
     """Raise LorisError 404 for an unknown candidate or visit, 403 for a candidate of a site the user may not touch."""
     fields = _url_fields(candid, visit_label)
-    reply = await ask_validator(app, fields, None, user)
+    reply = await ask_validator(app, fields, None, user, purpose="visit_access")
     if reply is None:
         return
     refusal = access_refusal(reply.failures)
@@ -39,7 +34,7 @@ async def check_visit_access(app: web.Application, candid: str, visit_label: str
 def _url_fields(candid: str, visit_label: str) -> UploadFields:
     try:
         if is_plain_text(candid) and is_plain_text(visit_label):
-            return UploadFields(candid=candid, pscid=_PLACEHOLDER_PSCID, visit_label=visit_label)
+            return UploadFields(candid=candid, visit_label=visit_label)
     except ValidationError:
         pass
     raise LorisError(404, "The URL's CandID or visit label is no candidate's or visit's: it is too long, or it "
@@ -50,7 +45,6 @@ def access_refusal(failures: list[RuleFailure]) -> LorisError | None:
     forbidden = [f.message for f in failures if f.forbidden]
     if forbidden:
         return LorisError(403, " ".join(forbidden))
-    not_found = [f.message for f in failures if f.code in _NOT_FOUND_CODES]
-    if not_found:
-        return LorisError(404, " ".join(not_found))
+    if failures:
+        return LorisError(404, " ".join(f.message for f in failures))
     return None

@@ -181,3 +181,21 @@ async def test_a_user_without_the_no_session_permission_may_not_upload_a_phantom
     assert reply.failures[0].message == (
         "User mo may not upload phantom scans: that needs the imaging_uploader_nosessionid or "
         "imaging_uploader_allsites permission.")
+
+
+async def test_a_visit_access_check_asks_only_that_the_candidate_and_visit_exist_and_are_the_user_s():
+    def access(candid, visit_label, scope=ALL_SITES):
+        return RuleCheckRequest(purpose="visit_access", candid=candid, visit_label=visit_label, scope=scope)
+
+    registry = FakeRegistry([Candidate("300001", "MTL0001", False, "MTL"), OTTAWA_CANDIDATE],
+                            [Session("300001", "V1", False), OTTAWA_SESSION])
+
+    reachable = await check_upload(registry, access("300001", "V1"))
+    unknown_visit = await check_upload(registry, access("300001", "V9"))
+    unknown_candidate = await check_upload(registry, access("999999", "V1"))
+    other_site = await check_upload(registry, access("400001", "V1", scope=MONTREAL_ONLY))
+
+    assert reachable.failures == [] and reachable.site == "MTL", "no PSCID, name or active rule applies"
+    assert [f.code for f in unknown_visit.failures] == ["visit_exists"]
+    assert [f.code for f in unknown_candidate.failures] == ["candid_exists"]
+    assert [(f.code, f.forbidden) for f in other_site.failures] == [("site_not_permitted", True)]
