@@ -20,6 +20,10 @@ class ErrorBody(BaseModel):
     errors: list[ErrorDetail] = Field(description="every failure, the first included")
 
 
+# PostgreSQL text cannot hold a NUL character: a value with one is refused like any other bad value.
+NO_NUL = r"^[^\x00]*$"
+
+
 def _blank_is_none(value):
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -32,9 +36,11 @@ class UploadFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    candid: str | None = Field(default=None, max_length=255, description="the candidate's CandID (6 digits)")
-    pscid: str | None = Field(default=None, max_length=255, description="the candidate's PSCID")
-    visit_label: str | None = Field(default=None, max_length=255, description="the visit label, e.g. V1")
+    candid: str | None = Field(default=None, max_length=255, pattern=NO_NUL,
+                               description="the candidate's CandID (6 digits)")
+    pscid: str | None = Field(default=None, max_length=255, pattern=NO_NUL, description="the candidate's PSCID")
+    visit_label: str | None = Field(default=None, max_length=255, pattern=NO_NUL,
+                                    description="the visit label, e.g. V1")
     is_phantom: bool = Field(default=False, description="a phantom scan: no candidate, no session")
     overwrite: bool = Field(default=False, description="replace an earlier upload of the same file name")
 
@@ -48,7 +54,9 @@ class UploadForm(UploadFields):
 class UploadCheck(UploadFields):
     """POST /api/v1/uploads/check: would this upload be accepted? Asked before sending the file."""
 
-    file_name: str = Field(min_length=1, max_length=255)
+    model_config = ConfigDict(strict=True)  # a JSON body: each value of its JSON type (no "true", no false for 0)
+
+    file_name: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
     file_size: int = Field(ge=0, le=2**63 - 1, description="the file's size in bytes")
 
 
@@ -108,10 +116,10 @@ MAX_ID = 2**63 - 1
 class UploadListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    candid: str | None = Field(default=None, max_length=255)
-    pscid: str | None = Field(default=None, max_length=255)
-    visit_label: str | None = Field(default=None, max_length=255)
-    site: str | None = Field(default=None, max_length=255, description="a site alias, e.g. MTL")
+    candid: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    pscid: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    visit_label: str | None = Field(default=None, max_length=255, pattern=NO_NUL)
+    site: str | None = Field(default=None, max_length=255, pattern=NO_NUL, description="a site alias, e.g. MTL")
     is_phantom: bool | None = None
     progress: Progress | None = None
     sort: Literal["uploaded_at", "-uploaded_at"] = Field(default="-uploaded_at", description="newest first by default")

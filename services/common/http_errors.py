@@ -4,10 +4,10 @@ unexpected exceptions into a logged 500."""
 
 import logging
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
-from services.common.api_models import ErrorBody, ErrorDetail
+from services.common.api_models import NO_NUL, ErrorBody, ErrorDetail
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,17 @@ def errors_response(status: int, errors: list[ErrorDetail]) -> web.Response:
 def validation_error_response(error: ValidationError, status: int = 400) -> web.Response:
     """Every field error at once, one entry per field."""
     errors = [
-        ErrorDetail(code="invalid_field", message=f"{_where(e['loc'])}: {e['msg']}.", field=_where(e["loc"]) or None)
+        ErrorDetail(code="invalid_field", message=f"{_where(e['loc'])}: {field_message(e)}.", field=_where(e["loc"]) or None)
         for e in error.errors()
     ]
     return errors_response(status, errors)
+
+
+def field_message(error: dict) -> str:
+    """What pydantic says of one field's error, in words for the rules it cannot name itself."""
+    if error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == NO_NUL:
+        return "must not contain a NUL character"
+    return error["msg"]
 
 
 def _where(location: tuple) -> str:
@@ -45,7 +52,10 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
-        return error_response(http_error.status, http_error.reason.lower().replace(" ", "_"), http_error.reason)
+        response = error_response(http_error.status, http_error.reason.lower().replace(" ", "_"), http_error.reason)
+        if hdrs.ALLOW in http_error.headers:  # a 405 names the methods the resource allows (RFC 9110)
+            response.headers[hdrs.ALLOW] = http_error.headers[hdrs.ALLOW]
+        return response
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
         return error_response(500, "internal_error", "The server failed to handle this request; it was logged.")

@@ -36,11 +36,24 @@ async def parse_json_body(request: web.Request, model: type[M]) -> M:
         raise Refusal(validation_error_response(error)) from None
 
 
+def is_plain_text(value: str) -> bool:
+    """Whether a text taken from a request can be stored and sent on: PostgreSQL refuses NUL, and no database
+    or JSON encoder takes a lone surrogate (what aiohttp makes of header bytes that are not UTF-8)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
+
+
 def upload_id_from_path(request: web.Request) -> int:
     raw = request.match_info["upload_id"]
-    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_ID:
-        raise Refusal(error_response(400, "invalid_upload_id", f"Upload id {raw!r} is not a valid upload id.", "upload_id"))
-    return int(raw)
+    digits = raw.lstrip("0")  # too many digits is refused before a conversion that would refuse it with a 500
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > len(str(MAX_ID)) or not 1 <= int(digits or 0) <= MAX_ID:
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise Refusal(error_response(400, "invalid_upload_id", f"Upload id {shown!r} is not a valid upload id "
+                                     f"(a whole number from 1 to {MAX_ID}).", "upload_id"))
+    return int(digits)
 
 
 @web.middleware

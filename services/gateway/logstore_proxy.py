@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from services.common.api_models import LogPage, LogQuery, RunList
 from services.common.app_keys import POOL, SETTINGS
@@ -43,7 +44,8 @@ def with_logstore_client(app: web.Application, logstore_url: str) -> None:
 
 
 async def proxy_to_logstore(request: web.Request) -> web.Response:
-    status, body, content_type = await _ask_logstore(request, request.rel_url.path_qs)
+    # Passed on as it was sent: decoding first would cut a value at an encoded '#'.
+    status, body, content_type = await _ask_logstore(request, request.rel_url.raw_path_qs)
     return web.Response(body=body, status=status, content_type=content_type)
 
 
@@ -75,7 +77,7 @@ async def runs_or_fresh(request: web.Request) -> web.Response:
 
 
 async def logstore_json(request: web.Request, path_qs: str) -> tuple[int, object]:
-    """The logstore's answer to a GET of `path_qs` for the request's user: its status and its JSON body
+    """The logstore's answer to a GET of `path_qs` (percent-encoded) for the request's user: its status and its JSON body
     (503 and an /api/v1 error body when the logstore cannot be reached)."""
     status, body, _ = await _ask_logstore(request, path_qs)
     return status, json.loads(body)
@@ -85,7 +87,8 @@ async def _ask_logstore(request: web.Request, path_qs: str) -> tuple[int, bytes,
     app = request.app
     headers = internal_headers(app[SETTINGS].internal_secret, request[USER].scope)
     try:
-        async with app[LOGSTORE_SESSION].get(app[LOGSTORE_URL] + path_qs, headers=headers) as answer:
+        url = URL(app[LOGSTORE_URL] + path_qs, encoded=True)
+        async with app[LOGSTORE_SESSION].get(url, headers=headers) as answer:
             return answer.status, await answer.read(), answer.content_type
     except (aiohttp.ClientError, TimeoutError) as error:
         log.warning("logstore unreachable", extra={"error": repr(error)})

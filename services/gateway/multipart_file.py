@@ -17,8 +17,9 @@ class IncompletePart(Exception):
     """The request ended before the part's closing boundary."""
 
 
-async def stream_part_body(content: StreamReader, boundary: str, sink: Sink, chunk_bytes: int) -> None:
-    """Pass everything up to the next `CRLF--boundary` to sink; the part's headers are already read."""
+async def stream_part_body(content: StreamReader, boundary: str, sink: Sink, chunk_bytes: int) -> bytes:
+    """Pass everything up to the next `CRLF--boundary` to sink; the part's headers are already read.
+    Returns the bytes read past that delimiter (`--` first when the part was the last)."""
     delimiter = b"\r\n--" + boundary.encode("latin-1")
     keep = len(delimiter) - 1
     tail = b""
@@ -27,12 +28,12 @@ async def stream_part_body(content: StreamReader, boundary: str, sink: Sink, chu
         found = border.find(delimiter)
         if found >= 0:
             _give(sink, border[:found])
-            return
+            return (tail + chunk)[found + len(delimiter):]
         found = chunk.find(delimiter)
         if found >= 0:
             _give(sink, tail)
             _give(sink, memoryview(chunk)[:found])
-            return
+            return chunk[found + len(delimiter):]
         if len(chunk) > keep:
             _give(sink, tail)
             _give(sink, memoryview(chunk)[:-keep])

@@ -1,5 +1,9 @@
 """The OpenAPI 3 document, generated from the pydantic models that validate
-requests and shape responses, so that it cannot drift from the code."""
+requests and shape responses, so that it cannot drift from the code.
+
+Every /api/v1 route the gateway serves is here, with each status it may
+answer. The upload's 202 links its upload_id to the operations on one upload,
+so that a client (or a stateful API fuzzer) can follow them."""
 
 from functools import cache
 
@@ -7,11 +11,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from services.common.api_models import (
+    MAX_ID,
     ErrorBody,
     LaunchAccepted,
     LogPage,
     LogQuery,
+    RunList,
     UploadAccepted,
+    UploadCheck,
+    UploadCheckAnswer,
     UploadForm,
     UploadListQuery,
     UploadPage,
@@ -20,25 +28,46 @@ from services.common.api_models import (
 
 REF = "#/components/schemas/{model}"
 _ERRORS = {
-    400: "a field or the file name breaks a rule",
+    400: "a parameter or the body breaks a rule",
     401: "no valid API token",
     403: "the user has no imaging uploader permission",
-    404: "no such upload",
+    404: "no such upload (or not one the user may see)",
     409: "the upload's state does not allow it",
     413: "the file is larger than the maximum upload size",
     415: "the file is not a .tgz, .tar.gz or .zip archive",
     503: "a service behind the gateway cannot be reached",
 }
-_UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_UPLOAD_ID = {
+    "name": "upload_id", "in": "path", "required": True,
+    "description": "the upload's id, as the upload's 202 answer gives it (400 when it is not in 1..2^63-1)",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+_ONE_UPLOAD = {
+    "getUpload": "/api/v1/uploads/{upload_id}",
+    "getUploadLog": "/api/v1/uploads/{upload_id}/log",
+    "getUploadRuns": "/api/v1/uploads/{upload_id}/runs",
+    "launchUpload": "/api/v1/uploads/{upload_id}/launch",
+}
+_RESPONSE_MODELS = [ErrorBody, LaunchAccepted, LogPage, RunList, UploadAccepted, UploadCheckAnswer, UploadPage,
+                    UploadSummary]
+_REQUEST_MODELS = [UploadCheck, UploadForm]
+_EXAMPLE_ARCHIVE_NAME = "phantom_example.zip"
 
 
 @cache
 def openapi_document() -> dict:
-    models = [ErrorBody, LaunchAccepted, LogPage, UploadAccepted, UploadForm, UploadPage, UploadSummary]
-    _, schemas = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+    _, schemas = models_json_schema(
+        [(m, "serialization") for m in _RESPONSE_MODELS] + [(m, "validation") for m in _REQUEST_MODELS],
+        ref_template=REF,
+    )
     return {
         "openapi": "3.1.0",
-        "info": {"title": "LORIS imaging uploader", "version": "1"},
+        "info": {
+            "title": "LORIS imaging uploader",
+            "version": "1",
+            "description": "Upload scan archives, browse them, and follow each through the insertion pipeline. "
+                           'Every error answers {"error": {first failure}, "errors": [every failure]}.',
+        },
         "components": {
             "schemas": schemas["$defs"],
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
@@ -46,36 +75,64 @@ def openapi_document() -> dict:
         "security": [{"bearerAuth": []}],
         "paths": {
             "/api/v1/uploads": {
-                "post": _operation("Upload a scan archive", UploadAccepted, 202, [400, 401, 403, 409, 413, 415],
-                                   request_body=_upload_body()),
-                "get": _operation("Browse uploads", UploadPage, 200, [400, 401, 403, 503],
+                "post": _operation(
+                    "uploadScan", "Upload a scan archive", UploadAccepted, 202, [400, 401, 403, 409, 413, 415],
+                    request_body=_upload_body(), links=_links_to_one_upload("$response.body#/upload_id"),
+                    headers={"Location": {"description": "the URL of the upload",
+                                          "schema": {"type": "string"}}},
+                    error_descriptions={400: "a field or the file name breaks a rule, or the form is malformed"}),
+                "get": _operation("listUploads", "Browse uploads", UploadPage, 200, [400, 401, 403, 503],
                                   parameters=_query_parameters(UploadListQuery)),
             },
+            "/api/v1/uploads/check": {
+                "post": _operation(
+                    "checkUpload", "Would this upload be accepted? (asked before sending the file)",
+                    UploadCheckAnswer, 200, [400, 401, 403, 413, 503], request_body=_json_body(UploadCheck),
+                    error_descriptions={413: "the request body is too large",
+                                        503: "the validator does not answer; the rules cannot be checked now"}),
+            },
             "/api/v1/uploads/{upload_id}": {
-                "get": _operation("One upload and its progress", UploadSummary, 200, [401, 403, 404, 503],
-                                  parameters=[_UPLOAD_ID]),
+                "get": _operation("getUpload", "One upload and its progress", UploadSummary, 200,
+                                  [400, 401, 403, 404, 503], parameters=[_UPLOAD_ID]),
             },
             "/api/v1/uploads/{upload_id}/log": {
-                "get": _operation("The upload's log", LogPage, 200, [400, 401, 403, 404, 503],
+                "get": _operation("getUploadLog", "The upload's log", LogPage, 200, [400, 401, 403, 404, 503],
                                   parameters=[_UPLOAD_ID, *_query_parameters(LogQuery)]),
             },
+            "/api/v1/uploads/{upload_id}/runs": {
+                "get": _operation("getUploadRuns", "The upload's pipeline runs", RunList, 200,
+                                  [400, 401, 403, 404, 503], parameters=[_UPLOAD_ID]),
+            },
             "/api/v1/uploads/{upload_id}/launch": {
-                "post": _operation("Launch the pipeline for a validated upload", LaunchAccepted, 202,
-                                   [401, 403, 404, 409], parameters=[_UPLOAD_ID]),
+                "post": _operation("launchUpload", "Launch the pipeline for a validated upload", LaunchAccepted,
+                                   202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
+                                   links=_links_to_one_upload("$response.body#/upload_id", but="launchUpload")),
             },
             "/api/v1/openapi.json": {
-                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3 document"}}},
+                "get": {
+                    "operationId": "getOpenapi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {"description": "OpenAPI 3 document",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_error_responses([401, 403], {}),
+                    },
+                },
             },
         },
     }
 
 
-def _operation(summary: str, answer: type[BaseModel], status: int, errors: list[int], *,
-               parameters: list | None = None, request_body: dict | None = None) -> dict:
-    responses = {str(status): _json_response(answer.__name__, answer.__doc__ or summary)}
-    for code in errors:
-        responses[str(code)] = _json_response("ErrorBody", _ERRORS[code])
-    operation = {"summary": summary, "responses": responses}
+def _operation(operation_id: str, summary: str, answer: type[BaseModel], status: int, errors: list[int], *,
+               parameters: list | None = None, request_body: dict | None = None, links: dict | None = None,
+               headers: dict | None = None, error_descriptions: dict[int, str] | None = None) -> dict:
+    success = _json_response(answer.__name__, answer.__doc__ or summary)
+    if headers:
+        success["headers"] = headers
+    if links:
+        success["links"] = links
+    responses = {str(status): success, **_error_responses(errors, error_descriptions or {})}
+    operation = {"operationId": operation_id, "summary": summary, "responses": responses}
     if parameters:
         operation["parameters"] = parameters
     if request_body:
@@ -83,21 +140,70 @@ def _operation(summary: str, answer: type[BaseModel], status: int, errors: list[
     return operation
 
 
+def _error_responses(errors: list[int], descriptions: dict[int, str]) -> dict:
+    responses = {str(code): _json_response("ErrorBody", descriptions.get(code, _ERRORS[code])) for code in errors}
+    if "401" in responses:
+        responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return responses
+
+
 def _json_response(model_name: str, description: str) -> dict:
     return {"description": description.strip(), "content": {"application/json": {"schema": {"$ref": REF.format(model=model_name)}}}}
+
+
+def _links_to_one_upload(upload_id: str, but: str | None = None) -> dict:
+    return {
+        operation_id: {"operationId": operation_id, "parameters": {"upload_id": upload_id},
+                       "description": f"{path} of the upload this answer names"}
+        for operation_id, path in _ONE_UPLOAD.items() if operation_id != but
+    }
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict]:
     schema = model.model_json_schema(ref_template=REF)
     return [
-        {"name": name, "in": "query", "required": False, "schema": prop, "description": prop.get("description", "")}
+        {"name": name, "in": "query", "required": False, "schema": _as_sent(prop),
+         "description": prop.get("description", "")}
         for name, prop in schema["properties"].items()
     ]
 
 
+def _as_sent(prop: dict) -> dict:
+    """A field as a query string or a form sends it: absent, or a value; never a JSON null."""
+    prop = {key: value for key, value in prop.items() if not (key == "default" and value is None)}
+    branches = [branch for branch in prop.pop("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) == 1:
+        prop = {**branches[0], **prop}
+    elif branches:
+        prop["anyOf"] = branches
+    return prop
+
+
+def _json_body(model: type[BaseModel]) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}}}
+
+
 def _upload_body() -> dict:
     form = UploadForm.model_json_schema(ref_template=REF)
-    properties = dict(form["properties"])
-    properties["file"] = {"type": "string", "format": "binary", "description": "the archive, after the fields"}
-    schema = {"type": "object", "properties": properties, "required": ["file"]}
-    return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    properties = {name: _as_sent(prop) for name, prop in form["properties"].items()}
+    properties["file"] = {"type": "string", "format": "binary",
+                          "description": "the archive (.tgz, .tar.gz or .zip), the last part; its file name is "
+                                         "the filename of the part's Content-Disposition"}
+    schema = {"type": "object", "description": form.get("description", ""), "properties": properties,
+              "required": ["file"], "additionalProperties": False}
+    return {
+        "required": True,
+        "content": {"multipart/form-data": {
+            "schema": schema,
+            "encoding": {"file": {"headers": {"Content-Disposition": {
+                "description": "names the archive: PSCID_CandID_VisitLabel with an optional _suffix "
+                               "(any safe name for a phantom)",
+                "schema": {"type": "string"},
+                "example": f'form-data; name="file"; filename="{_EXAMPLE_ARCHIVE_NAME}"',
+            }}}},
+            "examples": {"phantom": {
+                "summary": "a phantom scan, replacing an earlier upload of the same name while it may be replaced",
+                "value": {"is_phantom": True, "overwrite": True, "file": "PK\x05\x06" + "\x00" * 18},
+            }},
+        }},
+    }

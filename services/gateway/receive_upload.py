@@ -7,6 +7,7 @@ its leading bytes, however small the pieces it arrives in. A refused or
 interrupted upload leaves no file and no record behind.
 """
 
+import asyncio
 import logging
 import time
 
@@ -78,12 +79,21 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
 async def _stream_file(request: web.Request, pending: PendingScan, file_name: str, max_bytes: int) -> None:
     checked = CheckedFile(pending, file_name, max_bytes)
     try:
-        await stream_part_body(request.content, _boundary(request), checked.write, CHUNK_BYTES)
-    except (IncompletePart, ConnectionError, ClientPayloadError) as error:
+        past_the_file = await stream_part_body(request.content, _boundary(request), checked.write, CHUNK_BYTES)
+        await _refuse_parts_after_the_file(request, past_the_file)
+    except (IncompletePart, ConnectionError, ClientPayloadError, asyncio.IncompleteReadError) as error:
         log.info("upload interrupted", extra={"file_name": file_name, "bytes": pending.size, "error": repr(error)})
         raise refused("incomplete_upload", f"The upload of {file_name} ended before the file was complete.") from None
     checked.finish()
     await pending.flush_to_disk()
+
+
+async def _refuse_parts_after_the_file(request: web.Request, past_the_file: bytes) -> None:
+    """The file part must be the last: a field sent after it would be silently ignored, so it is refused."""
+    if len(past_the_file) < 2:
+        past_the_file += await request.content.readexactly(2 - len(past_the_file))
+    if not past_the_file.startswith(b"--"):
+        raise refused("part_after_file", "The form has a part after the file; send every field before the file part.")
 
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,

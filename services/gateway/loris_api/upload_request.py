@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from services.common.api_models import UploadFields
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.loris_api.plain_text import is_plain_text
+from services.common.request_parsing import is_plain_text
 from services.gateway.upload_form import read_fields_until_file
 
 JSON_PART = "Json"

@@ -57,3 +57,12 @@ async def test_an_empty_file_part_gives_no_bytes():
 async def test_a_body_that_ends_without_the_boundary_is_incomplete():
     with pytest.raises(IncompletePart):
         await _received(b"some bytes and then the client went away", [10])
+
+
+@pytest.mark.parametrize("sizes", [[], [1] * 200, [7, 3, 50]], ids=["whole", "one-byte", "uneven"])
+async def test_the_bytes_read_past_the_delimiter_are_given_back(sizes):
+    body = b"file bytes" + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+    rest = await stream_part_body(ChunkedContent(body, sizes), BOUNDARY, bytearray().extend, 64)
+
+    assert b"--\r\n".startswith(rest) or rest.startswith(b"--")

@@ -3,18 +3,25 @@
 import json
 
 import pytest
+from aiohttp import web
 
 from services.common.api_models import (
+    MAX_ID,
+    NO_NUL,
     ErrorBody,
     LaunchAccepted,
     LogPage,
+    RunList,
     UploadAccepted,
+    UploadCheck,
+    UploadCheckAnswer,
     UploadForm,
     UploadListQuery,
     UploadPage,
     UploadSummary,
 )
 from services.gateway.openapi import openapi_document
+from services.gateway.routes import setup_routes
 
 REF_PREFIX = "#/components/schemas/"
 
@@ -51,10 +58,31 @@ def test_the_document_lists_every_upload_endpoint_with_its_methods(document):
     paths = document["paths"]
 
     assert set(paths["/api/v1/uploads"]) == {"get", "post"}
+    assert set(paths["/api/v1/uploads/check"]) == {"post"}
     assert set(paths["/api/v1/uploads/{upload_id}"]) == {"get"}
     assert set(paths["/api/v1/uploads/{upload_id}/log"]) == {"get"}
+    assert set(paths["/api/v1/uploads/{upload_id}/runs"]) == {"get"}
     assert set(paths["/api/v1/uploads/{upload_id}/launch"]) == {"post"}
     assert set(paths["/api/v1/openapi.json"]) == {"get"}
+
+
+def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(document):
+    app = web.Application()
+    setup_routes(app)
+    served = {
+        (route.resource.canonical, route.method.lower())
+        for route in app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/api/v1/") and route.method != "HEAD"
+    }
+
+    documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
+    assert documented == served
+
+
+def test_each_operation_has_its_own_operation_id(document):
+    ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
+
+    assert len(ids) == len(set(ids)) == 8
 
 
 def test_every_reference_in_the_document_points_to_a_schema_it_defines(document):
@@ -69,7 +97,8 @@ def test_every_reference_in_the_document_points_to_a_schema_it_defines(document)
 def test_every_schema_the_api_answers_with_is_defined(document):
     schemas = document["components"]["schemas"]
 
-    for model in (ErrorBody, LaunchAccepted, LogPage, UploadAccepted, UploadPage, UploadSummary):
+    for model in (ErrorBody, LaunchAccepted, LogPage, RunList, UploadAccepted, UploadCheckAnswer, UploadPage,
+                  UploadSummary, UploadCheck):
         assert model.__name__ in schemas
 
 
@@ -78,8 +107,10 @@ def test_every_schema_the_api_answers_with_is_defined(document):
     [
         ("/api/v1/uploads", "post", "202", UploadAccepted),
         ("/api/v1/uploads", "get", "200", UploadPage),
+        ("/api/v1/uploads/check", "post", "200", UploadCheckAnswer),
         ("/api/v1/uploads/{upload_id}", "get", "200", UploadSummary),
         ("/api/v1/uploads/{upload_id}/log", "get", "200", LogPage),
+        ("/api/v1/uploads/{upload_id}/runs", "get", "200", RunList),
         ("/api/v1/uploads/{upload_id}/launch", "post", "202", LaunchAccepted),
     ],
 )
@@ -110,22 +141,76 @@ def test_the_upload_body_is_multipart_with_the_form_fields_and_a_binary_file(doc
     assert schema["properties"]["file"]["type"] == "string"
     assert schema["properties"]["file"]["format"] == "binary"
     assert schema["required"] == ["file"]
+    assert schema["additionalProperties"] is False
 
 
 def test_the_upload_form_fields_in_the_document_carry_the_models_rules(document):
     properties = document["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
 
-    assert properties["candid"]["anyOf"][0]["maxLength"] == 255
+    assert properties["candid"] == {"type": "string", "maxLength": 255, "pattern": NO_NUL, "title": "Candid",
+                                    "description": "the candidate's CandID (6 digits)"}
+    assert properties["is_phantom"]["type"] == "boolean"
     assert properties["is_phantom"]["default"] is False
 
 
+def test_the_upload_example_is_a_phantom_zip_whose_name_the_file_part_gives(document):
+    content = document["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]["multipart/form-data"]
+
+    example = content["examples"]["phantom"]["value"]
+    assert example["is_phantom"] is True
+    assert example["file"].startswith("PK\x05\x06")
+    assert 'filename="phantom_example.zip"' in content["encoding"]["file"]["headers"]["Content-Disposition"]["example"]
+
+
+def test_the_check_takes_the_json_model_and_says_503_when_the_validator_does_not_answer(document):
+    operation = document["paths"]["/api/v1/uploads/check"]["post"]
+
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": REF_PREFIX + "UploadCheck"}
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "413", "503"}
+    assert "validator" in operation["responses"]["503"]["description"]
+
+
 @pytest.mark.parametrize("path", ["/api/v1/uploads/{upload_id}", "/api/v1/uploads/{upload_id}/log",
-                                  "/api/v1/uploads/{upload_id}/launch"])
-def test_the_upload_id_in_a_path_is_a_required_integer(document, path):
+                                  "/api/v1/uploads/{upload_id}/runs", "/api/v1/uploads/{upload_id}/launch"])
+def test_the_upload_id_in_a_path_is_a_required_integer_of_63_bits_and_anything_else_a_400(document, path):
     operation = next(iter(document["paths"][path].values()))
     upload_id = [p for p in operation["parameters"] if p["name"] == "upload_id"]
 
-    assert upload_id == [{"name": "upload_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    assert len(upload_id) == 1
+    assert upload_id[0]["in"] == "path" and upload_id[0]["required"] is True
+    assert upload_id[0]["schema"] == {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    assert "400" in operation["responses"]
+
+
+@pytest.mark.parametrize(("operation_id", "path"), [
+    ("getUpload", "/api/v1/uploads/{upload_id}"),
+    ("getUploadLog", "/api/v1/uploads/{upload_id}/log"),
+    ("getUploadRuns", "/api/v1/uploads/{upload_id}/runs"),
+    ("launchUpload", "/api/v1/uploads/{upload_id}/launch"),
+])
+def test_the_upload_links_its_upload_id_to_each_operation_on_one_upload(document, operation_id, path):
+    links = document["paths"]["/api/v1/uploads"]["post"]["responses"]["202"]["links"]
+    target = next(iter(document["paths"][path].values()))
+
+    assert links[operation_id]["operationId"] == target["operationId"] == operation_id
+    assert links[operation_id]["parameters"] == {"upload_id": "$response.body#/upload_id"}
+
+
+def test_every_link_names_an_operation_and_its_path_parameters(document):
+    operations = {op["operationId"]: (path, op) for path, ops in document["paths"].items() for op in ops.values()}
+    links = [link for _, op in operations.values() for response in op["responses"].values()
+             for link in response.get("links", {}).values()]
+
+    assert len(links) == 4 + 3
+    for link in links:
+        path, target = operations[link["operationId"]]
+        path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+        assert set(link["parameters"]) == path_parameters
+        assert all("{" + name + "}" in path for name in link["parameters"])
+
+
+def test_the_upload_answers_where_the_new_upload_is(document):
+    assert "Location" in document["paths"]["/api/v1/uploads"]["post"]["responses"]["202"]["headers"]
 
 
 def test_the_log_can_be_asked_in_summary_or_detailed_mode_and_after_a_line(document):
@@ -147,7 +232,20 @@ def test_the_upload_list_query_parameters_are_the_fields_of_its_model(document):
     assert all(p["in"] == "query" and p["required"] is False for p in parameters)
 
 
-@pytest.mark.parametrize("model", [UploadSummary, UploadPage, LogPage, UploadAccepted, LaunchAccepted, ErrorBody])
+def test_a_query_parameter_is_never_null_and_its_text_never_holds_a_nul(document):
+    parameters = {p["name"]: p["schema"] for p in document["paths"]["/api/v1/uploads"]["get"]["parameters"]}
+
+    assert "null" not in json.dumps(parameters)
+    assert parameters["is_phantom"]["type"] == "boolean"
+    assert parameters["progress"] == {"$ref": REF_PREFIX + "Progress"}
+    assert parameters["page"]["minimum"] == 1 and parameters["page"]["maximum"] == 1_000_000
+    for name in ("candid", "pscid", "visit_label", "site"):
+        assert parameters[name]["type"] == "string"
+        assert parameters[name]["pattern"] == NO_NUL
+
+
+@pytest.mark.parametrize("model", [UploadSummary, UploadPage, LogPage, UploadAccepted, LaunchAccepted, ErrorBody,
+                                   RunList, UploadCheckAnswer, UploadCheck])
 def test_the_schemas_are_generated_from_the_models(document, model):
     schema = document["components"]["schemas"][model.__name__]
 
