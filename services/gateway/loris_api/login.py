@@ -7,8 +7,8 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.common.app_keys import POOL, SETTINGS
-from services.gateway.loris_api.errors import LorisError, loris_json
 from services.common.request_parsing import is_plain_text
+from services.gateway.loris_api.errors import LorisError, loris_json
 from services.gateway.users import issue_token, verify_login
 
 CREDENTIALS = ("username", "password")

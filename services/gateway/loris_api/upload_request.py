@@ -14,8 +14,8 @@ from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
 from services.common.api_models import UploadFields
-from services.gateway.loris_api.errors import LorisError
 from services.common.request_parsing import is_plain_text
+from services.gateway.loris_api.errors import LorisError
 from services.gateway.upload_form import read_fields_until_file
 
 JSON_PART = "Json"

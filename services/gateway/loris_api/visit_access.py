@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from services.common.api_models import UploadFields
 from services.common.messages import RuleFailure
-from services.gateway.loris_api.errors import LorisError
 from services.common.request_parsing import is_plain_text
+from services.gateway.loris_api.errors import LorisError
 from services.gateway.upload_rules import ask_validator
 from services.gateway.users import User
 
