@@ -1,10 +1,16 @@
 """Fixtures of the integration tests: each service runs in-process (started
 and stopped by the test) against the run's own database and vhost."""
 
+import contextlib
+
 import pytest
 
 from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
+from services.gateway.__main__ import build_app as build_gateway
+from services.logstore.__main__ import build_app as build_logstore
+from services.validator.__main__ import build_app as build_validator
 from tests.conftest import INTERNAL_SECRET
+from tests.support.inprocess import running_app
 from tests.support.tap import EventTap
 
 
@@ -43,3 +49,19 @@ def logstore_settings(database_url, amqp_url, incoming_path, pool):
 @pytest.fixture
 def gateway_settings(database_url, amqp_url, incoming_path, pool):
     return _settings_factory(GatewaySettings, database_url, amqp_url, incoming_path)
+
+
+@pytest.fixture
+def gateway_stack(gateway_settings, logstore_settings, validator_settings, tap):
+    """A factory: `async with gateway_stack(**gateway_settings) as (gateway_url, logstore_url)` runs a logstore,
+    a validator and a gateway in-process. Auto-launch is off unless asked: a test decides when a run is granted."""
+
+    @contextlib.asynccontextmanager
+    async def run(**overrides):
+        async with running_app(build_logstore(logstore_settings())) as logstore_url, \
+                running_app(build_validator(validator_settings())):
+            settings = gateway_settings(**{"logstore_url": logstore_url, "auto_launch": False, **overrides})
+            async with running_app(build_gateway(settings)) as gateway_url:
+                yield gateway_url, logstore_url
+
+    return run

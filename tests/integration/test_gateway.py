@@ -14,7 +14,6 @@ import pytest
 from services.common.messages import RuleFailure, UploadRejected, UploadValidated
 from services.gateway.__main__ import build_app as build_gateway
 from services.logstore.__main__ import build_app as build_logstore
-from services.validator.__main__ import build_app as build_validator
 from services.common.internal_calls import internal_headers
 from services.common.scope import UPLOADER_PERMISSIONS, scope_of
 from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET, NO_PERMISSION_TOKEN
@@ -36,14 +35,11 @@ TOO_LARGE_MESSAGE = "The file is larger than the maximum upload size of 1048576 
 
 
 @pytest.fixture
-async def stack(gateway_settings, logstore_settings, validator_settings, tap):
+async def stack(gateway_stack):
     """A logstore, a validator, and a gateway that asks the one and proxies to the other; auto-launch
     is off, so that a test decides when a run is granted. Yields (gateway URL, logstore URL)."""
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url, auto_launch=False)
-        async with running_app(build_gateway(settings)) as gateway_url:
-            yield gateway_url, logstore_url
+    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES) as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -554,15 +550,12 @@ async def test_a_launch_asked_before_validation_is_granted_as_soon_as_the_upload
 
 
 async def test_with_auto_launch_a_validated_upload_is_granted_its_run_by_the_gateway(
-    gateway_settings, logstore_settings, validator_settings, tap, http, archive, pool
+    gateway_stack, tap, http, archive, pool
 ):
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url)
-        async with running_app(build_gateway(settings)) as gateway_url:
-            client = UploaderClient(http, gateway_url, DEMO_TOKEN)
-            upload_id = (await accepted(client, archive()))["upload_id"]
-            grant = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES, auto_launch=True) as (gateway_url, _):
+        client = UploaderClient(http, gateway_url, DEMO_TOKEN)
+        upload_id = (await accepted(client, archive()))["upload_id"]
+        grant = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
 
     assert (grant.attempt, grant.requested_by) == (1, "auto-launch")
     assert (await row_of(pool, upload_id))["state"] == "upload.launch_requested"

@@ -13,14 +13,10 @@ import aiohttp
 import pytest
 
 from services.common.messages import PipelineReported
-from services.gateway.__main__ import build_app as build_gateway
 from services.gateway.users import add_user, save_user, set_password
-from services.logstore.__main__ import build_app as build_logstore
-from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually, finished_event, started_event, wait_until_processed
 from tests.support.dicom_archives import make_dicom_archive
-from tests.support.inprocess import running_app
 from tests.support.tap import of_upload
 
 API = "/api/v0.0.4-dev"
@@ -30,14 +26,11 @@ OWN_SITES_TOKEN = "test-loris-mtl-coordinator-token"
 
 
 @pytest.fixture
-async def stack(gateway_settings, logstore_settings, validator_settings, tap):
+async def stack(gateway_stack):
     """A logstore, a validator and a gateway with auto-launch ON: an upload through the LORIS API must
     still not start the pipeline by itself. Yields the gateway's URL."""
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url, auto_launch=True)
-        async with running_app(build_gateway(settings)) as gateway_url:
-            yield gateway_url
+    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES, auto_launch=True) as (gateway_url, _):
+        yield gateway_url
 
 
 @pytest.fixture

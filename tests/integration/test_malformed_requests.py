@@ -10,11 +10,7 @@ import aiohttp
 import pytest
 
 from services.common.api_models import MAX_ID
-from services.gateway.__main__ import build_app as build_gateway
-from services.logstore.__main__ import build_app as build_logstore
-from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN
-from tests.support.inprocess import running_app
 
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 BOUNDARY = "b0undary"
@@ -25,12 +21,9 @@ ID_ROUTES = [("GET", "/api/v1/uploads/{}"), ("GET", "/api/v1/uploads/{}/log"), (
 
 
 @pytest.fixture
-async def gateway_url(gateway_settings, logstore_settings, validator_settings):
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(max_upload_bytes=64 * 1024, logstore_url=logstore_url, auto_launch=False)
-        async with running_app(build_gateway(settings)) as url:
-            yield url
+async def gateway_url(gateway_stack):
+    async with gateway_stack(max_upload_bytes=64 * 1024) as (url, _):
+        yield url
 
 
 async def refusal(answer: aiohttp.ClientResponse, status: int = 400) -> list[dict]:

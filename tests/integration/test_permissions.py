@@ -13,15 +13,11 @@ import uuid
 import pytest
 
 from services.common.scope import ALL_SITES, NO_SESSION, OWN_SITES
-from services.gateway.__main__ import build_app as build_gateway
 from services.gateway.users import save_user
-from services.logstore.__main__ import build_app as build_logstore
-from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
-from tests.support.inprocess import running_app
 
 # user: (permissions, sites)
 USERS = {
@@ -54,15 +50,12 @@ def tokens() -> dict[str, str]:
 
 
 @pytest.fixture
-async def gateway(gateway_settings, logstore_settings, validator_settings, pool, tokens, tap):
+async def gateway(gateway_stack, pool, tokens):
     async with pool.acquire() as conn:
         for user, (permissions, sites) in USERS.items():
             await save_user(conn, user, permissions, tokens[user], sites)
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(logstore_url=logstore_url, auto_launch=False)
-        async with running_app(build_gateway(settings)) as gateway_url:
-            yield gateway_url
+    async with gateway_stack() as (gateway_url, _):
+        yield gateway_url
 
 
 def archive(tmp_path, kind: str):

@@ -6,26 +6,19 @@ import uuid
 
 import pytest
 
-from services.gateway.__main__ import build_app as build_gateway
-from services.logstore.__main__ import build_app as build_logstore
-from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually, finished_event
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
-from tests.support.inprocess import running_app
 
 MAX_UPLOAD_BYTES = 64 * 1024
 VALID = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1"}
 
 
 @pytest.fixture
-async def client(gateway_settings, logstore_settings, validator_settings, tap, http):
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        settings = gateway_settings(logstore_url=logstore_url, auto_launch=False, max_upload_bytes=MAX_UPLOAD_BYTES)
-        async with running_app(build_gateway(settings)) as url:
-            yield UploaderClient(http, url, DEMO_TOKEN)
+async def client(gateway_stack, http):
+    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES) as (url, _):
+        yield UploaderClient(http, url, DEMO_TOKEN)
 
 
 def unique(stem: str, ending: str = ".tgz") -> str:

@@ -10,7 +10,6 @@ import pytest
 from aiohttp import web
 
 from services.gateway.__main__ import build_app as build_gateway
-from services.logstore.__main__ import build_app as build_logstore
 from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
@@ -21,11 +20,9 @@ FIELDS = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1"}
 
 
 @pytest.fixture
-async def gateway_url(gateway_settings, logstore_settings, validator_settings, tap):
-    async with running_app(build_logstore(logstore_settings())) as logstore_url, \
-            running_app(build_validator(validator_settings())):
-        async with running_app(build_gateway(gateway_settings(logstore_url=logstore_url, auto_launch=False))) as url:
-            yield url
+async def gateway_url(gateway_stack):
+    async with gateway_stack() as (url, _):
+        yield url
 
 
 async def send_one_byte_at_a_time(gateway_url: str, file_name: str, content: bytes) -> tuple[int, bytes]:
