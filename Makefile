@@ -2,13 +2,14 @@
 
 PYTEST_ARGS ?=
 
-.PHONY: help run test setup bench compose-config clean
+.PHONY: help run test setup bench bench-latency compose-config clean
 
 help:
 	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops)"
 	@echo "make test            set up and run the test suite (extra args: PYTEST_ARGS=\"-k name\")"
 	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
+	@echo "make bench-latency   pre-flight and browse/log latency benchmarks (bench/preflight_latency.py, bench/browse_latency.py)"
 	@echo "make compose-config  validate docker-compose.yml"
 	@echo "make clean           remove .venv and var/"
 
@@ -26,6 +27,12 @@ bench:
 	bash scripts/setup.sh
 	@command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 	.venv/bin/python bench/upload_throughput.py
+
+# About 1 and 4 minutes; each prints its figures, its baseline and whether its goals are met.
+bench-latency:
+	bash scripts/setup.sh
+	.venv/bin/python bench/preflight_latency.py
+	.venv/bin/python bench/browse_latency.py
 
 # Validating the file needs no Docker engine; Debian's docker-compose (v1.29) is enough.
 compose-config:

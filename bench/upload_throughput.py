@@ -117,6 +117,8 @@ class Gateway:
             "UPLOADER_INCOMING_PATH": str(self.incoming),
             "UPLOADER_GATEWAY_PORT": str(self.port),
             "UPLOADER_LOG_LEVEL": "WARNING",
+            # The gateway refuses to start without it (it signs its calls to the logstore).
+            "UPLOADER_INTERNAL_SECRET": "bench-internal-secret-of-gateway-and-logstore",
         }
         self.process = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=REPO_ROOT, env=env)
         wait_for(f"http://127.0.0.1:{self.port}/healthz", self.process)

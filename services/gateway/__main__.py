@@ -15,6 +15,7 @@ from services.common.topology import GATEWAY_QUEUE
 from services.gateway.auth import SlashMergingRouter, require_uploader_user
 from services.gateway.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
+from services.gateway.token_cache import TOKEN_CACHE, TokenCache
 from services.gateway.uploads import SCHEMA, advance_state
 
 
@@ -24,6 +25,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     app = service_app("gateway", settings, middlewares=[json_errors, refusals, require_uploader_user],
                       router=SlashMergingRouter())
     app[SCAN_STORE] = DirectoryScanStore(settings.incoming_path)
+    app[TOKEN_CACHE] = TokenCache()
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)
     with_requester(app)

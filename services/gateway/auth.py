@@ -9,7 +9,8 @@ from aiohttp import web
 from services.common.app_keys import POOL
 from services.common.http_errors import error_response
 from services.gateway.loris_api.errors import is_loris_path, loris_error
-from services.gateway.users import User, find_user_by_token
+from services.gateway.token_cache import TOKEN_CACHE
+from services.gateway.users import User
 
 USER = web.RequestKey("user", User)
 PROTECTED_PREFIXES = ("/api/v1/", "/api/v0.0.4-dev/")
@@ -29,7 +30,7 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
     token = _bearer_token(request)
     if token is None:
         return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
-    user = await find_user_by_token(request.app[POOL], token)
+    user = await request.app[TOKEN_CACHE].user(request.app[POOL], token)
     if user is None:
         return _unauthorized(path, "The API token is not valid (or it expired).")
     if not user.may_use_uploader:

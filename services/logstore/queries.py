@@ -4,6 +4,7 @@ limited to what the asking user's scope may see."""
 from pathlib import Path
 
 import asyncpg
+from pydantic import TypeAdapter
 
 from services.common.api_models import LogLine, LogQuery, RunRecord, UploadListQuery, UploadPage, UploadSummary
 from services.common.messages import UserScope
@@ -13,21 +14,38 @@ _SUMMARY_COLUMNS = """upload_id, progress, candid, pscid, visit_label, site, is_
                       uploaded_at, uploaded_by, tarchive, minc_inserted, minc_created, size_bytes, attempt,
                       exit_code, updated_at"""
 _FILTERS = ("candid", "pscid", "visit_label", "site", "is_phantom", "progress")
+# logstore.upload_counts (migration 0006) keeps how many uploads have each combination of the
+# columns that decide who sees an upload (site, is_phantom, uploaded_by) and of these filters.
+_COUNTED_FILTERS = ("site", "is_phantom", "progress")
 
 
 async def list_uploads(conn: asyncpg.Connection, query: UploadListQuery, scope: UserScope,
                        incoming: Path) -> UploadPage:
+    count_sql, page_sql, args = browse_statements(query, scope)
+    total = await conn.fetchval(count_sql, *args)
+    # A page past the last upload is empty: not asking spares the scan of every row of a filter that
+    # matches none the user may see (an own-sites user filtering on another site).
+    rows = await conn.fetch(page_sql, *args) if total > (query.page - 1) * query.page_size else []
+    # One validation of the whole page: a third of the time of one model per row.
+    location = _Location(incoming)
+    items = [_summary_values(row, location) for row in rows]
+    page = {"total": total, "page": query.page, "page_size": query.page_size, "items": items}
+    return UploadPage.model_validate(page)
+
+
+def browse_statements(query: UploadListQuery, scope: UserScope) -> tuple[str, str, list]:
+    """What list_uploads asks: the statement of the total, that of the page, and their arguments."""
     where, args = _conditions(query, scope)
     direction = "DESC" if query.sort.startswith("-") else "ASC"
-    total = await conn.fetchval(f"SELECT count(*) FROM logstore.uploads WHERE {where}", *args)
-    rows = await conn.fetch(
-        f"""SELECT {_SUMMARY_COLUMNS} FROM logstore.uploads WHERE {where}
+    if all(getattr(query, column) is None for column in _FILTERS if column not in _COUNTED_FILTERS):
+        # The same condition on the same columns, over a few hundred counts instead of every upload.
+        count_sql = f"SELECT coalesce(sum(uploads), 0)::bigint FROM logstore.upload_counts WHERE {where}"
+    else:
+        count_sql = f"SELECT count(*) FROM logstore.uploads WHERE {where}"
+    page_sql = f"""SELECT {_SUMMARY_COLUMNS} FROM logstore.uploads WHERE {where}
             ORDER BY uploaded_at {direction} NULLS LAST, upload_id {direction}
-            LIMIT {query.page_size} OFFSET {(query.page - 1) * query.page_size}""",
-        *args,
-    )
-    items = [_summary(row, incoming) for row in rows]
-    return UploadPage(total=total, page=query.page, page_size=query.page_size, items=items)
+            LIMIT {query.page_size} OFFSET {(query.page - 1) * query.page_size}"""
+    return count_sql, page_sql, args
 
 
 def _conditions(query: UploadListQuery, scope: UserScope) -> tuple[str, list]:
@@ -42,34 +60,61 @@ def _conditions(query: UploadListQuery, scope: UserScope) -> tuple[str, list]:
 
 
 async def get_upload(conn: asyncpg.Connection, upload_id: int, scope: UserScope, incoming: Path) -> UploadSummary | None:
-    visible, args = visible_to_sql(scope, 2)
-    row = await conn.fetchrow(
-        f"SELECT {_SUMMARY_COLUMNS} FROM logstore.uploads WHERE upload_id = $1 AND {visible}", upload_id, *args
-    )
+    upload_sql, args = upload_statement(scope)
+    row = await conn.fetchrow(upload_sql, upload_id, *args)
     return _summary(row, incoming) if row else None
 
 
+def upload_statement(scope: UserScope) -> tuple[str, list]:
+    """What get_upload asks, and its arguments after the upload id ($1)."""
+    visible, args = visible_to_sql(scope, 2)
+    return f"SELECT {_SUMMARY_COLUMNS} FROM logstore.uploads WHERE upload_id = $1 AND {visible}", args
+
+
 def _summary(row: asyncpg.Record, incoming: Path) -> UploadSummary:
+    return UploadSummary.model_validate(_summary_values(row, _Location(incoming)))
+
+
+def _summary_values(row: asyncpg.Record, location: "_Location") -> dict:
     values = dict(row)
-    key = values.pop("scan_key")
-    return UploadSummary(**values, upload_location=str(incoming / key) if key else None)
+    values["upload_location"] = location.of(values.pop("scan_key"))
+    return values
+
+
+class _Location:
+    """Where a scan key's file is: str(incoming / key), without building a Path per row for the
+    plain keys the scan store makes (user/upload_id/attempt-N/name), which join as strings do."""
+
+    def __init__(self, incoming: Path) -> None:
+        self.incoming = incoming
+        self.prefix = str(incoming).rstrip("/") + "/"
+
+    def of(self, key: str | None) -> str | None:
+        if not key:
+            return None
+        if key.startswith("/") or key.endswith("/") or "//" in key or "/./" in f"/{key}/":
+            return str(self.incoming / key)
+        return self.prefix + key
 
 
 async def get_log_lines(conn: asyncpg.Connection, upload_id: int, current_attempt: int, query: LogQuery) -> list[LogLine]:
-    rows = await conn.fetch(
-        """SELECT line_id, attempt, logged_at, origin, message, is_error, is_verbose, attempt = $5 AS active
+    rows = await conn.fetch(LOG_LINES_SQL, *log_lines_arguments(upload_id, current_attempt, query))
+    return _LOG_LINES.validate_python([dict(row) for row in rows])
+
+
+_LOG_LINES = TypeAdapter(list[LogLine])
+
+
+LOG_LINES_SQL = """SELECT line_id, attempt, logged_at, origin, message, is_error, is_verbose, attempt = $5 AS active
            FROM logstore.log_lines
            WHERE upload_id = $1 AND line_id > $2
              AND ($3 OR NOT is_verbose)
              AND ($4 OR attempt = $5)
-           ORDER BY line_id""",
-        upload_id,
-        query.after,
-        query.mode == "detailed",
-        query.include_inactive,
-        current_attempt,
-    )
-    return [LogLine(**row) for row in rows]
+           ORDER BY line_id"""
+
+
+def log_lines_arguments(upload_id: int, current_attempt: int, query: LogQuery) -> tuple:
+    return upload_id, query.after, query.mode == "detailed", query.include_inactive, current_attempt
 
 
 async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:
