@@ -8,7 +8,8 @@ sniffing, size limit, fsync, rename, database record and outbox event);
 the ratios; and the gateway's peak memory (VmHWM) for each upload size.
 Both servers get the same request from the same client (curl, multipart
 form); the bare handler writes the raw body to disk as it comes. The gateway
-runs alone, on a database and a vhost of its own that are removed at the end.
+runs with the validator it asks its rules of before reading the file, on a
+database and a vhost of their own that are removed at the end.
 """
 
 import argparse
@@ -25,14 +26,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from services.common.db import open_pool  # noqa: E402
-from services.common.migrations import apply_migrations  # noqa: E402
-from services.common.scope import UPLOADER_PERMISSIONS  # noqa: E402
-from services.gateway.users import save_user  # noqa: E402
-from tests.support import servers  # noqa: E402
+from bench.stack import TOKEN, BenchStack  # noqa: E402
+from services.validator.load_demo import load_demo_registry  # noqa: E402
 from tests.support.stack import free_port  # noqa: E402
-
-TOKEN = "bench-token"
 MIB = 1024**2
 
 
@@ -94,44 +90,30 @@ def empty(directory: Path) -> None:
 
 
 class Gateway:
-    """The real gateway, run as `make run` runs it, with nothing behind it but its database and broker."""
+    """The real gateway, run as `make run` runs it, with the validator it asks its rules of, on a database
+    and a vhost of their own (bench/stack.py)."""
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.name = servers.new_run_name()
-        self.port = free_port()
-        self.incoming = work / "incoming"
+    def __init__(self) -> None:
+        self.stack = BenchStack("upload", ("validator", "gateway"))
+        self.incoming = self.stack.work / "incoming"
         self.uploads = 0
 
     async def prepare(self) -> None:
-        database_url = await servers.create_database(self.name)
-        pool = await open_pool(database_url)
-        await apply_migrations(pool)
-        async with pool.acquire() as conn:
-            await save_user(conn, "bench", sorted(UPLOADER_PERMISSIONS), TOKEN)
-        await pool.close()
-        env = {
-            **os.environ,
-            "UPLOADER_DATABASE_URL": database_url,
-            "UPLOADER_AMQP_URL": servers.create_vhost(self.name),
-            "UPLOADER_INCOMING_PATH": str(self.incoming),
-            "UPLOADER_GATEWAY_PORT": str(self.port),
-            "UPLOADER_LOG_LEVEL": "WARNING",
-            # The gateway refuses to start without it (it signs its calls to the logstore).
-            "UPLOADER_INTERNAL_SECRET": "bench-internal-secret-of-gateway-and-logstore",
-        }
-        self.process = subprocess.Popen([sys.executable, "-m", "services.gateway"], cwd=REPO_ROOT, env=env)
-        wait_for(f"http://127.0.0.1:{self.port}/healthz", self.process)
+        pool = await self.stack.prepare()
+        try:
+            async with pool.acquire() as conn:
+                await load_demo_registry(conn)
+        finally:
+            await pool.close()
+        self.stack.start()
+        self.process = self.stack.stack.processes["gateway"]
 
     def upload(self, source: Path) -> None:
         self.uploads += 1
-        curl(*upload_form(source, f"MTL0001_300001_V1_bench{self.uploads}.tgz"), f"http://127.0.0.1:{self.port}/api/v1/uploads")
+        curl(*upload_form(source, f"MTL0001_300001_V1_bench{self.uploads}.tgz"), f"{self.stack.gateway_url}/api/v1/uploads")
 
     async def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-        await servers.drop_database(self.name)
-        servers.delete_vhost(self.name)
+        await self.stack.close()
 
 
 class BareHandler:
@@ -168,9 +150,9 @@ async def main() -> None:
     size = args.size_mib * MIB
     source = work / "source.tgz"
     make_archive_like_file(source, size)
-    gateway, bare = Gateway(work), BareHandler(work)
-    await gateway.prepare()
+    gateway, bare = Gateway(), BareHandler(work)
     try:
+        await gateway.prepare()
         times = {"plain file copy": [], "bare aiohttp handler": [], "gateway": []}
         for _ in range(args.repeat):
             times["plain file copy"].append(timed(lambda: shutil.copyfile(source, work / "copy")))

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from services.common.app_keys import POOL
 from services.common.http_errors import error_response
+from services.common.request_parsing import is_plain_text
 from services.gateway.loris_api.errors import is_loris_path, loris_error
 from services.gateway.token_cache import TOKEN_CACHE
 from services.gateway.users import User
@@ -30,7 +31,8 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
     token = _bearer_token(request)
     if token is None:
         return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
-    user = await request.app[TOKEN_CACHE].user(request.app[POOL], token)
+    # Tokens are text; header bytes that are not UTF-8 are no token of ours.
+    user = await request.app[TOKEN_CACHE].user(request.app[POOL], token) if is_plain_text(token) else None
     if user is None:
         return _unauthorized(path, "The API token is not valid (or it expired).")
     if not user.may_use_uploader:

@@ -5,6 +5,8 @@ and the scope of the user the gateway answers for; an upload outside that
 scope does not exist for the call.
 """
 
+from pathlib import Path
+
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -18,9 +20,12 @@ from services.common.request_parsing import parse_query, upload_id_from_path
 from services.logstore import queries
 
 SCOPE = web.RequestKey("scope", UserScope)
+# Where the scans are, resolved once: every upload's location is told from it.
+INCOMING = web.AppKey("incoming", Path)
 
 
 def setup_routes(app: web.Application) -> None:
+    app[INCOMING] = app[SETTINGS].incoming_path.resolve()
     app.router.add_get("/api/v1/uploads", browse_uploads)
     app.router.add_get("/api/v1/uploads/{upload_id}", show_upload)
     app.router.add_get("/api/v1/uploads/{upload_id}/log", show_log)
@@ -85,7 +90,7 @@ async def show_runs(request: web.Request) -> web.Response:
 
 
 def _incoming(request: web.Request):
-    return request.app[SETTINGS].incoming_path.resolve()
+    return request.app[INCOMING]
 
 
 def _unknown_upload(upload_id: int) -> web.Response:
