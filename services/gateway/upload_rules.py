@@ -54,7 +54,6 @@ class Verdict:
         return not self.failures
 
 
-
 def refusal_status(failures: list[RuleFailure]) -> int:
     return min((status_of(f) for f in failures), key=_STATUS_ORDER.index)
 
@@ -146,7 +145,7 @@ def name_taken_failure(existing: uploads.UploadRecord | None, overwrite: bool) -
         return RuleFailure(field="file", code="cannot_overwrite",
                            message=f"File {existing.file_name} {_why_kept(existing)} ({where}); it cannot be overwritten.")
     if not overwrite:
-        return RuleFailure(field="overwrite", code="already_uploaded",
+        return RuleFailure(field="file", code="already_uploaded",
                            message=f"File {existing.file_name} was already uploaded ({where}); "
                                    "send overwrite=true to replace it.")
     return None

@@ -399,7 +399,7 @@ async def test_the_same_name_again_without_overwrite_is_refused_with_409(client,
 
     error = await error_of(await upload(client, path), 409)
 
-    assert error["code"] == "already_uploaded" and error["field"] == "overwrite"
+    assert error["code"] == "already_uploaded" and error["field"] == "file"
     assert error["message"] == (
         f"File {path.name} was already uploaded (upload {first['upload_id']}, progress Not Started); "
         "send overwrite=true to replace it."

@@ -19,7 +19,6 @@ from services.gateway.upload_rules import ask_validator
 from services.gateway.users import User
 
 
-
 async def check_visit_access(app: web.Application, candid: str, visit_label: str, user: User) -> None:
     """Raise LorisError 404 for an unknown candidate or visit, 403 for a candidate of a site the user may not touch."""
     fields = _url_fields(candid, visit_label)
