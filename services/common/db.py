@@ -24,6 +24,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool: the services set no session state
+    (no SET, no cursor, no session lock left held, every LISTEN removed by who added it), and asyncpg
+    still rolls back an open transaction first. The default reset costs a round trip per release."""
+
+
 async def open_pool(database_url: str, *, max_size: int = 10, wait_seconds: float = 60) -> asyncpg.Pool:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
@@ -36,6 +42,6 @@ async def open_pool(database_url: str, *, max_size: int = 10, wait_seconds: floa
     ):
         with attempt:
             return await asyncpg.create_pool(
-                database_url, min_size=1, max_size=max_size, init=_init_connection
+                database_url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session
             )
     raise AssertionError("unreachable")
