@@ -11,6 +11,8 @@ from services.common.messages import Event, encode_event
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_SECONDS = 10
+# What a call on a channel raises when the broker is away (a closed channel is a RuntimeError in aiormq).
+BROKER_ERRORS = (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
 
 
 async def connect(amqp_url: str, *, wait_seconds: float = 60) -> AbstractRobustConnection:

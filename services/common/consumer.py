@@ -22,7 +22,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from services.common.broker import message_from_body, publish
+from services.common.broker import BROKER_ERRORS, message_from_body, publish
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.messages import Event, parse_event
 from services.common.topology import DEAD_LETTER_EXCHANGE, ConsumerQueue, declare_consumer_queue
@@ -65,7 +65,10 @@ class EventConsumer:
     async def stop(self, timeout: float = 30) -> None:
         """Stop taking messages, then wait for those in hand to finish."""
         if self._queue and self._consumer_tag:
-            await self._queue.cancel(self._consumer_tag)
+            try:
+                await self._queue.cancel(self._consumer_tag)
+            except BROKER_ERRORS as error:
+                log.warning("consumer not cancelled: the broker is away", extra={"error": repr(error)})
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:

@@ -18,9 +18,15 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
+from services.common.broker import BROKER_ERRORS
+
 log = logging.getLogger(__name__)
 
 Answer = Callable[[bytes], Awaitable[bytes]]
+
+
+class NoAnswer(Exception):
+    """The request could not be sent (the broker is away) or was not answered in time."""
 
 
 class Requester:
@@ -35,7 +41,8 @@ class Requester:
         await self._queue.consume(self._on_reply, no_ack=True)
 
     async def ask(self, queue_name: str, body: bytes, timeout: float) -> bytes:
-        """Send one request and return the reply's body; raises TimeoutError when none comes in time."""
+        """Send one request and return the reply's body; raises NoAnswer when it cannot be sent or no
+        answer comes in time."""
         correlation_id = uuid.uuid4().hex
         answer = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = answer
@@ -47,6 +54,10 @@ class Requester:
                 )
                 await self._channel.default_exchange.publish(message, routing_key=queue_name)
                 return await answer
+        except TimeoutError:
+            raise NoAnswer(f"no answer from {queue_name} within {timeout} s") from None
+        except BROKER_ERRORS as error:
+            raise NoAnswer(f"the request to {queue_name} could not be sent: {error!r}") from None
         finally:
             self._waiting.pop(correlation_id, None)
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REQUESTER, SERVICE_NAME, SETTINGS
-from services.common.broker import connect, open_channel
+from services.common.broker import BROKER_ERRORS, connect, open_channel
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
@@ -70,7 +70,8 @@ def with_request_answerer(app: web.Application, queue_name: str, make_answer: Ca
         queue = await declare_request_queue(app[CHANNEL], queue_name)
         tag = await answer_requests(app[CHANNEL], queue, make_answer(app))
         yield
-        await queue.cancel(tag)
+        with contextlib.suppress(*BROKER_ERRORS):
+            await queue.cancel(tag)
 
     app.cleanup_ctx.append(answerer_ctx)
 

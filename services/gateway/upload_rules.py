@@ -8,6 +8,7 @@ gateway's rules alone (the validator decides on it when it is received);
 the pre-flight, which promises an answer, says the check is unavailable.
 """
 
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,11 +18,14 @@ from services.common.app_keys import POOL, REQUESTER, SETTINGS
 from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
 from services.common.http_errors import errors_response
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
+from services.common.request_reply import NoAnswer
 from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
 from services.gateway import uploads
 from services.gateway.file_rules import is_safe_name
 from services.gateway.users import User
+
+log = logging.getLogger(__name__)
 
 # The status of a refusal is that of its most basic failure, in this order.
 _STATUS_ORDER = (403, 400, 415, 413, 409)
@@ -105,7 +109,9 @@ async def ask_validator(app: web.Application, fields: UploadFields, file_name: s
     try:
         body = await app[REQUESTER].ask(RULE_CHECK_QUEUE, request.model_dump_json().encode(),
                                         app[SETTINGS].rule_check_timeout_seconds)
-    except TimeoutError:
+    except NoAnswer as error:
+        log.warning("rule check not answered; the validator decides when the upload is received",
+                    extra={"error": str(error)})
         return None
     return RuleCheckReply.model_validate_json(body)
 

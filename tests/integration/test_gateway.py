@@ -14,6 +14,7 @@ import pytest
 from services.common.messages import RuleFailure, UploadRejected, UploadValidated
 from services.gateway.__main__ import build_app as build_gateway
 from services.logstore.__main__ import build_app as build_logstore
+from services.common.app_keys import CHANNEL
 from services.common.internal_calls import internal_headers
 from services.common.scope import UPLOADER_PERMISSIONS, scope_of
 from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET, NO_PERMISSION_TOKEN
@@ -652,3 +653,21 @@ async def test_browsing_while_the_logstore_is_down_is_a_503_with_a_json_error(ga
             error = await error_of(await client.get(target), 503)
             assert error["code"] == "logstore_unavailable", target
             assert error["message"] == "The upload log cannot be reached right now; try again shortly."
+
+
+async def test_an_upload_while_the_broker_is_away_is_accepted_and_its_event_kept_for_later(
+    gateway_settings, logstore_settings, http, archive, pool
+):
+    async with running_app(build_logstore(logstore_settings())) as logstore_url:
+        app = build_gateway(gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url))
+        async with running_app(app) as gateway_url:
+            await app[CHANNEL].close()  # the broker went away: no rule check can be asked, no event published
+            answer = await UploaderClient(http, gateway_url, DEMO_TOKEN).upload(
+                archive(), candid="300001", pscid="MTL0001", visit_label="V1")
+
+            assert answer.status == 202, await answer.text()
+            upload_id = (await answer.json())["upload_id"]
+            pending = await pool.fetchval(
+                """SELECT count(*) FROM gateway.outbox WHERE published_at IS NULL AND routing_key = 'upload.received'
+                   AND convert_from(body, 'UTF8')::jsonb->>'upload_id' = $1""", str(upload_id))
+            assert pending == 1, "the upload's event waits in the outbox for the broker"

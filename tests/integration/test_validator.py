@@ -6,7 +6,7 @@ import contextlib
 import pytest
 
 from services.common.broker import connect
-from services.common.request_reply import Requester
+from services.common.request_reply import NoAnswer, Requester
 from services.common.topology import RULE_CHECK_QUEUE
 
 from services.common.messages import (
@@ -147,7 +147,7 @@ async def test_the_validator_answers_a_rule_check_on_request_with_every_failure_
 
 async def test_a_rule_check_nobody_answers_times_out_for_the_asker(amqp_url):
     async with requester_on(amqp_url) as requester:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(NoAnswer, match="no answer from uploader.nobody-answers-here within 0.3 s"):
             await requester.ask("uploader.nobody-answers-here", b"{}", timeout=0.3)
 
 
@@ -161,3 +161,10 @@ async def requester_on(amqp_url: str):
         yield requester
     finally:
         await connection.close()
+
+
+async def test_a_rule_check_that_cannot_be_sent_is_no_answer_not_an_error(amqp_url):
+    async with requester_on(amqp_url) as requester:
+        await requester._channel.close()  # the broker went away under the asker
+        with pytest.raises(NoAnswer, match="could not be sent"):
+            await requester.ask(RULE_CHECK_QUEUE, b"{}", timeout=5)
