@@ -134,11 +134,14 @@ class PipelineFinished(Event):
     type: Literal["pipeline.finished"] = "pipeline.finished"
     run_id: int
     exit_code: int | None
-    succeeded: bool
     outcome: RunOutcome
     message: str
     launcher: str
     stderr_tail: list[str] = Field(default_factory=list, description="the last lines of its error output")
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == RunOutcome.SUCCEEDED
 
 
 class PipelineReported(Event):

@@ -9,10 +9,11 @@ answered from the gateway's own record (Not Started, an empty log).
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from pydantic import BaseModel
 from yarl import URL
 
 from services.common.api_models import LogPage, LogQuery, RunList
@@ -24,6 +25,7 @@ from services.common.request_parsing import parse_query, upload_id_from_path
 from services.gateway.auth import USER
 from services.gateway.fresh_upload import fresh_summary
 from services.gateway.upload_visibility import visible_upload
+from services.gateway.uploads import UploadRecord
 
 log = logging.getLogger(__name__)
 
@@ -50,30 +52,36 @@ async def proxy_to_logstore(request: web.Request) -> web.Response:
 
 
 async def upload_or_fresh(request: web.Request) -> web.Response:
-    answer = await proxy_to_logstore(request)
-    if answer.status != 404:
-        return answer
-    record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
-    return model_response(await fresh_summary(request.app[POOL], record, request.app[SETTINGS].incoming_path))
+    async def fresh(record):
+        return await fresh_summary(request.app[POOL], record, request.app[SETTINGS].incoming_path)
+
+    return await _logstore_or_fresh(request, fresh)
 
 
 async def log_or_fresh(request: web.Request) -> web.Response:
-    answer = await proxy_to_logstore(request)
-    if answer.status != 404:
-        return answer
     query = parse_query(request, LogQuery)
-    record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
-    page = LogPage(upload_id=record.upload_id, progress=record.progress, status=STATUS_LINES[record.progress],
-                   mode=query.mode, last_line_id=query.after, lines=[])
-    return model_response(page)
+
+    async def fresh(record):
+        return LogPage(upload_id=record.upload_id, progress=record.progress, status=STATUS_LINES[record.progress],
+                       mode=query.mode, last_line_id=query.after, lines=[])
+
+    return await _logstore_or_fresh(request, fresh)
 
 
 async def runs_or_fresh(request: web.Request) -> web.Response:
+    async def fresh(record):
+        return RunList(upload_id=record.upload_id, runs=[])
+
+    return await _logstore_or_fresh(request, fresh)
+
+
+async def _logstore_or_fresh(request: web.Request, fresh: Callable[[UploadRecord], Awaitable[BaseModel]]) -> web.Response:
+    """The logstore's answer; when it does not know the upload (yet), the fresh view of the gateway's record."""
     answer = await proxy_to_logstore(request)
     if answer.status != 404:
         return answer
     record = await visible_upload(request.app[POOL], upload_id_from_path(request), request[USER])
-    return model_response(RunList(upload_id=record.upload_id, runs=[]))
+    return model_response(await fresh(record))
 
 
 async def logstore_json(request: web.Request, path_qs: str) -> tuple[int, object]:

@@ -27,6 +27,9 @@ from services.gateway.users import User
 
 log = logging.getLogger(__name__)
 
+# How /api/v1 says to replace an upload; the LORIS API says it in its own words.
+OVERWRITE_HINT = "send overwrite=true to replace it."
+
 # The status of a refusal is that of its most basic failure, in this order.
 _STATUS_ORDER = (403, 400, 415, 413, 409)
 _STATUS_BY_CODE = {
@@ -152,8 +155,7 @@ def name_taken_failure(existing: uploads.UploadRecord | None, overwrite: bool) -
                            message=f"File {existing.file_name} {_why_kept(existing)} ({where}); it cannot be overwritten.")
     if not overwrite:
         return RuleFailure(field="file", code="already_uploaded",
-                           message=f"File {existing.file_name} was already uploaded ({where}); "
-                                   "send overwrite=true to replace it.")
+                           message=f"File {existing.file_name} was already uploaded ({where}); {OVERWRITE_HINT}")
     return None
 
 

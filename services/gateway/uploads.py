@@ -100,13 +100,21 @@ async def record_attempt_file(
 async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
     """Grant a run to a validated upload's current attempt, and announce it; False if its state does not allow it."""
     row = await conn.fetchrow(
-        """UPDATE gateway.uploads SET state = $2, state_rank = $3, launch_requested_by = $4, updated_at = now()
-           WHERE upload_id = $1 AND state = $5 RETURNING upload_id""",
+        """UPDATE gateway.uploads u SET state = $2, state_rank = $3, launch_requested_by = $4, updated_at = now()
+           FROM gateway.upload_attempts a
+           WHERE u.upload_id = $1 AND u.state = $5 AND a.upload_id = u.upload_id AND a.attempt = u.attempt
+           RETURNING u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom, u.site""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
     )
-    if row is not None:
-        await _announce_grant(conn, upload_id, requested_by)
-    return row is not None
+    if row is None:
+        return False
+    scan = ScanFacts(
+        file_name=row["file_name"], scan_key=row["scan_key"], candid=row["candid"], pscid=row["pscid"],
+        visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
+    )
+    event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], scan=scan, requested_by=requested_by)
+    await add_to_outbox(conn, SCHEMA, event)
+    return True
 
 
 async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
@@ -132,21 +140,6 @@ async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
     )
     if row is not None and isinstance(event, UploadValidated) and row["launch_when_valid"]:
         await grant_run(conn, event.upload_id, row["requested_by"])
-
-
-async def _announce_grant(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> None:
-    row = await conn.fetchrow(
-        """SELECT u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom, u.site
-           FROM gateway.uploads u JOIN gateway.upload_attempts a ON a.upload_id = u.upload_id AND a.attempt = u.attempt
-           WHERE u.upload_id = $1""",
-        upload_id,
-    )
-    scan = ScanFacts(
-        file_name=row["file_name"], scan_key=row["scan_key"], candid=row["candid"], pscid=row["pscid"],
-        visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
-    )
-    event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], scan=scan, requested_by=requested_by)
-    await add_to_outbox(conn, SCHEMA, event)
 
 
 def _record(row: asyncpg.Record | None) -> UploadRecord | None:

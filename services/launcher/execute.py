@@ -116,17 +116,16 @@ class RunExecutor:
 
     async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],
                       message: str) -> None:
-        succeeded = outcome == RunOutcome.SUCCEEDED
         async with self._pool.acquire() as conn, conn.transaction():
             if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
                 return
             finished = PipelineFinished(
                 upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
-                succeeded=succeeded, outcome=outcome, message=message, launcher=self._owner, stderr_tail=stderr_tail,
+                outcome=outcome, message=message, launcher=self._owner, stderr_tail=stderr_tail,
             )
             await add_to_outbox(conn, SCHEMA, finished)
         log.info("pipeline finished", extra={"upload_id": run.upload_id, "attempt": run.attempt, "exit_code": exit_code})
-        if succeeded:
+        if finished.succeeded:
             self._store.remove(run.scan.scan_key)
 
     @contextlib.asynccontextmanager

@@ -104,7 +104,6 @@ class LaunchSlots:
                         attempt=run.attempt,
                         run_id=run.run_id,
                         exit_code=None,
-                        succeeded=False,
                         outcome=RunOutcome.ABANDONED,
                         launcher=launcher,
                         message="The launcher running the pipeline stopped responding; launch the upload again.",

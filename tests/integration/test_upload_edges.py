@@ -1,7 +1,11 @@
-"""Uploads at their edges, through the in-process gateway: a file part that
-arrives one byte at a time is still typed by its content, and an upload is
-never missing from the user's view right after its 202, even when the read
-side has not recorded it yet."""
+"""Uploads at their edges, through the in-process gateway: a file part sent
+one byte at a time is still accepted whole (or refused when its content is
+not of its type), and an upload is never missing from the user's view right
+after its 202, even when the read side has not recorded it yet.
+
+The server's first read of the file may gather several bytes however the
+client sends them; tests/unit/gateway/test_checked_file.py feeds the type
+check one byte per read."""
 
 import asyncio
 import uuid

@@ -49,14 +49,12 @@ def setup_loris_routes(app: web.Application) -> None:
 
 async def post_dicoms(request: web.Request) -> web.Response:
     candid, visit_label = await visit_of(request)
-    file_name = ""
     try:
         refuse_declared_oversize(request)
         fields, file_part = await read_loris_upload(request, candid, visit_label)
-        file_name = file_part.filename
         accepted = await accept_upload(request, fields, file_part, request[USER], launch_when_valid=False)
     except UploadRefused as refused:
-        raise await loris_upload_refusal(request.app[POOL], refused.failures, file_name) from None
+        raise loris_upload_refusal(refused.failures) from None
     return web.Response(status=303, headers={"Location": processes_path(candid, visit_label, accepted.file_name)})
 
 

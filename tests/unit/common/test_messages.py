@@ -44,7 +44,7 @@ EVENTS = [
     PipelineStarted(upload_id=7, attempt=1, run_id=3, command=["python", "-m", "pipeline", "a b;c"],
                     launcher="host:12:abcdef", pid=4321),
     PipelineLogLine(upload_id=7, attempt=1, line_number=3, message="[x] done", is_error=True, is_verbose=False),
-    PipelineFinished(upload_id=7, attempt=1, run_id=3, exit_code=None, succeeded=False, outcome=RunOutcome.INTERRUPTED,
+    PipelineFinished(upload_id=7, attempt=1, run_id=3, exit_code=None, outcome=RunOutcome.INTERRUPTED,
                      message="The pipeline was stopped.", launcher="host:12:abcdef", stderr_tail=["boom"]),
     PipelineReported(upload_id=7, attempt=1, tarchive="DCM_2026-11-26_MTL0001_300001_V1.tar", minc_created=3,
                      minc_inserted=2),

@@ -24,9 +24,9 @@ VALIDATED = UploadValidated(upload_id=1, attempt=1, scan=SCAN)
 REJECTED = UploadRejected(upload_id=1, attempt=1, failures=[RuleFailure(field="candid", code="r", message="m")])
 LAUNCH_REQUESTED = LaunchRequested(upload_id=1, attempt=1, scan=SCAN, requested_by="demo")
 STARTED = PipelineStarted(upload_id=1, attempt=1, run_id=1, command=["x"], launcher="l", pid=2)
-SUCCEEDED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=0, succeeded=True, outcome="succeeded",
+SUCCEEDED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=0, outcome="succeeded",
                              message="ok", launcher="l")
-FAILED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=62, succeeded=False, outcome="failed",
+FAILED = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=62, outcome="failed",
                           message="bad", launcher="l")
 LOG_LINE = PipelineLogLine(upload_id=1, attempt=1, line_number=1, message="hello")
 

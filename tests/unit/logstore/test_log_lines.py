@@ -127,15 +127,13 @@ def test_a_pipeline_output_line_is_logged_as_the_pipeline_said(is_error, is_verb
 
 
 def test_a_successful_run_is_logged_as_its_message_without_error():
-    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=0, succeeded=True,
-                             outcome=RunOutcome.SUCCEEDED, message="The scan was inserted.", launcher="l")
+    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=0, outcome=RunOutcome.SUCCEEDED, message="The scan was inserted.", launcher="l")
 
     assert lines_for(event) == [Line("launcher", "The scan was inserted.", is_error=False, is_verbose=False)]
 
 
 @pytest.mark.parametrize("exit_code", [62, None, -9])
 def test_a_failed_run_is_logged_as_an_error(exit_code):
-    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=exit_code, succeeded=False,
-                             outcome=RunOutcome.FAILED, message="The pipeline failed.", launcher="l")
+    event = PipelineFinished(upload_id=7, attempt=1, run_id=1, exit_code=exit_code, outcome=RunOutcome.FAILED, message="The pipeline failed.", launcher="l")
 
     assert lines_for(event) == [Line("launcher", "The pipeline failed.", is_error=True, is_verbose=False)]
