@@ -4,6 +4,7 @@ unexpected exceptions into a logged 500."""
 
 import logging
 
+import pydantic_core
 from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
@@ -43,6 +44,11 @@ def _where(location: tuple) -> str:
 
 def model_response(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(text=model.model_dump_json(), status=status, content_type="application/json")
+
+
+def values_response(values: dict, status: int = 200) -> web.Response:
+    """Plain values (dicts, lists, datetimes) as JSON, written the way model_response writes a model's."""
+    return web.Response(body=pydantic_core.to_json(values), status=status, content_type="application/json")
 
 
 @web.middleware

@@ -10,9 +10,9 @@ from pathlib import Path
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.common.api_models import LogPage, LogQuery, RunList, UploadListQuery
+from services.common.api_models import LogQuery, RunList, UploadListQuery
 from services.common.app_keys import POOL, SETTINGS
-from services.common.http_errors import error_response, model_response
+from services.common.http_errors import error_response, model_response, values_response
 from services.common.internal_calls import SCOPE_HEADER, SECRET_HEADER, secret_matches
 from services.common.messages import UserScope
 from services.common.progress import STATUS_LINES
@@ -48,7 +48,7 @@ async def gateway_only(request: web.Request, handler) -> web.StreamResponse:
 async def browse_uploads(request: web.Request) -> web.Response:
     query = parse_query(request, UploadListQuery)
     async with request.app[POOL].acquire() as conn:
-        return model_response(await queries.list_uploads(conn, query, request[SCOPE], _incoming(request)))
+        return values_response(await queries.list_uploads(conn, query, request[SCOPE], _incoming(request)))
 
 
 async def show_upload(request: web.Request) -> web.Response:
@@ -68,15 +68,15 @@ async def show_log(request: web.Request) -> web.Response:
         if upload is None:
             return _unknown_upload(upload_id)
         lines = await queries.get_log_lines(conn, upload_id, upload.attempt, query)
-    page = LogPage(
-        upload_id=upload_id,
-        progress=upload.progress,
-        status=STATUS_LINES[upload.progress],
-        mode=query.mode,
-        last_line_id=max((line.line_id for line in lines), default=query.after),
-        lines=lines,
-    )
-    return model_response(page)
+    page = {  # a LogPage
+        "upload_id": upload_id,
+        "progress": upload.progress,
+        "status": STATUS_LINES[upload.progress],
+        "mode": query.mode,
+        "last_line_id": max((line["line_id"] for line in lines), default=query.after),
+        "lines": lines,
+    }
+    return values_response(page)
 
 
 async def show_runs(request: web.Request) -> web.Response:

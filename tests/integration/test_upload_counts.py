@@ -54,7 +54,7 @@ async def assert_counts_match_rows(conn: asyncpg.Connection) -> None:
         page = await queries.list_uploads(conn, query, scope, Path("/incoming"))
         where, where_args = queries._conditions(query, scope)
         rows = await conn.fetchval(f"SELECT count(*) FROM logstore.uploads WHERE {where}", *where_args)
-        assert page.total == rows, (scope, filters)
+        assert page["total"] == rows, (scope, filters)
 
 
 async def test_the_counts_follow_every_insert_update_delete_and_truncate(pool):
