@@ -2,7 +2,7 @@
 
 PYTEST_ARGS ?=
 
-.PHONY: help run test setup bench bench-latency compose-config clean
+.PHONY: help run test setup bench bench-latency bench-browser compose-config clean
 
 help:
 	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops)"
@@ -10,6 +10,7 @@ help:
 	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
 	@echo "make bench-latency   pre-flight and browse/log latency benchmarks (bench/preflight_latency.py, bench/browse_latency.py)"
+	@echo "make bench-browser   a 2 GiB upload through the web page in Chromium, beside curl (bench/browser_upload.py)"
 	@echo "make compose-config  validate docker-compose.yml"
 	@echo "make clean           remove .venv and var/"
 
@@ -33,6 +34,11 @@ bench-latency:
 	bash scripts/setup.sh
 	.venv/bin/python bench/preflight_latency.py
 	.venv/bin/python bench/browse_latency.py
+
+bench-browser:
+	bash scripts/setup.sh --with-browser
+	@command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
+	.venv/bin/python bench/browser_upload.py
 
 # Validating the file needs no Docker engine; Debian's docker-compose (v1.29) is enough.
 compose-config:

@@ -3,6 +3,7 @@
 #
 #   scripts/setup.sh                   Python venv + local PostgreSQL and RabbitMQ running
 #   scripts/setup.sh --with-database   ... and the database $UPLOADER_DB_NAME (default: uploader)
+#   scripts/setup.sh --with-browser    ... and Debian's Chromium, which the browser tests drive
 #
 # Idempotent and quick on a second run. It manages only the local servers on
 # 127.0.0.1 (installing them with apt-get if missing). When you point
@@ -191,19 +192,36 @@ setup_database() {
     fi
 }
 
+# --- Browser ----------------------------------------------------------------
+
+# The browser tests drive Debian's Chromium through Playwright (from PyPI); Playwright's own browser
+# download is never used.
+setup_browser() {
+    if [[ -x /usr/bin/chromium ]]; then
+        say "browser: $(/usr/bin/chromium --version 2>/dev/null || echo chromium) installed"
+    else
+        say "browser: installing chromium with apt-get"
+        apt_install chromium
+    fi
+}
+
 # ----------------------------------------------------------------------------
 
 main() {
-    local with_database=0 arg
+    local with_database=0 with_browser=0 arg
     for arg in "$@"; do
         case $arg in
             --with-database) with_database=1 ;;
-            -h | --help) sed -n '2,10s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            --with-browser) with_browser=1 ;;
+            -h | --help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) die "unknown option: $arg (try --help)" ;;
         esac
     done
 
     setup_python
+    if (( with_browser )); then
+        setup_browser
+    fi
     if [[ ${UPLOADER_SKIP_SERVERS:-0} == 1 ]]; then
         say "servers: skipped (UPLOADER_SKIP_SERVERS=1)"
         return

@@ -142,6 +142,16 @@ class LogQuery(BaseModel):
     include_inactive: bool = Field(default=False, description="also the lines of earlier attempts")
 
 
+class LogStreamQuery(BaseModel):
+    """GET /api/v1/uploads/{upload_id}/log/events: the live log, as server-sent events."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["summary", "detailed"] = Field(default="summary", description="summary hides the verbose lines")
+    after: int = Field(default=0, ge=0, le=MAX_ID,
+                       description="only lines with a line_id greater than this (a Last-Event-ID header wins)")
+
+
 class LogLine(BaseModel):
     line_id: int
     attempt: int

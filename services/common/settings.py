@@ -41,6 +41,11 @@ class GatewaySettings(ServiceSettings):
     rule_check_timeout_seconds: float = Field(default=2.0, gt=0)
     # How long a token from the LORIS API's POST /api/v0.0.4-dev/login stays valid (LORIS: 24 h).
     login_token_hours: float = Field(default=24.0, gt=0)
+    # How long a browser session (POST /api/v1/session) lasts after its sign-in.
+    session_hours: float = Field(default=12.0, gt=0)
+    # Sign-ins of a username are refused for a while after this many failures within the window.
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_window_seconds: float = Field(default=60.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):
@@ -57,3 +62,8 @@ class LauncherSettings(ServiceSettings):
 
 class LogstoreSettings(ServiceSettings):
     port: int = Field(default=8081, validation_alias="UPLOADER_LOGSTORE_PORT")
+    # A live log stream (GET .../log/events) reads again at least this often, even without a
+    # notification (one lost, or the listener reconnecting after a database restart).
+    log_stream_recheck_seconds: float = Field(default=5.0, gt=0)
+    # A comment line this often keeps proxies from closing an idle stream.
+    log_stream_ping_seconds: float = Field(default=15.0, gt=0)

@@ -13,6 +13,7 @@ from services.common.scan_store import DirectoryScanStore
 from services.common.settings import GatewaySettings
 from services.common.topology import GATEWAY_QUEUE
 from services.gateway.auth import SlashMergingRouter, require_uploader_user
+from services.gateway.log_stream import with_log_streams
 from services.gateway.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
 from services.gateway.token_cache import TOKEN_CACHE, TokenCache
@@ -30,6 +31,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)
     with_requester(app)
     with_logstore_client(app, settings.logstore_url)
+    with_log_streams(app)
     setup_routes(app)
     return app
 

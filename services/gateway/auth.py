@@ -1,6 +1,12 @@
-"""Every API request but the LORIS login carries `Authorization: Bearer <token>`
-of a user with an imaging uploader permission. A refusal is shaped like the
-errors of the API asked: /api/v1's, or LORIS's under /api/v0.0.4-dev/."""
+"""Every API request but the sign-ins carries `Authorization: Bearer <token>`
+of a user with an imaging uploader permission; under /api/v1, a browser's
+session cookie does too, with the session's CSRF token on every request
+that may change something. A refusal is shaped like the errors of the API
+asked: /api/v1's, or LORIS's under /api/v0.0.4-dev/ (token only).
+
+/api/v1/session is open to any signed-in user, with an uploader permission
+or without (the page says "no access"); signing in needs nobody, and
+signing out without a session just clears the cookie."""
 
 import re
 
@@ -12,10 +18,14 @@ from services.common.request_parsing import is_plain_text
 from services.gateway.loris_api.errors import is_loris_path, loris_error
 from services.gateway.token_cache import TOKEN_CACHE
 from services.gateway.users import User
+from services.gateway.web_sessions import CSRF_HEADER, WebSession, csrf_matches, find_session, session_cookie
 
 USER = web.RequestKey("user", User)
+WEB_SESSION = web.RequestKey("web_session", WebSession)  # set when the session cookie signed the request in
 PROTECTED_PREFIXES = ("/api/v1/", "/api/v0.0.4-dev/")
 PUBLIC_PATHS = {"/api/v0.0.4-dev/login"}
+SESSION_PATH = "/api/v1/session"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def merged_path(path: str) -> str:
@@ -26,19 +36,47 @@ def merged_path(path: str) -> str:
 @web.middleware
 async def require_uploader_user(request: web.Request, handler) -> web.StreamResponse:
     path = merged_path(request.path)
-    if not path.startswith(PROTECTED_PREFIXES) or path.rstrip("/") in PUBLIC_PATHS:
+    if not path.startswith(PROTECTED_PREFIXES) or path.rstrip("/") in PUBLIC_PATHS or _is_sign_in(request, path):
         return await handler(request)
-    token = _bearer_token(request)
-    if token is None:
-        return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
-    # Tokens are text; header bytes that are not UTF-8 are no token of ours.
-    user = await request.app[TOKEN_CACHE].user(request.app[POOL], token) if is_plain_text(token) else None
-    if user is None:
-        return _unauthorized(path, "The API token is not valid (or it expired).")
-    if not user.may_use_uploader:
+    caller = await _caller(request, path)
+    if isinstance(caller, web.Response):
+        return await handler(request) if _is_sign_out(request, path) else caller
+    user, session = caller
+    if session is not None and request.method not in SAFE_METHODS and not csrf_matches(request, session):
+        return error_response(403, "csrf_failed", f"This request came with the session cookie but without the "
+                              f"session's CSRF token: send the csrf_token of GET {SESSION_PATH} as the {CSRF_HEADER} "
+                              "header.")
+    if not user.may_use_uploader and path != SESSION_PATH:
         return _refused(path, 403, "permission_denied", f"User {user.username} has no imaging uploader permission.")
     request[USER] = user
+    if session is not None:
+        request[WEB_SESSION] = session
     return await handler(request)
+
+
+async def _caller(request: web.Request, path: str) -> tuple[User, WebSession | None] | web.Response:
+    """Who sent the request: by its bearer token (first), or else by its session cookie (not under the LORIS
+    API); the 401 that says why not otherwise."""
+    token = _bearer_token(request)
+    if token is not None:
+        # Tokens are text; header bytes that are not UTF-8 are no token of ours.
+        user = await request.app[TOKEN_CACHE].user(request.app[POOL], token) if is_plain_text(token) else None
+        return (user, None) if user else _unauthorized(path, "The API token is not valid (or it expired).")
+    cookie = None if is_loris_path(path) else session_cookie(request)
+    if cookie is not None:
+        session = await find_session(request.app[POOL], cookie)
+        if session is None:
+            return _unauthorized(path, "The session ended or expired: sign in again.")
+        return session.user, session
+    return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
+
+
+def _is_sign_in(request: web.Request, path: str) -> bool:
+    return request.method == "POST" and path == SESSION_PATH
+
+
+def _is_sign_out(request: web.Request, path: str) -> bool:
+    return request.method == "DELETE" and path == SESSION_PATH
 
 
 def _bearer_token(request: web.Request) -> str | None:

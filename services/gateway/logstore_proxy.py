@@ -98,7 +98,10 @@ async def _ask_logstore(request: web.Request, path_qs: str) -> tuple[int, bytes,
         async with app[LOGSTORE_SESSION].get(url, headers=headers) as answer:
             return answer.status, await answer.read(), answer.content_type
     except (aiohttp.ClientError, TimeoutError) as error:
-        log.warning("logstore unreachable", extra={"error": repr(error)})
-        unavailable = error_response(503, "logstore_unavailable",
-                                     "The upload log cannot be reached right now; try again shortly.")
+        unavailable = logstore_unavailable(error)
         return unavailable.status, unavailable.body, unavailable.content_type
+
+
+def logstore_unavailable(error: Exception) -> web.Response:
+    log.warning("logstore unreachable", extra={"error": repr(error)})
+    return error_response(503, "logstore_unavailable", "The upload log cannot be reached right now; try again shortly.")

@@ -2,7 +2,8 @@
 requests and shape responses, so that it cannot drift from the code.
 
 Every /api/v1 route the gateway serves is here, with each status it may
-answer. The upload's 202 links its upload_id to the operations on one upload,
+answer, and both ways to sign a request in: a bearer token, or a browser's
+session cookie (with its CSRF token). The upload's 202 links its upload_id to the operations on one upload,
 so that a client (or a stateful API fuzzer) can follow them."""
 
 from functools import cache
@@ -16,6 +17,7 @@ from services.common.api_models import (
     LaunchAccepted,
     LogPage,
     LogQuery,
+    LogStreamQuery,
     RunList,
     UploadAccepted,
     UploadCheck,
@@ -25,17 +27,25 @@ from services.common.api_models import (
     UploadPage,
     UploadSummary,
 )
+from services.gateway.session_models import SessionInfo, SignIn
+from services.gateway.web_sessions import COOKIE_NAME, CSRF_HEADER
 
 REF = "#/components/schemas/{model}"
 _ERRORS = {
     400: "a parameter or the body breaks a rule",
-    401: "no valid API token",
-    403: "the user has no imaging uploader permission",
+    401: "no valid API token or session cookie",
+    403: f"the user has no imaging uploader permission, or the session cookie came without the {CSRF_HEADER} header",
     404: "no such upload (or not one the user may see)",
     409: "the upload's state does not allow it",
     413: "the file is larger than the maximum upload size",
     415: "the file is not a .tgz, .tar.gz or .zip archive",
+    429: "too many failed sign-ins of this username: try again after Retry-After seconds",
     503: "a service behind the gateway cannot be reached",
+}
+_SESSION_COOKIE = {
+    "type": "apiKey", "in": "cookie", "name": COOKIE_NAME,
+    "description": f"set by POST /api/v1/session; a request signed in by it with a method other than GET, HEAD "
+                   f"and OPTIONS must send the session's csrf_token as the {CSRF_HEADER} header",
 }
 _UPLOAD_ID = {
     "name": "upload_id", "in": "path", "required": True,
@@ -48,9 +58,9 @@ _ONE_UPLOAD = {
     "getUploadRuns": "/api/v1/uploads/{upload_id}/runs",
     "launchUpload": "/api/v1/uploads/{upload_id}/launch",
 }
-_RESPONSE_MODELS = [ErrorBody, LaunchAccepted, LogPage, RunList, UploadAccepted, UploadCheckAnswer, UploadPage,
-                    UploadSummary]
-_REQUEST_MODELS = [UploadCheck, UploadForm]
+_RESPONSE_MODELS = [ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, UploadAccepted, UploadCheckAnswer,
+                    UploadPage, UploadSummary]
+_REQUEST_MODELS = [SignIn, UploadCheck, UploadForm]
 _EXAMPLE_ARCHIVE_NAME = "phantom_example.zip"
 
 
@@ -70,9 +80,9 @@ def openapi_document() -> dict:
         },
         "components": {
             "schemas": schemas["$defs"],
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}, "sessionCookie": _SESSION_COOKIE},
         },
-        "security": [{"bearerAuth": []}],
+        "security": [{"bearerAuth": []}, {"sessionCookie": []}],
         "paths": {
             "/api/v1/uploads": {
                 "post": _operation(
@@ -99,6 +109,7 @@ def openapi_document() -> dict:
                 "get": _operation("getUploadLog", "The upload's log", LogPage, 200, [400, 401, 403, 404, 503],
                                   parameters=[_UPLOAD_ID, *_query_parameters(LogQuery)]),
             },
+            "/api/v1/uploads/{upload_id}/log/events": {"get": _log_events_operation()},
             "/api/v1/uploads/{upload_id}/runs": {
                 "get": _operation("getUploadRuns", "The upload's pipeline runs", RunList, 200,
                                   [400, 401, 403, 404, 503], parameters=[_UPLOAD_ID]),
@@ -108,6 +119,7 @@ def openapi_document() -> dict:
                                    202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
                                    links=_links_to_one_upload("$response.body#/upload_id", but="launchUpload")),
             },
+            "/api/v1/session": _session_operations(),
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenapi",
@@ -120,6 +132,27 @@ def openapi_document() -> dict:
                 },
             },
         },
+    }
+
+
+def _session_operations() -> dict:
+    sign_in = _operation(
+        "signIn", "Sign in: start a browser session", SessionInfo, 200, [400, 401, 413, 415, 429],
+        request_body=_json_body(SignIn),
+        headers={"Set-Cookie": {"description": f"the session cookie, {COOKIE_NAME} (HttpOnly, SameSite=Lax, "
+                                               "Secure over HTTPS)", "schema": {"type": "string"}}},
+        error_descriptions={401: "incorrect username or password", 413: "the request body is too large",
+                            415: "the body is not sent as application/json"})
+    sign_out = {
+        "operationId": "signOut",
+        "summary": "Sign out: end the browser session that signs this request in, and clear its cookie",
+        "responses": {"204": {"description": "signed out (also when no session signed the request in)"},
+                      **_error_responses([403], {403: f"the session cookie came without the {CSRF_HEADER} header"})},
+    }
+    return {
+        "post": {**sign_in, "security": []},
+        "get": _operation("getSession", "The signed-in user, and the session's CSRF token", SessionInfo, 200, [401]),
+        "delete": {**sign_out, "security": []},
     }
 
 
@@ -140,10 +173,29 @@ def _operation(operation_id: str, summary: str, answer: type[BaseModel], status:
     return operation
 
 
+def _log_events_operation() -> dict:
+    last_event_id = {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
+                     "description": "the id of the last line received (an EventSource sends it when it reconnects); "
+                                    "when it is a line id it takes precedence over `after`"}
+    stream = {"description": "server-sent events: `progress` {upload_id, progress, status, attempt} first and at "
+                             "each change (a new attempt included: its lines then follow from its first); `line` "
+                             "(id: the line_id) a LogLine of the current attempt, verbose ones only in detailed "
+                             "mode; `end` {progress, status} once the upload finished and every line was sent, "
+                             "then the stream closes. A comment every 15 s keeps it open. For an upload accepted "
+                             "but not recorded yet: `retry: 1000`, a progress event, and the stream closes",
+              "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    return {"operationId": "streamUploadLog", "summary": "The upload's log, live (server-sent events)",
+            "parameters": [_UPLOAD_ID, *_query_parameters(LogStreamQuery), last_event_id],
+            "responses": {"200": stream, **_error_responses([400, 401, 403, 404, 503], {})}}
+
+
 def _error_responses(errors: list[int], descriptions: dict[int, str]) -> dict:
     responses = {str(code): _json_response("ErrorBody", descriptions.get(code, _ERRORS[code])) for code in errors}
     if "401" in responses:
         responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    if "429" in responses:
+        responses["429"]["headers"] = {"Retry-After": {"required": True, "description": "seconds to wait",
+                                                       "schema": {"type": "integer", "minimum": 1}}}
     return responses
 
 

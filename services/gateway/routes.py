@@ -8,25 +8,32 @@ from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway.auth import USER
 from services.gateway.launch import request_launch
+from services.gateway.log_stream import stream_log
 from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.loris_api.routes import setup_loris_routes
 from services.gateway.openapi import openapi_document
 from services.gateway.preflight import check_upload
 from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
+from services.gateway.session_routes import delete_session, get_session, post_session
 from services.gateway.upload_form import read_upload_form
 from services.gateway.upload_rules import UploadRefused, refusal_response
+from services.gateway.web_page import setup_web_page
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
+    setup_web_page(app)
     app.router.add_post("/api/v1/uploads", post_upload)
     app.router.add_get("/api/v1/uploads", proxy_to_logstore)
     app.router.add_post("/api/v1/uploads/check", post_check)
     app.router.add_get("/api/v1/openapi.json", get_openapi)
     app.router.add_get("/api/v1/uploads/{upload_id}", upload_or_fresh)
     app.router.add_get("/api/v1/uploads/{upload_id}/log", log_or_fresh)
+    app.router.add_get("/api/v1/uploads/{upload_id}/log/events", stream_log, allow_head=False)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", runs_or_fresh)
     app.router.add_post("/api/v1/uploads/{upload_id}/launch", post_launch)
+    app.router.add_post("/api/v1/session", post_session)
+    app.router.add_get("/api/v1/session", get_session)
+    app.router.add_delete("/api/v1/session", delete_session)
     setup_loris_routes(app)
 
 
@@ -51,16 +58,6 @@ async def post_check(request: web.Request) -> web.Response:
 async def post_launch(request: web.Request) -> web.Response:
     accepted = await request_launch(request.app[POOL], upload_id_from_path(request), request[USER])
     return model_response(accepted, status=202)
-
-
-async def index(request: web.Request) -> web.Response:
-    return web.json_response({
-        "service": "LORIS imaging uploader",
-        "uploads": "/api/v1/uploads",
-        "openapi": "/api/v1/openapi.json",
-        "loris_api": "/api/v0.0.4-dev/",
-        "authentication": "Authorization: Bearer <token>",
-    })
 
 
 async def get_openapi(request: web.Request) -> web.Response:

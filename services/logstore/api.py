@@ -1,4 +1,4 @@
-"""The logstore's HTTP API: browse uploads, one upload, its log, its runs.
+"""The logstore's HTTP API: browse uploads, one upload, its log (and its live log), its runs.
 
 Internal: only the gateway may call it. Each call carries the shared secret
 and the scope of the user the gateway answers for; an upload outside that
@@ -18,6 +18,7 @@ from services.common.messages import UserScope
 from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.logstore import queries
+from services.logstore.log_stream import stream_log
 
 SCOPE = web.RequestKey("scope", UserScope)
 # Where the scans are, resolved once: every upload's location is told from it.
@@ -30,6 +31,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads/{upload_id}", show_upload)
     app.router.add_get("/api/v1/uploads/{upload_id}/log", show_log)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", show_runs)
+    app.router.add_get("/api/v1/uploads/{upload_id}/log/events", show_log_events, allow_head=False)
 
 
 @web.middleware
@@ -77,6 +79,10 @@ async def show_log(request: web.Request) -> web.Response:
         "lines": lines,
     }
     return values_response(page)
+
+
+async def show_log_events(request: web.Request) -> web.StreamResponse:
+    return await stream_log(request, request[SCOPE])
 
 
 async def show_runs(request: web.Request) -> web.Response:

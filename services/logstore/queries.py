@@ -1,10 +1,11 @@
 """The read queries: browse uploads, one upload, its log, its runs; each
 limited to what the asking user's scope may see."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from services.common.api_models import LogQuery, RunRecord, UploadListQuery, UploadSummary
+from services.common.api_models import LogLine, LogQuery, RunRecord, UploadListQuery, UploadSummary
 from services.common.messages import UserScope
 from services.common.scope import visible_to_sql
 
@@ -121,3 +122,39 @@ async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:
         upload_id,
     )
     return [RunRecord(**row) for row in rows]
+
+
+_LINE_FIELDS = tuple(LogLine.model_fields)
+
+
+@dataclass(frozen=True)
+class LogNews:
+    """What a live log stream shows next: the upload's progress and attempt, and the new lines."""
+
+    progress: str
+    attempt: int
+    lines: list[dict]
+
+
+async def get_log_news(conn: asyncpg.Connection, upload_id: int, scope: UserScope, *, after: int,
+                       attempt: int | None, detailed: bool, limit: int) -> LogNews | None:
+    """The upload's progress and current attempt, and that attempt's first `limit` lines after `after` (after
+    none when it is no longer `attempt`: a new attempt is read from its start), shaped as LogLine. One
+    statement, so that the progress and the lines are of one moment. None when the user may not see it."""
+    visible, args = visible_to_sql(scope, 5)
+    rows = await conn.fetch(
+        f"""WITH upload AS (SELECT upload_id, progress, attempt FROM logstore.uploads
+                            WHERE upload_id = $1 AND {visible})
+            SELECT upload.progress, upload.attempt AS current_attempt, l.line_id, l.attempt, l.logged_at, l.origin,
+                   l.message, l.is_error, l.is_verbose, true AS active
+            FROM upload LEFT JOIN logstore.log_lines l
+              ON l.upload_id = upload.upload_id AND l.attempt = upload.attempt
+             AND l.line_id > CASE WHEN $3::integer IS NULL OR upload.attempt = $3 THEN $2::bigint ELSE 0 END
+             AND ($4 OR NOT l.is_verbose)
+            ORDER BY l.line_id LIMIT {int(limit)}""",
+        upload_id, after, attempt, detailed, *args,
+    )
+    if not rows:
+        return None
+    lines = [{name: row[name] for name in _LINE_FIELDS} for row in rows if row["line_id"] is not None]
+    return LogNews(progress=rows[0]["progress"], attempt=rows[0]["current_attempt"], lines=lines)

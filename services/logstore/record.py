@@ -18,6 +18,7 @@ from services.common.messages import (
 )
 from services.common.progress import moves_progress, progress_after, rank_of
 from services.logstore.log_lines import lines_for
+from services.logstore.log_wakeups import notify_log_changed
 from services.logstore.run_records import record_run_finished, record_run_started
 
 UPLOAD_LOCK_SPACE = 1
@@ -41,6 +42,7 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
     if moves_progress(event):
         await _advance_progress(conn, event)
     await _append_log_lines(conn, event)
+    await notify_log_changed(conn, event.upload_id)  # delivered at commit: the live log streams read it then
 
 
 async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) -> None:

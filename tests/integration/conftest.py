@@ -4,6 +4,7 @@ and stopped by the test) against the run's own database and vhost."""
 import contextlib
 
 import pytest
+from aiohttp import web
 
 from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
 from services.gateway.__main__ import build_app as build_gateway
@@ -65,3 +66,19 @@ def gateway_stack(gateway_settings, logstore_settings, validator_settings, tap):
                 yield gateway_url, logstore_url
 
     return run
+
+
+@pytest.fixture
+async def gateway_before_the_read_side(gateway_settings, validator_settings, tap):
+    """The URL of a gateway whose logstore knows no upload yet (it answers 404 to everything, as before it
+    records one): what a user sees right after a 202."""
+
+    async def not_recorded_yet(request: web.Request) -> web.Response:
+        return web.json_response({"error": {"code": "unknown_upload", "message": "not yet", "field": None},
+                                  "errors": []}, status=404)
+
+    lagging = web.Application()
+    lagging.router.add_route("GET", "/{tail:.*}", not_recorded_yet)
+    async with running_app(lagging) as logstore_url, running_app(build_validator(validator_settings())):
+        async with running_app(build_gateway(gateway_settings(logstore_url=logstore_url, auto_launch=False))) as url:
+            yield url

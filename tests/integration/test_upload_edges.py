@@ -11,14 +11,10 @@ import asyncio
 import uuid
 
 import pytest
-from aiohttp import web
 
-from services.gateway.__main__ import build_app as build_gateway
-from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
-from tests.support.inprocess import running_app
 
 FIELDS = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1"}
 
@@ -87,24 +83,9 @@ async def test_a_tgz_of_zip_bytes_sent_one_byte_at_a_time_is_refused_with_415(ga
 # --- the user's view right after a 202 ------------------------------------------------------
 
 
-@pytest.fixture
-async def gateway_before_the_read_side(gateway_settings, validator_settings, tap, http):
-    """A gateway whose logstore knows no upload yet (it answers 404 to everything, as before it records one)."""
-
-    async def not_recorded_yet(request: web.Request) -> web.Response:
-        return web.json_response({"error": {"code": "unknown_upload", "message": "not yet", "field": None},
-                                  "errors": []}, status=404)
-
-    lagging = web.Application()
-    lagging.router.add_route("GET", "/{tail:.*}", not_recorded_yet)
-    async with running_app(lagging) as logstore_url, running_app(build_validator(validator_settings())):
-        async with running_app(build_gateway(gateway_settings(logstore_url=logstore_url, auto_launch=False))) as url:
-            yield UploaderClient(http, url, DEMO_TOKEN)
-
-
-async def test_right_after_a_202_the_upload_its_log_and_runs_answer_not_started(gateway_before_the_read_side, tmp_path,
-                                                                              incoming_path):
-    client = gateway_before_the_read_side
+async def test_right_after_a_202_the_upload_its_log_and_runs_answer_not_started(gateway_before_the_read_side, http,
+                                                                              tmp_path, incoming_path):
+    client = UploaderClient(http, gateway_before_the_read_side, DEMO_TOKEN)
     path = make_dicom_archive(tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.tgz", "MTL0001_300001_V1", n_files=1)
     accepted = await client.upload(path, **FIELDS)
     upload_id = (await accepted.json())["upload_id"]

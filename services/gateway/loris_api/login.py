@@ -1,5 +1,6 @@
 """POST /api/v0.0.4-dev/login: a username and password for an API token that
-expires (like LORIS's JWT, after `login_token_hours`)."""
+expires (like LORIS's JWT, after `login_token_hours`). Throttled like the
+browser's sign-in: 429 with Retry-After after too many failures."""
 
 import json
 from datetime import timedelta
@@ -8,19 +9,27 @@ from aiohttp import web
 
 from services.common.app_keys import POOL, SETTINGS
 from services.common.request_parsing import is_plain_text
-from services.gateway.loris_api.errors import LorisError, loris_json
-from services.gateway.users import issue_token, verify_login
+from services.gateway.loris_api.errors import LorisError, loris_error, loris_json
+from services.gateway.sign_in_limit import SignInLimit, TooManySignIns, sign_in
+from services.gateway.users import issue_token
 
 CREDENTIALS = ("username", "password")
 
 
 async def post_login(request: web.Request) -> web.Response:
     username, password = credentials_of(await request.read())
-    pool = request.app[POOL]
-    user = await verify_login(pool, username, password) if is_plain_text(username + password) else None
+    pool, settings = request.app[POOL], request.app[SETTINGS]
+    if not is_plain_text(username + password):
+        raise LorisError(401, "Incorrect username or password.")
+    try:
+        user = await sign_in(pool, SignInLimit.of(settings), username, password)
+    except TooManySignIns as refused:
+        response = loris_error(429, str(refused))
+        response.headers["Retry-After"] = str(refused.retry_after)
+        return response
     if user is None:
         raise LorisError(401, "Incorrect username or password.")
-    lifetime = timedelta(hours=request.app[SETTINGS].login_token_hours)
+    lifetime = timedelta(hours=settings.login_token_hours)
     token = await issue_token(pool, user.username, lifetime=lifetime, issued_by="login")
     return loris_json({"token": token})
 

@@ -82,7 +82,17 @@ def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(doc
 def test_each_operation_has_its_own_operation_id(document):
     ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
 
-    assert len(ids) == len(set(ids)) == 8
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_the_live_log_is_an_event_stream_that_takes_the_log_s_mode_after_and_last_event_id(document):
+    operation = document["paths"]["/api/v1/uploads/{upload_id}/log/events"]["get"]
+
+    assert operation["operationId"] == "streamUploadLog"
+    assert list(operation["responses"]["200"]["content"]) == ["text/event-stream"]
+    assert set(operation["responses"]) == {"200", "400", "401", "403", "404", "503"}
+    assert [(p["name"], p["in"]) for p in operation["parameters"]] == [
+        ("upload_id", "path"), ("mode", "query"), ("after", "query"), ("Last-Event-ID", "header")]
 
 
 def test_every_reference_in_the_document_points_to_a_schema_it_defines(document):
@@ -256,6 +266,28 @@ def test_the_progress_schema_lists_the_four_loris_states(document):
     assert document["components"]["schemas"]["Progress"]["enum"] == ["Not Started", "In Progress", "Failure", "Success"]
 
 
-def test_every_operation_needs_a_bearer_token(document):
-    assert document["security"] == [{"bearerAuth": []}]
-    assert document["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+def test_every_operation_needs_a_bearer_token_or_the_session_cookie_but_signing_in_and_out(document):
+    assert document["security"] == [{"bearerAuth": []}, {"sessionCookie": []}]
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert (schemes["sessionCookie"]["type"], schemes["sessionCookie"]["in"], schemes["sessionCookie"]["name"]) == (
+        "apiKey", "cookie", "uploader_session")
+    assert "X-CSRF-Token" in schemes["sessionCookie"]["description"]
+    session = document["paths"]["/api/v1/session"]
+    assert session["post"]["security"] == session["delete"]["security"] == []
+    assert "security" not in session["get"]
+
+
+def test_the_session_operations_answer_the_session_body_and_the_sign_in_declares_its_throttle(document):
+    session = document["paths"]["/api/v1/session"]
+
+    assert set(session) == {"post", "get", "delete"}
+    assert session["post"]["requestBody"]["content"]["application/json"]["schema"] == {"$ref": REF_PREFIX + "SignIn"}
+    for method in ("post", "get"):
+        assert session[method]["responses"]["200"]["content"]["application/json"]["schema"] == {
+            "$ref": REF_PREFIX + "SessionInfo"}
+    assert set(session["post"]["responses"]) == {"200", "400", "401", "413", "415", "429"}
+    assert session["post"]["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    assert set(session["delete"]["responses"]) == {"204", "403"}
+    assert set(document["components"]["schemas"]["SessionInfo"]["properties"]) == {
+        "username", "permissions", "sites", "may_use_uploader", "csrf_token", "max_upload_bytes"}

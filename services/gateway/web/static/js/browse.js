@@ -1,0 +1,171 @@
+// The Browse tab: every upload the user may see, filtered, sorted by upload date and paged. Rows of uploads
+// still Not Started or In Progress refresh by themselves.
+
+import { call } from "./api.js";
+import { dateTime, orDash, progressLabel, yesNo, FINISHED } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const REFRESH_SECONDS = 3;
+const COLUMNS = [
+  (u) => link(u.upload_id),
+  (u) => progressLabel(u.progress),
+  (u) => orDash(u.candid),
+  (u) => orDash(u.pscid),
+  (u) => orDash(u.visit_label),
+  (u) => orDash(u.site),
+  (u) => yesNo(u.is_phantom),
+  (u) => orDash(u.file_name),
+  (u) => dateTime(u.uploaded_at),
+  (u) => orDash(u.uploaded_by),
+  (u) => orDash(u.tarchive),
+  (u) => orDash(u.minc_inserted),
+  (u) => orDash(u.minc_created),
+];
+const FILE_COLUMN = 7;
+
+function link(uploadId) {
+  const a = document.createElement("a");
+  a.href = `#/log/${uploadId}`;
+  a.textContent = String(uploadId);
+  a.setAttribute("aria-label", `Upload ${uploadId}: open its log`);
+  return a;
+}
+
+export class Browse {
+  constructor(openLog) {
+    this.openLog = openLog;
+    this.page = 1;
+    this.sort = "-uploaded_at";
+    this.filters = {};
+    this.total = 0;
+    this.timer = null;
+    this.loadNumber = 0;
+    this.active = false;
+    $("browse-filters").addEventListener("submit", (event) => { event.preventDefault(); this.applyFilters(); });
+    $("browse-filters").addEventListener("reset", () => setTimeout(() => this.applyFilters(), 0));
+    for (const id of ["filter-phantom", "filter-progress"]) $(id).addEventListener("change", () => this.applyFilters());
+    $("sort-by-date").addEventListener("click", () => this.toggleSort());
+    $("page-previous").addEventListener("click", () => this.goTo(this.page - 1));
+    $("page-next").addEventListener("click", () => this.goTo(this.page + 1));
+    $("page-size").addEventListener("change", () => this.goTo(1));
+    $("browse-refresh").addEventListener("click", () => this.load());
+  }
+
+  start() {
+    if (this.active) return;
+    this.active = true;
+    this.load();
+  }
+
+  stop() {
+    this.active = false;
+    clearTimeout(this.timer);
+  }
+
+  applyFilters() {
+    const form = $("browse-filters");
+    this.filters = {};
+    for (const element of form.elements) {
+      if (element.name && element.value.trim() !== "") this.filters[element.name] = element.value.trim();
+    }
+    this.goTo(1);
+  }
+
+  toggleSort() {
+    this.sort = this.sort === "-uploaded_at" ? "uploaded_at" : "-uploaded_at";
+    $("sort-header").setAttribute("aria-sort", this.sort === "-uploaded_at" ? "descending" : "ascending");
+    this.goTo(1);
+  }
+
+  goTo(page) {
+    this.page = Math.max(1, page);
+    this.load();
+  }
+
+  query() {
+    const params = new URLSearchParams({
+      ...this.filters, sort: this.sort, page: String(this.page), page_size: $("page-size").value,
+    });
+    return `/api/v1/uploads?${params}`;
+  }
+
+  async load() {
+    clearTimeout(this.timer);
+    const number = ++this.loadNumber;
+    try {
+      const page = await call("GET", this.query());
+      if (number !== this.loadNumber) return; // a newer view was asked for meanwhile
+      $("browse-error").textContent = "";
+      this.total = page.total;
+      this.render(page);
+      this.scheduleRefresh(page.items);
+    } catch (error) {
+      if (number !== this.loadNumber) return;
+      $("browse-error").textContent = error.message;
+      if (this.active) this.timer = setTimeout(() => this.load(), REFRESH_SECONDS * 1000);
+    }
+  }
+
+  scheduleRefresh(items) {
+    if (this.active && items.some((u) => !FINISHED.has(u.progress))) {
+      this.timer = setTimeout(() => this.refreshUnfinished(), REFRESH_SECONDS * 1000);
+    }
+  }
+
+  /** The same page again; only the rows already shown are updated, so the table does not jump. */
+  async refreshUnfinished() {
+    if (!this.active) return;
+    const number = this.loadNumber;
+    try {
+      const page = await call("GET", this.query());
+      if (number !== this.loadNumber) return;
+      $("browse-error").textContent = "";
+      const fresh = new Map(page.items.map((u) => [String(u.upload_id), u]));
+      for (const row of $("browse-rows").querySelectorAll("tr[data-upload-id]")) {
+        const upload = fresh.get(row.dataset.uploadId);
+        if (upload) row.replaceWith(this.row(upload));
+      }
+      this.scheduleRefresh(page.items);
+    } catch (error) {
+      $("browse-error").textContent = error.message;
+      this.timer = setTimeout(() => this.refreshUnfinished(), REFRESH_SECONDS * 1000);
+    }
+  }
+
+  render(page) {
+    const rows = $("browse-rows");
+    rows.replaceChildren(...page.items.map((u) => this.row(u)));
+    if (page.items.length === 0) {
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = COLUMNS.length;
+      td.className = "empty";
+      td.textContent = page.total === 0 ? "No uploads match." : "No uploads on this page.";
+      tr.append(td);
+      rows.append(tr);
+    }
+    const pages = Math.max(1, Math.ceil(page.total / page.page_size));
+    const noun = page.total === 1 ? "upload" : "uploads";
+    $("page-status").textContent = `Page ${page.page} of ${pages} (${page.total.toLocaleString()} ${noun})`;
+    $("page-previous").disabled = page.page <= 1;
+    $("page-next").disabled = page.page >= pages;
+  }
+
+  row(upload) {
+    const tr = document.createElement("tr");
+    tr.dataset.uploadId = String(upload.upload_id);
+    tr.dataset.progress = upload.progress;
+    COLUMNS.forEach((cell, index) => {
+      const td = document.createElement("td");
+      if (index === FILE_COLUMN) td.className = "file";
+      const value = cell(upload);
+      if (value instanceof Node) td.append(value);
+      else td.textContent = value;
+      tr.append(td);
+    });
+    tr.addEventListener("click", (event) => {
+      if (!event.target.closest("a")) this.openLog(upload.upload_id);
+    });
+    return tr;
+  }
+}

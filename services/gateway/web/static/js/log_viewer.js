@@ -1,0 +1,197 @@
+// The Log Viewer: one upload's progress, status line and log, appended live through server-sent events
+// (EventSource resumes after a reconnect from the last line it got, by Last-Event-ID), with polling of
+// the log API as the fallback when the stream cannot be had.
+
+import { Unreachable, call, uploadPath } from "./api.js";
+import { FINISHED, progressLabel, time } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const POLL_SECONDS = 2;
+const RECONNECT_GRACE_MS = 4000;
+const STREAM_RETRY_SECONDS = 10;
+const UNREACHABLE = "The server cannot be reached; the log resumes when it answers again.";
+
+export class LogViewer {
+  constructor() {
+    this.uploadId = null;
+    this.stream = null;
+    this.pollTimer = null;
+    this.lastLineId = 0;
+    this.attempt = null;
+    this.streamFailedAt = 0;
+    this.generation = 0; // bumps on every (re)open, so answers for an older view are dropped
+    for (const radio of document.querySelectorAll("input[name=log-mode]")) {
+      radio.addEventListener("change", () => this.uploadId !== null && this.open(this.uploadId, true));
+    }
+  }
+
+  mode() {
+    return document.querySelector("input[name=log-mode]:checked").value;
+  }
+
+  async open(uploadId, force = false) {
+    if (uploadId === this.uploadId && !force) return;
+    this.close();
+    this.uploadId = uploadId;
+    const generation = ++this.generation;
+    this.lastLineId = 0;
+    this.attempt = null;
+    this.showLines([]);
+    $("log-connection").textContent = "";
+    $("log-cause").hidden = true;
+    $("log-upload").textContent = `Upload ${uploadId}`;
+    try {
+      const upload = await call("GET", uploadPath(uploadId));
+      if (generation !== this.generation) return;
+      $("log-upload").textContent = `Upload ${uploadId}: ${upload.file_name || "(no file name)"}`;
+      this.showProgress(upload.progress, null);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      $("log-connection").textContent = error.message;
+      if (!(error instanceof Unreachable)) return;
+    }
+    if (window.EventSource) this.follow(generation);
+    else this.poll(generation);
+  }
+
+  close() {
+    this.generation += 1;
+    this.uploadId = null;
+    if (this.stream) this.stream.close();
+    this.stream = null;
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.unreachableTimer);
+    this.unreachableTimer = null;
+  }
+
+  follow(generation) {
+    const params = new URLSearchParams({ mode: this.mode(), after: String(this.lastLineId) });
+    const stream = new EventSource(`${uploadPath(this.uploadId, "/log/events")}?${params}`);
+    this.stream = stream;
+    stream.addEventListener("open", () => {
+      clearTimeout(this.unreachableTimer);
+      this.unreachableTimer = null;
+      $("log-connection").textContent = "";
+    });
+    stream.addEventListener("progress", (event) => {
+      const data = JSON.parse(event.data);
+      if (this.attempt !== null && data.attempt !== this.attempt) {
+        this.lastLineId = 0;
+        this.showLines([]);
+      }
+      this.attempt = data.attempt;
+      this.showProgress(data.progress, data.status);
+    });
+    stream.addEventListener("line", (event) => {
+      $("log-connection").textContent = "";
+      this.addLines([JSON.parse(event.data)]);
+    });
+    stream.addEventListener("end", (event) => {
+      const data = JSON.parse(event.data);
+      this.showProgress(data.progress, data.status);
+      stream.close();
+    });
+    stream.addEventListener("error", () => {
+      if (generation !== this.generation) return;
+      if (stream.readyState === EventSource.CLOSED) {
+        // No stream to be had (an error answer): poll the log instead, and try the stream again later.
+        this.stream = null;
+        this.streamFailedAt = Date.now();
+        this.poll(generation);
+      } else {
+        // EventSource is reconnecting; that the stream ended is news only when no new one opens soon.
+        if (!this.unreachableTimer) {
+          this.unreachableTimer = setTimeout(() => {
+            this.unreachableTimer = null;
+            if (generation === this.generation && stream.readyState !== EventSource.OPEN) {
+              $("log-connection").textContent = UNREACHABLE;
+            }
+          }, RECONNECT_GRACE_MS);
+        }
+      }
+    });
+  }
+
+  async poll(generation) {
+    if (generation !== this.generation) return;
+    let finished = false;
+    try {
+      const params = new URLSearchParams({ mode: this.mode(), after: String(this.lastLineId) });
+      const page = await call("GET", `${uploadPath(this.uploadId, "/log")}?${params}`);
+      if (generation !== this.generation) return;
+      $("log-connection").textContent = "";
+      this.addLines(page.lines);
+      this.showProgress(page.progress, page.status);
+      finished = FINISHED.has(page.progress);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      $("log-connection").textContent = error instanceof Unreachable ? UNREACHABLE : error.message;
+    }
+    if (finished) return;
+    if (window.EventSource && Date.now() - this.streamFailedAt > STREAM_RETRY_SECONDS * 1000) {
+      this.follow(generation);
+    } else {
+      this.pollTimer = setTimeout(() => this.poll(generation), POLL_SECONDS * 1000);
+    }
+  }
+
+  showProgress(progress, status) {
+    progressLabel(progress, $("log-progress"));
+    if (status) $("log-status").textContent = status;
+    this.showCause(progress);
+  }
+
+  /** A failure's cause in plain words: the last error line of the log (the validator's or the launcher's). */
+  showCause(progress) {
+    const cause = $("log-cause");
+    const errors = $("log-lines").querySelectorAll(".line.error .message");
+    if (progress === "Failure" && errors.length) {
+      cause.textContent = `Why it failed: ${errors[errors.length - 1].textContent}`;
+      cause.hidden = false;
+    } else {
+      cause.hidden = true;
+    }
+    this.progress = progress;
+  }
+
+  showLines(lines) {
+    const region = $("log-lines");
+    region.replaceChildren();
+    const empty = document.createElement("p");
+    empty.className = "empty";
+    empty.textContent = "No log lines yet.";
+    region.append(empty);
+    this.addLines(lines);
+  }
+
+  addLines(lines) {
+    const region = $("log-lines");
+    const fresh = lines.filter((line) => line.line_id > this.lastLineId);
+    if (!fresh.length) return;
+    region.querySelector(".empty")?.remove();
+    const atBottom = region.scrollTop + region.clientHeight >= region.scrollHeight - 4;
+    for (const line of fresh) {
+      region.append(lineElement(line));
+      this.lastLineId = line.line_id;
+    }
+    if (atBottom) region.scrollTop = region.scrollHeight;
+    if (this.progress) this.showCause(this.progress);
+  }
+}
+
+function lineElement(line) {
+  const div = document.createElement("div");
+  div.className = line.is_error ? "line error" : "line";
+  div.dataset.lineId = String(line.line_id);
+  const when = document.createElement("time");
+  when.dateTime = line.logged_at;
+  when.textContent = time(line.logged_at);
+  const origin = document.createElement("span");
+  origin.className = "origin";
+  origin.textContent = line.origin;
+  const message = document.createElement("span");
+  message.className = "message";
+  message.textContent = line.message;
+  div.append(when, origin, message);
+  return div;
+}

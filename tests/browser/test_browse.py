@@ -1,0 +1,132 @@
+"""The Browse tab: LORIS's columns, filters, sorting, paging, rows that refresh by themselves, a row that
+opens its log, an own-sites coordinator who sees only their site, and the page at a narrow width and with the
+keyboard alone."""
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import DEMO_TOKEN
+from tests.support.api import UploaderClient
+from tests.support.browser import no_serious_violations, sign_in
+
+HEADERS = ["Upload ID", "Progress", "CandID", "PSCID", "Visit label", "Site", "Phantom", "File", "Upload date",
+           "Uploaded by", "Tarchive info", "MINC inserted", "MINC created"]
+
+
+@pytest.fixture
+async def api(web_stack, http) -> UploaderClient:
+    return UploaderClient(http, web_stack.gateway_url, DEMO_TOKEN)
+
+
+async def upload(api: UploaderClient, archive, pscid="MTL0001", candid="300001", visit="V1", **kwargs) -> tuple[int, str]:
+    scan = archive(pscid, candid, visit, **kwargs)
+    answer = await api.upload(scan, candid=candid, pscid=pscid, visit_label=visit)
+    assert answer.status == 202, await answer.text()
+    return (await answer.json())["upload_id"], scan.name
+
+
+def table(page: Page):
+    return page.get_by_role("region", name="Browse uploads").get_by_role("table")
+
+
+def row_of(page: Page, file_name: str):
+    return table(page).get_by_role("row").filter(has_text=file_name)
+
+
+async def test_browse_shows_the_loris_columns_newest_first_and_a_row_refreshes_by_itself(page, api, archive, shoot):
+    older, older_name = await upload(api, archive)
+    newer, newer_name = await upload(api, archive)
+    await sign_in(page, "demo")
+    headers = table(page).get_by_role("columnheader")
+    await expect(headers).to_have_text(HEADERS)
+    ids = table(page).locator("tbody tr").first
+    await expect(ids).to_contain_text(newer_name)  # newest first
+
+    row = row_of(page, newer_name)
+    await expect(row.locator(".progress")).to_have_text("Success", timeout=60_000)  # without a reload
+    await expect(row).to_contain_text("demo")
+    await expect(row).to_contain_text("MTL")
+    await no_serious_violations(page)
+    await shoot(page, "browse")
+
+    await page.get_by_role("button", name="Upload date").click()
+    await expect(table(page).get_by_role("columnheader", name="Upload date")).to_have_attribute("aria-sort", "ascending")
+    first_row = table(page).locator("tbody tr").first
+    await expect(first_row).not_to_have_attribute("data-upload-id", str(newer))  # the page reloaded
+    first_ascending = await first_row.get_attribute("data-upload-id")
+    assert int(first_ascending) <= older
+
+    await row_of(page, older_name).get_by_role("cell").nth(7).click()  # the file name: the row, not its link
+    await expect(page.get_by_role("heading", name="Log Viewer")).to_be_visible()
+    await expect(page.get_by_text(f"Upload {older}: {older_name}")).to_be_visible()
+
+
+async def test_filters_and_paging_with_the_total(page, api, archive, shoot):
+    ott, ott_name = await upload(api, archive, "OTT0001", "400001", "V1")
+    await sign_in(page, "demo")
+    browse = page.get_by_role("region", name="Browse uploads")
+    await browse.get_by_label("PSCID").fill("OTT0001")
+    await browse.get_by_role("button", name="Show").click()
+    await expect(row_of(page, ott_name)).to_be_visible()
+    for site in await table(page).locator("tbody tr td:nth-child(6)").all_inner_texts():
+        assert site == "OTT"
+    await shoot(page, "filtered")
+
+    total = (await (await api.get("/api/v1/uploads", page_size=1)).json())["total"]
+    while total <= 20:  # enough uploads for a second page
+        await upload(api, archive)
+        total += 1
+    await browse.get_by_role("button", name="Clear filters").click()
+    await browse.get_by_label("Rows per page").select_option("20")
+    status = page.locator("#page-status")
+    await expect(status).to_have_text(f"Page 1 of {-(-total // 20)} ({total:,} uploads)")
+    await browse.get_by_role("button", name="Next page").click()
+    await expect(status).to_contain_text("Page 2 of")
+    await shoot(page, "page-2")
+
+
+async def test_an_own_sites_coordinator_sees_only_their_sites_rows(page, api, archive, shoot):
+    _, mtl_name = await upload(api, archive, "MTL0001", "300001", "V1")
+    ott_id, ott_name = await upload(api, archive, "OTT0001", "400001", "V1")
+    await sign_in(page, "mtl_coordinator")
+    await expect(row_of(page, mtl_name)).to_be_visible()
+    await expect(row_of(page, ott_name)).to_have_count(0)
+    sites = await table(page).locator("tbody tr td:nth-child(6)").all_inner_texts()
+    assert sites and set(sites) == {"MTL"}
+    await shoot(page, "mtl-only")
+
+    await page.goto(f"/#/log/{ott_id}")
+    await expect(page.get_by_text(f"There is no upload with id {ott_id}.")).to_be_visible()
+    await shoot(page, "other-site-log")
+
+
+async def test_the_page_reads_on_a_narrow_window_and_works_with_the_keyboard(page, shoot):
+    await page.set_viewport_size({"width": 400, "height": 800})
+    await page.goto("/")
+    await expect(page.get_by_label("Username")).to_be_focused()
+    await page.keyboard.type("demo")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("demo-password-for-browser-tests")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Browse uploads")).to_be_visible()
+    await no_serious_violations(page)
+    await shoot(page, "narrow-browse")
+    await assert_fits(page, 400)
+
+    upload_tab = page.get_by_role("link", name="Upload", exact=True)
+    for _ in range(10):
+        await page.keyboard.press("Tab")
+        if await upload_tab.evaluate("element => element === document.activeElement"):
+            break
+    await expect(upload_tab).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Upload a scan archive")).to_be_visible()
+    await no_serious_violations(page)
+    await shoot(page, "narrow-upload")
+    await assert_fits(page, 400)
+
+
+async def assert_fits(page: Page, width: int) -> None:
+    """Nothing but the table (which scrolls in its own region) is wider than the window."""
+    page_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert page_width <= width, f"the page is {page_width} px wide in a {width} px window"

@@ -1,0 +1,98 @@
+"""The Log Viewer through faults: the live stream breaks and resumes from the last line it had (the
+browser's EventSource sends Last-Event-ID), with a message while the server cannot be reached; the logstore
+restarts; and without a stream at all, polling keeps the log going."""
+
+import asyncio
+import contextlib
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.conftest import DEMO_TOKEN
+from tests.support.api import UploaderClient
+from tests.support.browser import sign_in
+
+
+@pytest.fixture
+async def api(web_stack, http) -> UploaderClient:
+    return UploaderClient(http, web_stack.gateway_url, DEMO_TOKEN)
+
+
+async def start_upload(api: UploaderClient, archive) -> int:
+    answer = await api.upload(archive(), candid="300001", pscid="MTL0001", visit_label="V1")
+    assert answer.status == 202, await answer.text()
+    return (await answer.json())["upload_id"]
+
+
+@contextlib.asynccontextmanager
+async def stopped(web_stack, service: str):
+    """The service stopped while the block runs, and started again after it, whatever happens."""
+    await asyncio.to_thread(web_stack.stop_service, service)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(web_stack.start_service, service)
+        await asyncio.to_thread(web_stack.wait_healthy, service)
+
+
+async def line_ids(page: Page) -> list[int]:
+    return [int(i) for i in await page.get_by_role("log").locator(".line").evaluate_all(
+        "lines => lines.map(line => line.dataset.lineId)")]
+
+
+async def test_the_stream_resumes_from_the_last_line_after_the_gateway_restarts(page, api, archive, web_stack, shoot):
+    stream_requests = []
+    page.on("request", lambda r: stream_requests.append(r) if "/log/events" in r.url else None)
+    upload_id = await start_upload(api, archive)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    log = page.get_by_role("log")
+    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+
+    async with stopped(web_stack, "gateway"):
+        await expect(page.get_by_text("The server cannot be reached")).to_be_visible(timeout=10_000)
+        await shoot(page, "unreachable")
+
+    await expect(page.locator("#log-progress")).to_have_text("Success", timeout=60_000)
+    await expect(page.get_by_text("The server cannot be reached")).to_be_hidden()
+    shown = await line_ids(page)
+    expected = [line["line_id"] for line in (await api.log(upload_id))["lines"]]
+    assert shown == expected
+    sent = [(await r.all_headers()).get("last-event-id") for r in stream_requests]
+    resumes = [int(line_id) for line_id in sent if line_id]
+    assert resumes and resumes[-1] in shown, f"no reconnect sent Last-Event-ID: {sent}"
+    await shoot(page, "resumed")
+
+
+async def test_the_log_carries_on_when_the_logstore_restarts_without_losing_or_repeating_a_line(
+        page, api, archive, web_stack, shoot):
+    upload_id = await start_upload(api, archive)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    log = page.get_by_role("log")
+    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+
+    connection = page.locator("#log-connection")
+    async with stopped(web_stack, "logstore"):
+        await expect(connection).to_contain_text("cannot be reached")
+        await shoot(page, "unreachable")
+
+    await expect(page.locator("#log-progress")).to_have_text("Success", timeout=60_000)
+    await expect(connection).to_be_empty()
+    await expect(log.locator(".line", has_text="Preparing, step")).to_have_count(6)
+    shown = await line_ids(page)
+    expected = [line["line_id"] for line in (await api.log(upload_id))["lines"]]
+    assert shown == expected
+    await shoot(page, "resumed")
+
+
+async def test_without_a_stream_the_log_is_polled(page, api, archive, shoot):
+    await page.route("**/log/events*", lambda route: route.fulfill(status=503, body="no streams here"))
+    upload_id = await start_upload(api, archive)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    await expect(page.locator("#log-progress")).to_have_text("Success", timeout=60_000)
+    await expect(page.get_by_role("log").locator(".line", has_text="Preparing, step")).to_have_count(6)
+    expected = [line["line_id"] for line in (await api.log(upload_id))["lines"]]
+    assert await line_ids(page) == expected
+    await shoot(page, "polled")
