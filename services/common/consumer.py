@@ -70,7 +70,8 @@ class EventConsumer:
             except BROKER_ERRORS as error:
                 log.warning("consumer not cancelled: the broker is away", extra={"error": repr(error)})
         try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
         except TimeoutError:
             log.warning("messages still in hand at shutdown; the broker will redeliver them")
 

@@ -82,7 +82,8 @@ class LaunchSlots:
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            async with asyncio.timeout(POLL_SECONDS):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _reap_forever(self) -> None:

@@ -117,7 +117,8 @@ class _LogStream:
     async def _next_wake(self) -> bool:
         """Wait for a notification or the recheck timer; False when the stream is to end instead."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), self.recheck_seconds)
+            async with asyncio.timeout(self.recheck_seconds):
+                await self.wake.wait()
             await asyncio.sleep(GATHER_SECONDS)
         self.wake.clear()
         transport = self.request.transport

@@ -82,7 +82,8 @@ class LogWakeups:
             self._wake_all()  # what was committed while nobody listened is read now, not at the next timer
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), CHECK_SECONDS)
+                    async with asyncio.timeout(CHECK_SECONDS):
+                        await lost.wait()
                 if not lost.is_set():
                     await conn.fetchval("SELECT 1", timeout=10)
         finally:

@@ -7,6 +7,7 @@ to look at; `no_serious_violations(page)` runs axe-core on the page.
 """
 
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -92,13 +93,20 @@ def shoot_name(request) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)
 
 
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    """var/screenshots/, holding this run's screenshots only."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    return SCREENSHOTS
+
+
 @pytest.fixture
-def shoot(request):
+def shoot(request, screenshots):
     """shoot(page, step): a screenshot at var/screenshots/<test>-<n>-<step>.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     counter = iter(range(1, 100))
 
     async def take(page: Page, step: str) -> None:
-        await page.screenshot(path=SCREENSHOTS / f"{shoot_name(request)}-{next(counter):02d}-{step}.png", full_page=True)
+        await page.screenshot(path=screenshots / f"{shoot_name(request)}-{next(counter):02d}-{step}.png", full_page=True)
 
     return take

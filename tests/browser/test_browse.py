@@ -97,6 +97,7 @@ async def test_an_own_sites_coordinator_sees_only_their_sites_rows(page, api, ar
 
     await page.goto(f"/#/log/{ott_id}")
     await expect(page.get_by_text(f"There is no upload with id {ott_id}.")).to_be_visible()
+    await expect(page.get_by_role("log")).to_be_hidden()
     await shoot(page, "other-site-log")
 
 

@@ -44,3 +44,15 @@ def test_every_service_runs_as_a_module_with_a_short_main(service):
     main = ROOT / "services" / service / "__main__.py"
     assert main.is_file()
     assert len(main.read_text().splitlines()) < 60
+
+
+def test_no_service_waits_with_asyncio_wait_for():
+    """On Python 3.11, asyncio.wait_for loses a cancellation that arrives as the awaited thing completes
+    (CPython gh-86296): a loop waiting that way (the outbox relay's, once) then never stops, and neither does
+    the service's shutdown. `async with asyncio.timeout(...)` has no such flaw."""
+    calls = [f"{path.relative_to(ROOT)}:{node.lineno}"
+             for folder in ("services", "pipeline") for path in (ROOT / folder).rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Attribute) and node.attr == "wait_for"
+             and isinstance(node.value, ast.Name) and node.value.id == "asyncio"]
+    assert calls == []

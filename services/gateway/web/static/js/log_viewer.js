@@ -40,6 +40,7 @@ export class LogViewer {
     $("log-connection").textContent = "";
     $("log-cause").hidden = true;
     $("log-upload").textContent = `Upload ${uploadId}`;
+    $("log-body").hidden = false;
     try {
       const upload = await call("GET", uploadPath(uploadId));
       if (generation !== this.generation) return;
@@ -48,7 +49,10 @@ export class LogViewer {
     } catch (error) {
       if (generation !== this.generation) return;
       $("log-connection").textContent = error.message;
-      if (!(error instanceof Unreachable)) return;
+      if (!(error instanceof Unreachable)) {
+        $("log-body").hidden = true; // no such upload (for this user): nothing to show but why
+        return;
+      }
     }
     if (window.EventSource) this.follow(generation);
     else this.poll(generation);
