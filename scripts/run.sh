@@ -121,7 +121,7 @@ on_stop_signal() {
 # The venv's Python, not curl: a fresh Debian machine may have no curl.
 gateway_healthy() {
     "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
-        "http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}/healthz" 2>/dev/null
+        "http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}/readyz" 2>/dev/null
 }
 
 wait_until_healthy() {
@@ -137,7 +137,7 @@ wait_until_healthy() {
             exit 1
         fi
         if (( SECONDS >= deadline )); then
-            say "the gateway did not answer /healthz within ${HEALTH_TIMEOUT}s"
+            say "the gateway was not ready (/readyz) within ${HEALTH_TIMEOUT}s"
             stop_services
             exit 1
         fi

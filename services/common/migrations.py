@@ -45,3 +45,11 @@ async def apply_migrations(pool: asyncpg.Pool, directory: Path = MIGRATIONS_DIR)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now
+
+
+async def pending_migrations(conn: asyncpg.Connection | asyncpg.Pool, directory: Path | None = None) -> list[str]:
+    """The migrations on disk that the database has not recorded as applied."""
+    known = [path.name for path in migration_files(directory or MIGRATIONS_DIR)]
+    applied = await conn.fetch("SELECT name FROM public.schema_migrations WHERE name = any($1::text[])", known)
+    done = {row["name"] for row in applied}
+    return [name for name in known if name not in done]

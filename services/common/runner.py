@@ -1,5 +1,5 @@
 """What every service is: an aiohttp application with a database pool, a
-broker channel, /healthz, and graceful shutdown on SIGTERM.
+broker channel, /healthz and /readyz, and graceful shutdown on SIGTERM.
 
 Resources live in cleanup contexts: each opens in order at start and closes in
 reverse order at shutdown. aiohttp's run_app turns SIGTERM and SIGINT into
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import uvloop
 from aiohttp import web
 
+from services.common import health
 from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REQUESTER, SERVICE_NAME, SETTINGS
 from services.common.broker import BROKER_ERRORS, connect, open_channel
 from services.common.consumer import EventConsumer, Handler
@@ -45,7 +46,8 @@ def service_app(name: str, settings: ServiceSettings, *, middlewares=(), router:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_broker)
-    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/healthz", health.alive)
+    app.router.add_get("/readyz", health.ready)
     return app
 
 
@@ -122,22 +124,6 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     app[EXCHANGE] = await declare_topology(channel)
     yield
     await connection.close()
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    app = request.app
-    checks = {"database": await _database_answers(app), "broker": not app[BROKER].is_closed}
-    healthy = all(checks.values())
-    body = {"service": app[SERVICE_NAME], "status": "ok" if healthy else "unhealthy", "checks": checks}
-    return web.json_response(body, status=200 if healthy else 503)
-
-
-async def _database_answers(app: web.Application) -> bool:
-    try:
-        async with asyncio.timeout(2):
-            return await app[POOL].fetchval("SELECT true")
-    except Exception:
-        return False
 
 
 @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def gateway_only(request: web.Request, handler) -> web.StreamResponse:
-    if request.path == "/healthz":
+    if request.path in ("/healthz", "/readyz"):
         return await handler(request)
     if not secret_matches(request.headers.get(SECRET_HEADER), request.app[SETTINGS].internal_secret):
         return error_response(403, "gateway_only", "The logstore answers only the gateway; ask the gateway instead.")

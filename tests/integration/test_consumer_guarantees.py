@@ -9,6 +9,7 @@ import aio_pika
 import aiohttp
 import pytest
 
+from services.common import migrations
 from services.common.messages import UploadReceived
 from services.common.topology import DEAD_LETTER_QUEUE, VALIDATOR_QUEUE
 from services.validator.__main__ import build_app
@@ -149,9 +150,26 @@ async def test_an_event_missing_a_field_is_dead_lettered_naming_the_field(valida
     await wait_for_decision(tap, following)
 
 
-async def test_healthz_answers_200_with_the_database_and_the_broker_checked(validator):
-    async with aiohttp.ClientSession() as http, http.get(f"{validator}/healthz") as answer:
-        assert answer.status == 200
+async def test_healthz_says_alive_and_readyz_checks_the_database_the_broker_and_the_migrations(validator):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{validator}/healthz") as answer:
+            assert (answer.status, await answer.json()) == (200, {"service": "validator", "status": "ok"})
+        async with http.get(f"{validator}/readyz") as answer:
+            assert answer.status == 200
+            body = await answer.json()
+
+    assert body == {"service": "validator", "status": "ok",
+                    "checks": {"database": True, "broker": True, "migrations": True}}
+
+
+async def test_readyz_is_503_and_names_a_migration_not_applied_yet(validator, monkeypatch, tmp_path):
+    for path in migrations.migration_files():
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "9999_from_a_newer_version.sql").write_text("SELECT 1;")
+    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", tmp_path)
+    async with aiohttp.ClientSession() as http, http.get(f"{validator}/readyz") as answer:
+        assert answer.status == 503
         body = await answer.json()
 
-    assert body == {"service": "validator", "status": "ok", "checks": {"database": True, "broker": True}}
+    assert body["checks"] == {"database": True, "broker": True, "migrations": False}
+    assert body["pending_migrations"] == ["9999_from_a_newer_version.sql"]

@@ -170,10 +170,12 @@ async def test_a_user_without_uploader_permission_is_refused_with_403(gateway_ur
     await check()
 
 
-async def test_healthz_needs_no_token(gateway_url, http):
+async def test_healthz_and_readyz_need_no_token(gateway_url, http):
     async with http.get(f"{gateway_url}/healthz") as answer:
+        assert (answer.status, await answer.json()) == (200, {"service": "gateway", "status": "ok"})
+    async with http.get(f"{gateway_url}/readyz") as answer:
         assert answer.status == 200
-        assert (await answer.json())["checks"] == {"database": True, "broker": True}
+        assert (await answer.json())["checks"] == {"database": True, "broker": True, "migrations": True}
 
 
 # --- an accepted upload ----------------------------------------------------------------------

@@ -366,8 +366,9 @@ async def test_a_call_without_the_gateway_s_secret_is_refused_with_403(logstore_
             async with http.get("/api/v1/uploads", headers=headers) as answer:
                 assert answer.status == 403
                 assert (await answer.json())["error"]["code"] == "gateway_only"
-        async with http.get("/healthz") as answer:
-            assert answer.status == 200
+        for health in ("/healthz", "/readyz"):
+            async with http.get(health) as answer:
+                assert answer.status == 200
 
 
 async def test_the_logstore_does_not_start_without_a_secret(logstore_settings):

@@ -54,7 +54,7 @@ class ServiceStack:
 
     def wait_healthy(self, name: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.ports[name]}/healthz"
+        url = f"http://127.0.0.1:{self.ports[name]}/readyz"
         while time.monotonic() < deadline:
             if self.processes[name].poll() is not None:
                 raise RuntimeError(f"{name} exited with {self.processes[name].returncode}:\n{self.log_tail(name)}")
