@@ -82,7 +82,8 @@ async def show_log(request: web.Request) -> web.Response:
 
 
 async def show_log_events(request: web.Request) -> web.StreamResponse:
-    return await stream_log(request, request[SCOPE])
+    upload_id = upload_id_from_path(request)
+    return await stream_log(request, request[SCOPE], upload_id) or _unknown_upload(upload_id)
 
 
 async def show_runs(request: web.Request) -> web.Response:

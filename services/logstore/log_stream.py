@@ -20,7 +20,6 @@ from aiohttp_sse import EventSourceResponse
 from services.common.api_models import LogStreamQuery
 from services.common.app_keys import POOL, SETTINGS
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.common.http_errors import error_response
 from services.common.log_events import (
     END_EVENT,
     LAST_EVENT_ID,
@@ -33,7 +32,7 @@ from services.common.log_events import (
 )
 from services.common.messages import UserScope
 from services.common.progress import Progress
-from services.common.request_parsing import parse_query, upload_id_from_path
+from services.common.request_parsing import parse_query
 from services.logstore import queries
 from services.logstore.log_wakeups import LOG_WAKEUPS
 
@@ -48,17 +47,15 @@ GATHER_SECONDS = 0.1
 READ_LINES = 1000
 
 
-async def stream_log(request: web.Request, scope: UserScope) -> web.StreamResponse:
-    upload_id = upload_id_from_path(request)
+async def stream_log(request: web.Request, scope: UserScope, upload_id: int) -> web.StreamResponse | None:
+    """The stream; None when the user may not see the upload (or there is none)."""
     query = parse_query(request, LogStreamQuery)
     resume = line_id_from(request.headers.get(LAST_EVENT_ID))
     after = query.after if resume is None else resume
     with request.app[LOG_WAKEUPS].watch(upload_id) as wake:  # before the first read: no change is missed
         stream = _LogStream(request, scope, upload_id, query.mode == "detailed", after, wake)
         news = await stream.read()
-        if news is None:
-            return error_response(404, "unknown_upload", f"There is no upload with id {upload_id}.", "upload_id")
-        return await stream.run(news)
+        return None if news is None else await stream.run(news)
 
 
 class _LogStream:

@@ -47,12 +47,8 @@ def web_stack(service_env, tmp_path_factory, browser_users):
     # watch a run from its start.
     overrides = {"UPLOADER_PIPELINE_COMMAND": SLOW_PIPELINE, "UPLOADER_MAX_UPLOAD_BYTES": str(64 * 1024**2),
                  "UPLOADER_MAX_CONCURRENT_RUNS": "4"}
-    running = ServiceStack({**service_env, **overrides}, tmp_path_factory.mktemp("browser-logs"))
-    try:
-        running.start()
+    with ServiceStack({**service_env, **overrides}, tmp_path_factory.mktemp("browser-logs")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

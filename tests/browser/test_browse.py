@@ -67,6 +67,9 @@ async def test_filters_and_paging_with_the_total(page, api, archive, shoot):
     browse = page.get_by_role("region", name="Browse uploads")
     await browse.get_by_label("PSCID").fill("OTT0001")
     await browse.get_by_role("button", name="Show").click()
+    ott_total = (await (await api.get("/api/v1/uploads", pscid="OTT0001", page_size=1)).json())["total"]
+    noun = "upload" if ott_total == 1 else "uploads"
+    await expect(page.locator("#page-status")).to_have_text(f"Page 1 of 1 ({ott_total} {noun})")  # the filtered page
     await expect(row_of(page, ott_name)).to_be_visible()
     for site in await table(page).locator("tbody tr td:nth-child(6)").all_inner_texts():
         assert site == "OTT"

@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import DEMO_TOKEN
+from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.browser import no_serious_violations, sign_in, slow_network
 from tests.support.dicom_archives import dicom_bytes
@@ -157,10 +158,18 @@ async def test_a_cancelled_upload_stops_and_the_server_keeps_nothing(page, tmp_p
     await expect(page.get_by_text("Upload cancelled; nothing was kept on the server.")).to_be_visible()
     await shoot(page, "cancelled")
 
-    await page.wait_for_timeout(2000)  # the server notices the broken connection
+    # The server notices the broken connection and removes what it had received (a .partial file).
+    async def nothing_kept() -> bool:
+        return not leftovers(Path(incoming_path), scan.name)
+
+    await eventually(nothing_kept, what="the removal of the cancelled upload's bytes")
     page_of_uploads = await (await api.get("/api/v1/uploads", pscid="MTL0001", page_size=500)).json()
     assert scan.name not in [u["file_name"] for u in page_of_uploads["items"]]
-    assert not [p for p in Path(incoming_path).rglob("*") if scan.name in p.name]
+
+
+def leftovers(incoming: Path, file_name: str) -> list[Path]:
+    """Unfinished uploads (the scan store's .part files) and stored files of this name."""
+    return [p for p in incoming.rglob("*") if p.is_file() and (p.suffix == ".part" or file_name in p.name)]
 
 
 async def test_overwriting_a_failed_upload_after_confirming(page, archive, api, shoot):

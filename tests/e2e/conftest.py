@@ -17,12 +17,8 @@ def stack_overrides() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def stack(service_env, stack_overrides, tmp_path_factory):
-    running = ServiceStack({**service_env, **stack_overrides}, tmp_path_factory.mktemp("logs"))
-    try:
-        running.start()
+    with ServiceStack({**service_env, **stack_overrides}, tmp_path_factory.mktemp("logs")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

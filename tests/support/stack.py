@@ -77,6 +77,17 @@ class ServiceStack:
             process.wait()
             raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}") from None
 
+    def __enter__(self) -> "ServiceStack":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
             try:

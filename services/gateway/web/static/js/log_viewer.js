@@ -17,6 +17,7 @@ export class LogViewer {
     this.stream = null;
     this.pollTimer = null;
     this.lastLineId = 0;
+    this.lastError = null; // the message of the last error line shown: a failure's cause
     this.attempt = null;
     this.streamFailedAt = 0;
     this.generation = 0; // bumps on every (re)open, so answers for an older view are dropped
@@ -148,9 +149,8 @@ export class LogViewer {
   /** A failure's cause in plain words: the last error line of the log (the validator's or the launcher's). */
   showCause(progress) {
     const cause = $("log-cause");
-    const errors = $("log-lines").querySelectorAll(".line.error .message");
-    if (progress === "Failure" && errors.length) {
-      cause.textContent = `Why it failed: ${errors[errors.length - 1].textContent}`;
+    if (progress === "Failure" && this.lastError) {
+      cause.textContent = `Why it failed: ${this.lastError}`;
       cause.hidden = false;
     } else {
       cause.hidden = true;
@@ -161,6 +161,7 @@ export class LogViewer {
   showLines(lines) {
     const region = $("log-lines");
     region.replaceChildren();
+    this.lastError = null;
     const empty = document.createElement("p");
     empty.className = "empty";
     empty.textContent = "No log lines yet.";
@@ -177,6 +178,7 @@ export class LogViewer {
     for (const line of fresh) {
       region.append(lineElement(line));
       this.lastLineId = line.line_id;
+      if (line.is_error) this.lastError = line.message;
     }
     if (atBottom) region.scrollTop = region.scrollHeight;
     if (this.progress) this.showCause(this.progress);
