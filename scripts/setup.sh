@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.."
 
 PG_PORT=5432
 AMQP_PORT=5672
+RABBITMQ_MANAGEMENT_PORT=15672
+RABBITMQ_PROMETHEUS_PORT=15692
 PG_START_TIMEOUT=60
 RABBITMQ_START_TIMEOUT=90
 VENV=.venv
@@ -161,6 +163,20 @@ start_rabbitmq() {
         die "RabbitMQ did not listen on 127.0.0.1:$AMQP_PORT within ${RABBITMQ_START_TIMEOUT}s (see /var/log/rabbitmq/)"
 }
 
+# The management API feeds the status page; the Prometheus plugin feeds the dashboards.
+enable_rabbitmq_plugins() {
+    if tcp_port_open "$RABBITMQ_MANAGEMENT_PORT" && tcp_port_open "$RABBITMQ_PROMETHEUS_PORT"; then
+        say "rabbitmq: management and prometheus plugins listening"
+        return
+    fi
+    say "rabbitmq: enabling the management and prometheus plugins"
+    rabbitmq-plugins enable --quiet rabbitmq_management rabbitmq_prometheus >/dev/null
+    wait_until 60 tcp_port_open "$RABBITMQ_MANAGEMENT_PORT" ||
+        die "RabbitMQ's management API did not listen on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT within 60s"
+    wait_until 60 tcp_port_open "$RABBITMQ_PROMETHEUS_PORT" ||
+        die "RabbitMQ's Prometheus endpoint did not listen on 127.0.0.1:$RABBITMQ_PROMETHEUS_PORT within 60s"
+}
+
 setup_rabbitmq() {
     if ! command -v rabbitmq-server >/dev/null; then
         say "rabbitmq: installing with apt-get"
@@ -173,6 +189,7 @@ setup_rabbitmq() {
         start_rabbitmq
         say "rabbitmq: started"
     fi
+    enable_rabbitmq_plugins
 }
 
 # --- Database ---------------------------------------------------------------

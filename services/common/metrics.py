@@ -1,0 +1,83 @@
+"""Every metric the services export, defined once (prometheus-client), served at
+/metrics on each service's health port.
+
+Names follow Prometheus conventions: the unit in the name, `_total` on counters,
+and labels of few values (never an upload id). A service exports only the
+metrics it touches; Prometheus's `job` and `instance` labels tell services and
+replicas apart.
+"""
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+
+# Seconds, from a quick upload of a few MiB to a long one of tens of GiB.
+UPLOAD_SECONDS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Seconds, from a no-op pipeline to LORIS-MRI on a large study.
+PIPELINE_SECONDS_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+HANDLER_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# --- The gateway: uploads and pre-flight ------------------------------------
+UPLOADS_RECEIVED = Counter(
+    "uploader_uploads_received_total", "Upload requests that ended, by outcome (accepted, refused, interrupted).",
+    ["outcome"])
+UPLOAD_BYTES_RECEIVED = Counter(
+    "uploader_upload_received_bytes_total", "Bytes of scan files accepted and stored.")
+UPLOAD_DURATION = Histogram(
+    "uploader_upload_duration_seconds", "Time from the start of an accepted upload request to its 202.",
+    buckets=UPLOAD_SECONDS_BUCKETS)
+PREFLIGHT_DECISIONS = Counter(
+    "uploader_preflight_decisions_total",
+    "Pre-flight checks by decision (ok, refused), one per failed rule when refused (rule=\"none\" when ok).",
+    ["decision", "rule"])
+
+# --- The validator ----------------------------------------------------------
+VALIDATION_DECISIONS = Counter(
+    "uploader_validation_decisions_total",
+    "Received uploads decided by the validator (validated, rejected), one per failed rule when rejected.",
+    ["decision", "rule"])
+
+# --- The launcher -----------------------------------------------------------
+PIPELINE_RUNS = Counter(
+    "uploader_pipeline_runs_total",
+    "Pipeline runs that ended, by outcome and exit code (\"none\" when the process did not exit by itself).",
+    ["outcome", "exit_code"])
+PIPELINE_DURATION = Histogram(
+    "uploader_pipeline_duration_seconds", "Time from a pipeline's start to its end, by outcome.",
+    ["outcome"], buckets=PIPELINE_SECONDS_BUCKETS)
+PIPELINE_RUNS_QUEUED = Gauge(
+    "uploader_pipeline_runs_queued", "Runs waiting for a free launcher slot (all launchers).")
+PIPELINE_RUNS_IN_FLIGHT = Gauge(
+    "uploader_pipeline_runs_in_flight", "Pipeline runs this launcher is running now.")
+PIPELINE_SLOTS = Gauge(
+    "uploader_pipeline_slots", "Runs this launcher may run at once (UPLOADER_MAX_CONCURRENT_RUNS).")
+
+# --- Messaging, in every service --------------------------------------------
+MESSAGES_CONSUMED = Counter(
+    "uploader_messages_consumed_total", "Messages taken from a queue and handled (duplicates included).", ["queue"])
+MESSAGES_REDELIVERED = Counter(
+    "uploader_messages_redelivered_total", "Messages that arrived flagged as redelivered by the broker.", ["queue"])
+MESSAGES_DEAD_LETTERED = Counter(
+    "uploader_messages_dead_lettered_total",
+    "Messages sent to the dead-letter queue by a consumer (unparseable), or returned to the queue after a "
+    "failed handler (the broker dead-letters them after its delivery limit).", ["queue", "reason"])
+MESSAGES_PUBLISHED = Counter(
+    "uploader_messages_published_total", "Events published to the events exchange, by routing key.", ["routing_key"])
+HANDLER_DURATION = Histogram(
+    "uploader_message_handler_duration_seconds", "Time to handle one message, commit included.", ["queue"],
+    buckets=HANDLER_SECONDS_BUCKETS)
+
+# --- Outbox and database pool, sampled every few seconds --------------------
+OUTBOX_BACKLOG = Gauge(
+    "uploader_outbox_pending_events", "Events written to a service's outbox and not yet published.", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "uploader_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event (0 when none).",
+    ["service"])
+DB_POOL_CONNECTIONS = Gauge(
+    "uploader_db_pool_connections", "Database pool connections by state (in_use, idle).", ["service", "state"])
+DB_POOL_MAX_CONNECTIONS = Gauge(
+    "uploader_db_pool_max_connections", "The most connections the service's pool may open.", ["service"])
+
+
+async def serve_metrics(request: web.Request) -> web.Response:
+    body = generate_latest(REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
