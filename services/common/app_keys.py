@@ -9,6 +9,7 @@ from services.common.scan_store import ScanStore
 from services.common.settings import ServiceSettings
 
 SERVICE_NAME = web.AppKey("service_name", str)
+REPLICA = web.AppKey("replica", str)
 SETTINGS = web.AppKey("settings", ServiceSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", AbstractRobustConnection)

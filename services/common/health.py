@@ -14,6 +14,8 @@ from services.common.app_keys import BROKER, POOL, SERVICE_NAME
 from services.common.migrations import pending_migrations
 
 CHECK_SECONDS = 2
+# Served on every service's port without credentials, for probes and Prometheus.
+OPERATIONS_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 async def alive(request: web.Request) -> web.Response:

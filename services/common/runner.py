@@ -17,13 +17,15 @@ import uvloop
 from aiohttp import web
 
 from services.common import health
-from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REQUESTER, SERVICE_NAME, SETTINGS
+from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
 from services.common.broker import BROKER_ERRORS, connect, open_channel
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
+from services.common.metrics import serve_metrics
 from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
+from services.common.replica import new_replica_name
 from services.common.request_reply import Answer, Requester, answer_requests
 from services.common.settings import ServiceSettings
 from services.common.topology import ConsumerQueue, declare_request_queue, declare_topology
@@ -43,11 +45,13 @@ def service_app(name: str, settings: ServiceSettings, *, middlewares=(), router:
         app = web.Application(middlewares=list(middlewares), client_max_size=1024**2, router=router,
                               handler_args={"read_bufsize": READ_BUFFER_BYTES})
     app[SERVICE_NAME] = name
+    app[REPLICA] = new_replica_name()
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_broker)
     app.router.add_get("/healthz", health.alive)
     app.router.add_get("/readyz", health.ready)
+    app.router.add_get("/metrics", serve_metrics)
     return app
 
 

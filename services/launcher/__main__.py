@@ -1,14 +1,11 @@
 """Launcher: runs the insertion pipeline for validated uploads (or on request),
 at most N at once, streaming its output as log events and announcing the finish."""
 
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.common.app_keys import POOL
+from services.common.app_keys import POOL, REPLICA
 from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
@@ -30,8 +27,7 @@ def build_app(settings: LauncherSettings) -> web.Application:
 
 def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
     async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
-        # Unique per process, even for replicas on one host: host, pid and a random tag.
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        owner = app[REPLICA]
         store = DirectoryScanStore(settings.incoming_path)
         executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds)
         slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds)

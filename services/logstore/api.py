@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from services.common.api_models import LogQuery, RunList, UploadListQuery
 from services.common.app_keys import POOL, SETTINGS
+from services.common.health import OPERATIONS_PATHS
 from services.common.http_errors import error_response, model_response, values_response
 from services.common.internal_calls import SCOPE_HEADER, SECRET_HEADER, secret_matches
 from services.common.messages import UserScope
@@ -36,7 +37,7 @@ def setup_routes(app: web.Application) -> None:
 
 @web.middleware
 async def gateway_only(request: web.Request, handler) -> web.StreamResponse:
-    if request.path in ("/healthz", "/readyz"):
+    if request.path in OPERATIONS_PATHS:
         return await handler(request)
     if not secret_matches(request.headers.get(SECRET_HEADER), request.app[SETTINGS].internal_secret):
         return error_response(403, "gateway_only", "The logstore answers only the gateway; ask the gateway instead.")
