@@ -4,6 +4,7 @@
 #   scripts/setup.sh                   Python venv + local PostgreSQL and RabbitMQ running
 #   scripts/setup.sh --with-database   ... and the database $UPLOADER_DB_NAME (default: uploader)
 #   scripts/setup.sh --with-browser    ... and Debian's Chromium, which the browser tests drive
+#   scripts/setup.sh --with-compose    ... and Compose (docker-compose 1.29 from Debian), which checks docker-compose.yml
 #
 # Idempotent and quick on a second run. It manages only the local servers on
 # 127.0.0.1 (installing them with apt-get if missing). When you point
@@ -209,6 +210,21 @@ setup_database() {
     fi
 }
 
+# --- Compose ----------------------------------------------------------------
+
+# The tests check docker-compose.yml with Compose's own parser, which needs no Docker engine:
+# Compose v2 when Docker has it, else Debian's docker-compose 1.29 (without the engine it recommends).
+setup_compose() {
+    if docker compose version >/dev/null 2>&1; then
+        say "compose: $(docker compose version --short 2>/dev/null || echo v2) (docker compose)"
+    elif command -v docker-compose >/dev/null; then
+        say "compose: $(docker-compose version --short 2>/dev/null || echo installed) (docker-compose)"
+    else
+        say "compose: installing docker-compose with apt-get"
+        apt_install --no-install-recommends docker-compose
+    fi
+}
+
 # --- Browser ----------------------------------------------------------------
 
 # The browser tests drive Debian's Chromium through Playwright (from PyPI); Playwright's own browser
@@ -225,12 +241,13 @@ setup_browser() {
 # ----------------------------------------------------------------------------
 
 main() {
-    local with_database=0 with_browser=0 arg
+    local with_database=0 with_browser=0 with_compose=0 arg
     for arg in "$@"; do
         case $arg in
             --with-database) with_database=1 ;;
             --with-browser) with_browser=1 ;;
-            -h | --help) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            --with-compose) with_compose=1 ;;
+            -h | --help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) die "unknown option: $arg (try --help)" ;;
         esac
     done
@@ -238,6 +255,9 @@ main() {
     setup_python
     if (( with_browser )); then
         setup_browser
+    fi
+    if (( with_compose )); then
+        setup_compose
     fi
     if [[ ${UPLOADER_SKIP_SERVERS:-0} == 1 ]]; then
         say "servers: skipped (UPLOADER_SKIP_SERVERS=1)"
