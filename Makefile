@@ -1,11 +1,15 @@
 # Imaging uploader: common tasks. Each target is a thin wrapper around scripts/.
 
 PYTEST_ARGS ?=
+# make run LAUNCHERS=3 VALIDATORS=2: how many replicas of each worker `make run` starts.
+LAUNCHERS ?= 1
+VALIDATORS ?= 1
 
 .PHONY: help run test setup bench bench-latency bench-browser compose-config clean
 
 help:
-	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops)"
+	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops);"
+	@echo "                     LAUNCHERS=n VALIDATORS=n run that many of each (default 1), e.g. make run LAUNCHERS=3 VALIDATORS=2"
 	@echo "make test            set up and run the test suite (extra args: PYTEST_ARGS=\"-k name\")"
 	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
@@ -15,7 +19,7 @@ help:
 	@echo "make clean           remove .venv and var/"
 
 run:
-	bash scripts/run.sh
+	LAUNCHERS=$(LAUNCHERS) VALIDATORS=$(VALIDATORS) bash scripts/run.sh
 
 test:
 	bash scripts/test.sh $(PYTEST_ARGS)

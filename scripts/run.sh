@@ -1,34 +1,44 @@
 #!/usr/bin/env bash
 # Run the whole imaging uploader on this machine: local PostgreSQL and RabbitMQ,
-# demo data, then the four services in the foreground. Ctrl-C stops them all.
+# demo data, then the four services in the foreground under honcho (Procfile).
+# Ctrl-C stops them all; so does any service exiting on its own.
 #
-# Any UPLOADER_* variable already set wins over the defaults below.
+#   LAUNCHERS=3 VALIDATORS=2 scripts/run.sh    (make run LAUNCHERS=3 VALIDATORS=2): that many replicas
+#
+# Validators and launchers answer /readyz on ports from UPLOADER_REPLICA_BASE_PORT (default 9000):
+# validators 9000, 9001, ...; launchers 9100, 9101, ... Any UPLOADER_* variable already set wins
+# over the defaults below.
 set -euo pipefail
-
-if (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501 )); then
-    echo "run: error: needs bash 5.1 or newer (for wait -n -p)" >&2
-    exit 1
-fi
 
 cd "$(dirname "$0")/.."
 
-SERVICES=(logstore validator launcher gateway)
+LAUNCHERS=${LAUNCHERS:-1}
+VALIDATORS=${VALIDATORS:-1}
+REPLICA_BASE_PORT=${UPLOADER_REPLICA_BASE_PORT:-9000}
 HEALTH_TIMEOUT=60
-# Above the launcher's default shutdown grace (30 s) for running pipelines.
-STOP_TIMEOUT=60
 PYTHON=.venv/bin/python
 
-declare -A service_pid=()   # name -> pid
-declare -A pid_service=()   # pid -> name
+honcho_pid=
 stop_requested=0
 
 say() { printf 'run: %s\n' "$*"; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
 
+check_replica_counts() {
+    local name
+    for name in LAUNCHERS VALIDATORS; do
+        [[ ${!name} =~ ^[1-9][0-9]?$ ]] || die "$name must be a number from 1 to 99, not '${!name}'"
+    done
+}
+
 export_defaults() {
     export UPLOADER_DATABASE_URL=${UPLOADER_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/${UPLOADER_DB_NAME:-uploader}}
     export UPLOADER_AMQP_URL=${UPLOADER_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
     export UPLOADER_INCOMING_PATH=${UPLOADER_INCOMING_PATH:-$PWD/var/incoming}
+    export UPLOADER_LOGSTORE_URL=${UPLOADER_LOGSTORE_URL:-http://127.0.0.1:${UPLOADER_LOGSTORE_PORT:-8081}}
+    # The Procfile runs `python`: the venv's.
+    export PATH=$PWD/.venv/bin:$PATH
+    export PYTHONUNBUFFERED=1
     mkdir -p "$UPLOADER_INCOMING_PATH"
 }
 
@@ -61,88 +71,70 @@ load_demo_data() {
 }
 
 refuse_if_gateway_port_taken() {
-    if gateway_healthy; then
+    if gateway_ready; then
         die "something already answers on port ${UPLOADER_GATEWAY_PORT:-8080} (another run.sh?); stop it first"
     fi
 }
 
-start_services() {
-    local name
-    for name in "${SERVICES[@]}"; do
-        "$PYTHON" -m "services.$name" &
-        service_pid[$name]=$!
-        pid_service[$!]=$name
-        say "started $name (pid $!)"
-    done
-}
-
-running_pids() {
-    local pid
-    for pid in "${service_pid[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "$pid"
-        fi
-    done
-}
-
-first_dead_service() {
-    local name
-    for name in "${SERVICES[@]}"; do
-        if ! kill -0 "${service_pid[$name]}" 2>/dev/null; then
-            echo "$name"
-            return 0
-        fi
-    done
-    return 1
-}
-
-stop_services() {
-    local pids deadline
-    mapfile -t pids < <(running_pids)
-    (( ${#pids[@]} )) || return 0
-    say "stopping ${#pids[@]} service(s)"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    deadline=$(( SECONDS + STOP_TIMEOUT ))
-    while [[ -n $(running_pids) ]] && (( SECONDS < deadline )); do
-        sleep 0.2
-    done
-    mapfile -t pids < <(running_pids)
-    if (( ${#pids[@]} )); then
-        say "still running after ${STOP_TIMEOUT}s, killing: ${pids[*]}"
-        kill -KILL "${pids[@]}" 2>/dev/null || true
-    fi
-    wait || true
-}
-
-on_stop_signal() {
-    stop_requested=1
-}
-
 # The venv's Python, not curl: a fresh Debian machine may have no curl.
-gateway_healthy() {
+gateway_ready() {
     "$PYTHON" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
         "http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}/readyz" 2>/dev/null
 }
 
-wait_until_healthy() {
-    local deadline=$(( SECONDS + HEALTH_TIMEOUT )) dead
-    until gateway_healthy; do
-        if (( stop_requested )); then
-            stop_services
-            exit 0
-        fi
-        if dead=$(first_dead_service); then
-            say "$dead exited before the gateway became healthy"
-            stop_services
-            exit 1
+# honcho prefixes each line with the process (launcher.2) and stops every process when one exits.
+# Its own .env loading is off (--env /dev/null): this script's environment is the configuration.
+start_services() {
+    say "starting $VALIDATORS validator(s), $LAUNCHERS launcher(s), the logstore and the gateway"
+    "$PYTHON" scripts/start_procfile.py --procfile Procfile --env /dev/null --port "$REPLICA_BASE_PORT" \
+        --concurrency "validator=$VALIDATORS,launcher=$LAUNCHERS" &
+    honcho_pid=$!
+}
+
+honcho_running() {
+    [[ -n $honcho_pid ]] && kill -0 "$honcho_pid" 2>/dev/null
+}
+
+stop_services() {
+    if honcho_running; then
+        kill -TERM "$honcho_pid" 2>/dev/null || true
+    fi
+}
+
+# Ctrl-C reaches honcho from the terminal by itself; a signal sent to this script alone is passed on.
+on_stop_signal() {
+    stop_requested=1
+    stop_services
+}
+
+# Returns honcho's exit status once it has exited (a trapped signal interrupts `wait`, hence the loop).
+wait_for_honcho() {
+    local status=0
+    while true; do
+        wait "$honcho_pid" && status=0 || status=$?
+        honcho_running || return "$status"
+    done
+}
+
+# Fails when Ctrl-C came first, honcho stopped (a service exited), or the gateway took too long.
+wait_until_ready() {
+    local deadline=$(( SECONDS + HEALTH_TIMEOUT ))
+    until gateway_ready; do
+        if (( stop_requested )) || ! honcho_running; then
+            return 1
         fi
         if (( SECONDS >= deadline )); then
-            say "the gateway was not ready (/readyz) within ${HEALTH_TIMEOUT}s"
-            stop_services
-            exit 1
+            failure="the gateway was not ready (/readyz) within ${HEALTH_TIMEOUT}s"
+            return 1
         fi
         sleep 0.5
     done
+}
+
+# "9000" for one replica, "9100-9102" for three.
+port_range() {
+    local first=$1 count=$2
+    if (( count == 1 )); then echo "$first"; else echo "$first-$(( first + count - 1 ))"; fi
 }
 
 print_banner() {
@@ -156,32 +148,16 @@ Imaging uploader is running at $base/
   Token:    $token   (send as: Authorization: Bearer $token)
   Scan:     .venv/bin/uploader-admin demo-archive   (writes MTL0001_300001_V1.tgz into the current folder; --broken: one the pipeline fails)
   Example:  curl -H "Authorization: Bearer $token" -F candid=300001 -F pscid=MTL0001 -F visit_label=V1 -F file=@MTL0001_300001_V1.tgz $base/api/v1/uploads
+  Workers:  $VALIDATORS validator(s) on port(s) $(port_range "$REPLICA_BASE_PORT" "$VALIDATORS"), $LAUNCHERS launcher(s) on port(s) $(port_range $(( REPLICA_BASE_PORT + 100 )) "$LAUNCHERS") (/readyz, /metrics)
 Press Ctrl-C to stop.
+
 
 EOF
 }
 
-# Returns when a service exits on its own (exit 1) or Ctrl-C/SIGTERM arrives (exit 0).
-supervise() {
-    local exited_pid status
-    while true; do
-        exited_pid=
-        status=0
-        wait -n -p exited_pid "${service_pid[@]}" || status=$?
-        if (( stop_requested )); then
-            stop_services
-            say "stopped"
-            exit 0
-        fi
-        if [[ -n $exited_pid ]]; then
-            say "${pid_service[$exited_pid]} exited on its own (status $status); stopping the others"
-            stop_services
-            exit 1
-        fi
-    done
-}
-
 main() {
+    local status failure="a service exited on its own and honcho stopped the others"
+    check_replica_counts
     bash scripts/setup.sh --with-database
     export_defaults
     export_secrets
@@ -189,11 +165,21 @@ main() {
     load_demo_data
     trap on_stop_signal INT TERM
     # Whatever ends this script early (set -e included) must not leave services behind.
-    trap stop_services EXIT
+    trap 'stop_services; [[ -z $honcho_pid ]] || wait_for_honcho || true' EXIT
     start_services
-    wait_until_healthy
-    print_banner
-    supervise
+    if wait_until_ready; then
+        print_banner
+    else
+        stop_services
+    fi
+    wait_for_honcho && status=0 || status=$?
+    trap - EXIT
+    if (( stop_requested )); then
+        say "stopped"
+        exit 0
+    fi
+    say "$failure (honcho's status: $status)"
+    exit 1
 }
 
 main "$@"
