@@ -6,17 +6,16 @@ import subprocess
 import sys
 import time
 
-from honcho.environ import expand_processes, parse_procfile
+from honcho.environ import parse_procfile
 
-from tests.support.stack import REPO_ROOT
+from tests.support.procfile_stack import PROCFILE, START_PROCFILE, replica_ports
 
-START_PROCFILE = REPO_ROOT / "scripts" / "start_procfile.py"
 BASE_PORT = 9000  # scripts/run.sh's default UPLOADER_REPLICA_BASE_PORT
 FIXED_PORTS = {8080, 8081}  # the gateway's and the logstore's defaults
 
 
 def procfile_processes() -> dict[str, str]:
-    return parse_procfile((REPO_ROOT / "Procfile").read_text()).processes
+    return parse_procfile(PROCFILE.read_text()).processes
 
 
 def test_the_procfile_runs_the_four_services():
@@ -37,14 +36,11 @@ def test_each_validator_and_launcher_takes_its_port_and_its_name_from_honcho():
 
 
 def test_replicas_get_the_ports_run_sh_announces_and_none_is_the_gateways_or_the_logstores():
-    expanded = expand_processes(procfile_processes(), concurrency={"validator": 2, "launcher": 3}, port=BASE_PORT)
-    ports = {process.name: int(process.env["PORT"]) for process in expanded}
+    ports = replica_ports({"validator": 2, "launcher": 3}, BASE_PORT)
 
-    assert [ports[f"validator.{n}"] for n in (1, 2)] == [BASE_PORT, BASE_PORT + 1]
-    assert [ports[f"launcher.{n}"] for n in (1, 2, 3)] == [BASE_PORT + 100 + n for n in range(3)]
-    worker_ports = [port for name, port in ports.items() if name.startswith(("validator", "launcher"))]
-    assert len(set(worker_ports)) == len(worker_ports)
-    assert FIXED_PORTS.isdisjoint(worker_ports)
+    assert ports == {"validator.1": BASE_PORT, "validator.2": BASE_PORT + 1,
+                     "launcher.1": BASE_PORT + 100, "launcher.2": BASE_PORT + 101, "launcher.3": BASE_PORT + 102}
+    assert FIXED_PORTS.isdisjoint(ports.values())
 
 
 def test_when_a_service_exits_honcho_gives_the_others_more_than_its_own_five_seconds_to_stop(tmp_path):
