@@ -22,15 +22,19 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from services.common import metrics
 from services.common.broker import BROKER_ERRORS, message_from_body, publish
 from services.common.db import TRANSIENT_DB_ERRORS
+from services.common.log_context import about
 from services.common.messages import Event, parse_event
-from services.common.topology import DEAD_LETTER_EXCHANGE, ConsumerQueue, declare_consumer_queue
+from services.common.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, ConsumerQueue, declare_consumer_queue
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
 RETRY_TRANSIENT_SECONDS = 30
+# Handled without a log line of their own: a pipeline prints thousands of them.
+QUIET_EVENT_TYPES = frozenset({"pipeline.log"})
 
 
 class EventConsumer:
@@ -87,26 +91,38 @@ class EventConsumer:
                 self._idle.set()
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        try:
-            event = parse_event(message.body)
-        except ValidationError as error:
-            await self._dead_letter(message, f"not a valid event: {_summarise(error)}")
-            return
+        queue = self._consumer_queue.name
+        if message.redelivered:
+            metrics.MESSAGES_REDELIVERED.labels(queue).inc()
+        with metrics.HANDLER_DURATION.labels(queue).time():
+            try:
+                event = parse_event(message.body)
+            except ValidationError as error:
+                await self._dead_letter(message, f"not a valid event: {_summarise(error)}")
+                return
+            with about(upload_id=event.upload_id, attempt=event.attempt, event_id=event.event_id):
+                await self._handle(message, event)
+
+    async def _handle(self, message: AbstractIncomingMessage, event: Event) -> None:
+        queue = self._consumer_queue.name
         try:
             is_new = await self._handle_once(event)
         except Exception:
-            log.exception(
-                "handler failed; message returned to the queue",
-                extra={"queue": self._consumer_queue.name, "event_id": str(event.event_id), "event_type": event.type},
-            )
+            log.exception("handler failed; message returned to the queue", extra={"queue": queue, "event_type": event.type})
             await message.nack(requeue=True)
+            metrics.MESSAGES_FAILED.labels(queue).inc()
+            if _deliveries_before(message) >= DELIVERY_LIMIT:
+                metrics.MESSAGES_DEAD_LETTERED.labels(queue, "delivery_limit").inc()
             return
         await message.ack()
+        metrics.MESSAGES_CONSUMED.labels(queue).inc()
         if is_new:
             self.handled += 1
+            if event.type not in QUIET_EVENT_TYPES:
+                log.info("event handled", extra={"queue": queue, "event_type": event.type})
         else:
             self.duplicates += 1
-            log.info("duplicate event ignored", extra={"event_id": str(event.event_id), "event_type": event.type})
+            log.info("duplicate event ignored", extra={"event_type": event.type})
 
     async def _handle_once(self, event: Event) -> bool:
         async for attempt in AsyncRetrying(
@@ -141,6 +157,14 @@ class EventConsumer:
         await publish(exchange, dead, message.routing_key or "")
         await message.ack()
         self.dead_lettered += 1
+        metrics.MESSAGES_DEAD_LETTERED.labels(self._consumer_queue.name, "unparseable").inc()
+
+
+def _deliveries_before(message: AbstractIncomingMessage) -> int:
+    """How many times the broker delivered this message before (a quorum queue's count); at the
+    delivery limit, the broker dead-letters it when it is returned once more."""
+    count = (message.headers or {}).get("x-delivery-count", 0)
+    return count if isinstance(count, int) else 0
 
 
 def _summarise(error: ValidationError) -> str:

@@ -56,10 +56,13 @@ MESSAGES_CONSUMED = Counter(
     "uploader_messages_consumed_total", "Messages taken from a queue and handled (duplicates included).", ["queue"])
 MESSAGES_REDELIVERED = Counter(
     "uploader_messages_redelivered_total", "Messages that arrived flagged as redelivered by the broker.", ["queue"])
+MESSAGES_FAILED = Counter(
+    "uploader_messages_failed_total",
+    "Messages whose handler failed, returned to the queue for another delivery.", ["queue"])
 MESSAGES_DEAD_LETTERED = Counter(
     "uploader_messages_dead_lettered_total",
-    "Messages sent to the dead-letter queue by a consumer (unparseable), or returned to the queue after a "
-    "failed handler (the broker dead-letters them after its delivery limit).", ["queue", "reason"])
+    "Messages sent to the dead-letter queue: by the consumer (reason=\"unparseable\") or by the broker after "
+    "a failed delivery that reached the delivery limit (reason=\"delivery_limit\").", ["queue", "reason"])
 MESSAGES_PUBLISHED = Counter(
     "uploader_messages_published_total", "Events published to the events exchange, by routing key.", ["routing_key"])
 HANDLER_DURATION = Histogram(
@@ -76,6 +79,14 @@ DB_POOL_CONNECTIONS = Gauge(
     "uploader_db_pool_connections", "Database pool connections by state (in_use, idle).", ["service", "state"])
 DB_POOL_MAX_CONNECTIONS = Gauge(
     "uploader_db_pool_max_connections", "The most connections the service's pool may open.", ["service"])
+
+
+def count_decision(counter: Counter, failures: list, *, ok: str, refused: str) -> None:
+    """One count for a decision that passed (rule="none"), or one per failed rule (by its code)."""
+    if not failures:
+        counter.labels(ok, "none").inc()
+    for failure in failures:
+        counter.labels(refused, failure.code).inc()
 
 
 async def serve_metrics(request: web.Request) -> web.Response:

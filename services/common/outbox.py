@@ -14,6 +14,7 @@ import logging
 import asyncpg
 from aio_pika.abc import AbstractExchange
 
+from services.common import metrics
 from services.common.broker import message_from_body, publish
 from services.common.messages import Event, encode_event
 
@@ -106,7 +107,9 @@ class OutboxRelay:
                 f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [row["id"] for row in rows],
             )
-            return len(rows)
+        for row in rows:
+            metrics.MESSAGES_PUBLISHED.labels(row["routing_key"]).inc()
+        return len(rows)
 
     def _on_notify(self, *_args) -> None:
         self._wake.set()

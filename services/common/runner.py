@@ -27,6 +27,7 @@ from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
 from services.common.replica import new_replica_name
 from services.common.request_reply import Answer, Requester, answer_requests
+from services.common.sampled_metrics import outbox_sample, watch_pool, with_sampled_metrics
 from services.common.settings import ServiceSettings
 from services.common.topology import ConsumerQueue, declare_request_queue, declare_topology
 
@@ -63,6 +64,7 @@ def with_outbox_relay(app: web.Application, schema: str) -> None:
         await relay.flush()
 
     app.cleanup_ctx.append(relay_ctx)
+    with_sampled_metrics(app, outbox_sample(schema))
 
 
 def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handler: Handler) -> None:
@@ -102,7 +104,7 @@ def with_requester(app: web.Application) -> None:
 
 def run_service(app: web.Application) -> None:
     settings = app[SETTINGS]
-    configure_logging(app[SERVICE_NAME], settings.log_level)
+    configure_logging(app[SERVICE_NAME], app[REPLICA], settings.log_level)
     log.info("starting", extra={"host": settings.host, "port": settings.port})
     # uvloop: the same asyncio API with its I/O in C, about a sixth less CPU per proxied request. It reads a
     # socket 64 KiB at a time: with aiohttp's default body buffer, a large upload was 40 % slower than on
@@ -115,6 +117,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     pool = await open_pool(app[SETTINGS].database_url)
     await apply_migrations(pool)
     app[POOL] = pool
+    watch_pool(app)
     yield
     await pool.close()
 

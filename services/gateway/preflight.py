@@ -3,6 +3,7 @@ the upload itself, without the file."""
 
 from aiohttp import web
 
+from services.common import metrics
 from services.common.api_models import ExistingUpload, UploadCheck, UploadCheckAnswer
 from services.common.app_keys import SETTINGS
 from services.common.http_errors import error_response
@@ -18,6 +19,7 @@ async def check_upload(app: web.Application, check: UploadCheck, user: User) -> 
             503, "rule_check_unavailable",
             "The upload rules cannot be checked right now because the validator does not answer; try again "
             "shortly. An upload sent meanwhile is still accepted and checked as soon as the validator is back."))
+    metrics.count_decision(metrics.PREFLIGHT_DECISIONS, verdict.failures, ok="ok", refused="refused")
     existing = None
     if verdict.existing is not None:
         record = verdict.existing

@@ -15,6 +15,7 @@ import asyncpg
 from aiohttp import BodyPartReader, ClientPayloadError, hdrs, web
 from aiohttp.helpers import parse_mimetype
 
+from services.common import metrics
 from services.common.api_models import UploadAccepted, UploadFields
 from services.common.app_keys import POOL, SCAN_STORE, SETTINGS
 from services.common.messages import UploadReceived
@@ -68,6 +69,7 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     except BaseException:
         store.discard(pending)
         raise
+    metrics.UPLOAD_BYTES_RECEIVED.inc(pending.size)
     log.info(
         "upload accepted",
         extra={"upload_id": accepted.upload_id, "attempt": accepted.attempt, "bytes": pending.size,

@@ -16,6 +16,7 @@ from services.gateway.preflight import check_upload
 from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
 from services.gateway.session_routes import delete_session, get_session, post_session
 from services.gateway.upload_form import read_upload_form
+from services.gateway.upload_metrics import counted_upload
 from services.gateway.upload_rules import UploadRefused, refusal_response
 from services.gateway.web_page import setup_web_page
 
@@ -39,10 +40,11 @@ def setup_routes(app: web.Application) -> None:
 
 async def post_upload(request: web.Request) -> web.Response:
     try:
-        refuse_declared_oversize(request)
-        form, file_part = await read_upload_form(request)
-        accepted = await accept_upload(request, form, file_part, request[USER],
-                                       launch_when_valid=request.app[SETTINGS].auto_launch)
+        with counted_upload():
+            refuse_declared_oversize(request)
+            form, file_part = await read_upload_form(request)
+            accepted = await accept_upload(request, form, file_part, request[USER],
+                                           launch_when_valid=request.app[SETTINGS].auto_launch)
     except UploadRefused as refused:
         return refusal_response(refused.failures)
     response = model_response(accepted, status=202)

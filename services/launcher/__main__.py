@@ -3,13 +3,17 @@ at most N at once, streaming its output as log events and announcing the finish.
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 from aiohttp import web
 
+from services.common import metrics
 from services.common.app_keys import POOL, REPLICA
 from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay
+from services.common.sampled_metrics import with_sampled_metrics
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.common.topology import LAUNCHER_QUEUE
+from services.launcher import runs
 from services.launcher.accept import accept_launch
 from services.launcher.execute import SCHEMA, RunExecutor
 from services.launcher.pipeline_command import TemplateCommand
@@ -22,7 +26,12 @@ def build_app(settings: LauncherSettings) -> web.Application:
     with_outbox_relay(app, SCHEMA)
     app.cleanup_ctx.append(_launch_slots(settings, command))
     with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
+    with_sampled_metrics(app, _sample_queued_runs)
     return app
+
+
+async def _sample_queued_runs(pool: asyncpg.Pool) -> None:
+    metrics.PIPELINE_RUNS_QUEUED.set(await runs.count_queued(pool))
 
 
 def _launch_slots(settings: LauncherSettings, command: TemplateCommand):

@@ -11,11 +11,14 @@ import itertools
 import logging
 import os
 import signal
+import time
 from collections import deque
 
 import asyncpg
 
+from services.common import metrics
 from services.common.exit_codes import describe_exit_code
+from services.common.log_context import about
 from services.common.messages import PipelineFinished, PipelineLogLine, PipelineReported, PipelineStarted, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.common.scan_store import ScanStore
@@ -48,20 +51,24 @@ class RunExecutor:
         return run, argv
 
     async def execute(self, run: runs.Run, argv: list[str]) -> None:
+        with about(upload_id=run.upload_id, attempt=run.attempt):
+            await self._execute(run, argv, time.monotonic())
+
+    async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
             exit_code = await self._run_process(run, argv, stderr_tail)
         except asyncio.CancelledError:
             await asyncio.shield(self._finish(
                 run, None, RunOutcome.INTERRUPTED, list(stderr_tail),
-                "The run was interrupted because the launcher shut down; launch it again."))
+                "The run was interrupted because the launcher shut down; launch it again.", started))
             raise
         except OSError as error:
             await self._finish(run, None, RunOutcome.NOT_STARTED, [],
-                               f"The pipeline command could not be started: {error}.")
+                               f"The pipeline command could not be started: {error}.", started)
             return
         outcome = RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
-        await self._finish(run, exit_code, outcome, list(stderr_tail), finish_message(exit_code))
+        await self._finish(run, exit_code, outcome, list(stderr_tail), finish_message(exit_code), started)
 
     async def _run_process(self, run: runs.Run, argv: list[str], stderr_tail: deque[str]) -> int:
         process = await asyncio.create_subprocess_exec(
@@ -86,7 +93,7 @@ class RunExecutor:
             raise
 
     async def _announce_start(self, run: runs.Run, argv: list[str], pid: int) -> None:
-        log.info("pipeline started", extra={"upload_id": run.upload_id, "attempt": run.attempt, "pid": pid, "argv": argv})
+        log.info("pipeline started", extra={"pid": pid, "argv": argv})
         started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, command=argv,
                                   launcher=self._owner, pid=pid)
         async with self._pool.acquire() as conn, conn.transaction():
@@ -115,7 +122,7 @@ class RunExecutor:
                 await add_to_outbox(conn, SCHEMA, event)
 
     async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],
-                      message: str) -> None:
+                      message: str, started: float) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
                 return
@@ -124,7 +131,8 @@ class RunExecutor:
                 outcome=outcome, message=message, launcher=self._owner, stderr_tail=stderr_tail,
             )
             await add_to_outbox(conn, SCHEMA, finished)
-        log.info("pipeline finished", extra={"upload_id": run.upload_id, "attempt": run.attempt, "exit_code": exit_code})
+        log.info("pipeline finished", extra={"exit_code": exit_code, "outcome": outcome.value})
+        count_run(outcome, exit_code, time.monotonic() - started)
         if finished.succeeded:
             self._store.remove(run.scan.scan_key)
 
@@ -142,6 +150,12 @@ class RunExecutor:
             yield
         finally:
             task.cancel()
+
+
+def count_run(outcome: RunOutcome, exit_code: int | None, seconds: float | None = None) -> None:
+    metrics.PIPELINE_RUNS.labels(outcome.value, "none" if exit_code is None else str(exit_code)).inc()
+    if seconds is not None:
+        metrics.PIPELINE_DURATION.labels(outcome.value).observe(seconds)
 
 
 def finish_message(exit_code: int) -> str:

@@ -56,6 +56,10 @@ async def claim_next_run(conn: asyncpg.Connection, owner: str) -> Run | None:
     return Run(row["run_id"], row["upload_id"], row["attempt"], ScanFacts.model_validate(row["scan"]))
 
 
+async def count_queued(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return await conn.fetchval("SELECT count(*) FROM launcher.runs WHERE state = 'queued'")
+
+
 async def record_command(conn: asyncpg.Connection, run_id: int, argv: list[str]) -> None:
     await conn.execute("UPDATE launcher.runs SET command = $2 WHERE run_id = $1", run_id, argv)
 

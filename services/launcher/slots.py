@@ -12,10 +12,11 @@ import logging
 
 import asyncpg
 
+from services.common import metrics
 from services.common.messages import PipelineFinished, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
-from services.launcher.execute import SCHEMA, RunExecutor
+from services.launcher.execute import SCHEMA, RunExecutor, count_run
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,14 @@ class LaunchSlots:
         self._listener = await self._pool.acquire()
         await self._listener.add_listener(runs.RUNS_CHANNEL, self._on_notify)
         self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
+        metrics.PIPELINE_SLOTS.inc(self._slots)
         self._loops.append(asyncio.create_task(self._reap_forever()))
 
     async def stop(self, grace_seconds: float) -> None:
         """Take no new run; let the current ones finish within the grace, then interrupt them."""
         self._stopping = True
         self._wake.set()
+        metrics.PIPELINE_SLOTS.dec(self._slots)
         if self._running:
             log.info("waiting for pipeline runs to finish", extra={"runs": len(self._running)})
             await asyncio.wait(self._running, timeout=grace_seconds)
@@ -74,9 +77,10 @@ class LaunchSlots:
         task = asyncio.create_task(self._executor.execute(run, argv))
         self._running.add(task)
         try:
-            await task  # cancelling the slot cancels the run, which stops the process
+            with metrics.PIPELINE_RUNS_IN_FLIGHT.track_inprogress():
+                await task  # cancelling the slot cancels the run, which stops the process
         except Exception:
-            log.exception("pipeline run failed unexpectedly", extra={"upload_id": run.upload_id})
+            log.exception("pipeline run failed unexpectedly", extra={"upload_id": run.upload_id, "attempt": run.attempt})
         finally:
             self._running.discard(task)
 
@@ -96,7 +100,9 @@ class LaunchSlots:
     async def _reap(self, stale_after: float) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             for run, launcher in await runs.reap_stale_runs(conn, stale_after):
-                log.warning("run abandoned by its launcher", extra={"upload_id": run.upload_id, "attempt": run.attempt})
+                log.warning("run abandoned by its launcher",
+                            extra={"upload_id": run.upload_id, "attempt": run.attempt, "launcher": launcher})
+                count_run(RunOutcome.ABANDONED, None)
                 await add_to_outbox(
                     conn,
                     SCHEMA,

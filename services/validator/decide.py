@@ -1,12 +1,17 @@
 """The validator's decision on a received upload, announced as upload.validated
 (with the candidate's site) or upload.rejected (with every failed rule)."""
 
+import logging
+
 import asyncpg
 
+from services.common import metrics
 from services.common.messages import Event, RuleCheckRequest, UploadReceived, UploadRejected, UploadValidated
 from services.common.outbox import add_to_outbox
 from services.validator.registry import PostgresRegistry
 from services.validator.rules import check_upload
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "validator"
 
@@ -20,8 +25,10 @@ async def decide_on_upload(event: Event, conn: asyncpg.Connection) -> None:
         file_name=scan.file_name, scope=event.scope,
     )
     reply = await check_upload(PostgresRegistry(conn), request)
+    metrics.count_decision(metrics.VALIDATION_DECISIONS, reply.failures, ok="validated", refused="rejected")
     ids = {"upload_id": event.upload_id, "attempt": event.attempt}
     if reply.failures:
+        log.info("upload rejected", extra={"rules": [failure.code for failure in reply.failures]})
         decision = UploadRejected(**ids, failures=reply.failures, site=reply.site)
     else:
         decision = UploadValidated(**ids, scan=scan.model_copy(update={"site": reply.site}))

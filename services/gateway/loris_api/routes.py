@@ -31,6 +31,7 @@ from services.gateway.loris_api.visit_access import check_visit_access
 from services.gateway.loris_api.visit_uploads import (runs_of_upload, tarchives_of_visit, upload_of_file,
                                                       uploads_of_visit)
 from services.gateway.receive_upload import UploadRefused, accept_upload, refuse_declared_oversize
+from services.gateway.upload_metrics import counted_upload
 from services.gateway.uploads import find_by_id
 
 VISIT = LORIS_API_ROOT + "/candidates/{candid}/{visit_label}"
@@ -50,9 +51,10 @@ def setup_loris_routes(app: web.Application) -> None:
 async def post_dicoms(request: web.Request) -> web.Response:
     candid, visit_label = await visit_of(request)
     try:
-        refuse_declared_oversize(request)
-        fields, file_part = await read_loris_upload(request, candid, visit_label)
-        accepted = await accept_upload(request, fields, file_part, request[USER], launch_when_valid=False)
+        with counted_upload():
+            refuse_declared_oversize(request)
+            fields, file_part = await read_loris_upload(request, candid, visit_label)
+            accepted = await accept_upload(request, fields, file_part, request[USER], launch_when_valid=False)
     except UploadRefused as refused:
         raise loris_upload_refusal(refused.failures) from None
     return web.Response(status=303, headers={"Location": processes_path(candid, visit_label, accepted.file_name)})

@@ -1,0 +1,65 @@
+"""Metrics read from the database rather than counted: each service samples
+them every few seconds while it runs, so that a scrape never waits on a query.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+
+from services.common import metrics
+from services.common.app_keys import POOL, SERVICE_NAME
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SECONDS = 5.0
+
+Sample = Callable[[asyncpg.Pool], Awaitable[None]]
+
+
+def with_sampled_metrics(app: web.Application, *samples: Sample) -> None:
+    """Run each sample now and every SAMPLE_SECONDS while the service runs; a failed one waits for the next turn."""
+
+    async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sample_forever(app[POOL], samples))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(sampler_ctx)
+
+
+def watch_pool(app: web.Application) -> None:
+    """The pool's use, read at each scrape (no query: the pool knows it)."""
+    service = app[SERVICE_NAME]
+    pool = app[POOL]
+    metrics.DB_POOL_CONNECTIONS.labels(service, "in_use").set_function(lambda: pool.get_size() - pool.get_idle_size())
+    metrics.DB_POOL_CONNECTIONS.labels(service, "idle").set_function(pool.get_idle_size)
+    metrics.DB_POOL_MAX_CONNECTIONS.labels(service).set_function(pool.get_max_size)
+
+
+def outbox_sample(schema: str) -> Sample:
+    async def sample(pool: asyncpg.Pool) -> None:
+        row = await pool.fetchrow(
+            f"""SELECT count(*) AS backlog,
+                       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_seconds
+                FROM {schema}.outbox WHERE published_at IS NULL"""
+        )
+        metrics.OUTBOX_BACKLOG.labels(schema).set(row["backlog"])
+        metrics.OUTBOX_OLDEST_AGE.labels(schema).set(float(row["oldest_seconds"]))
+
+    return sample
+
+
+async def _sample_forever(pool: asyncpg.Pool, samples: tuple[Sample, ...]) -> None:
+    while True:
+        for sample in samples:
+            try:
+                await sample(pool)
+            except Exception as error:
+                log.debug("metric sample failed", extra={"error": repr(error)})
+        await asyncio.sleep(SAMPLE_SECONDS)
