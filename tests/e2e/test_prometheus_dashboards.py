@@ -1,4 +1,5 @@
-"""The shipped monitoring works: promtool accepts deploy/prometheus/; and with
+"""The shipped monitoring works: promtool accepts deploy/prometheus/ and its
+alerts pass their unit tests (prometheus_alerts_test.yml); and with
 Prometheus scraping the running services and RabbitMQ through the shipped scrape
 configuration (targets rewritten to local ports), after uploads that succeed,
 fail in the pipeline, are refused or rejected by a rule, and a message that is
@@ -10,6 +11,7 @@ import json
 import re
 import subprocess
 import uuid
+from pathlib import Path
 
 import aio_pika
 import aiohttp
@@ -25,6 +27,7 @@ from tests.support.prometheus import (
 )
 
 DASHBOARDS = ("imaging-uploader.json", "rabbitmq-overview.json")
+ALERT_TESTS = Path(__file__).with_name("prometheus_alerts_test.yml")
 # What Grafana puts in place of its own variables; a window of many 1 s scrapes.
 GRAFANA_GLOBALS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1m"}
 # Counters that only have a series once something went wrong that these uploads do not cause (a
@@ -94,6 +97,12 @@ def test_promtool_accepts_the_shipped_configuration_and_alert_rules():
     for args in (["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"]):
         result = subprocess.run([tool("promtool"), *args], cwd=PROMETHEUS_DIR, capture_output=True, text=True)
         assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+
+def test_each_alert_fires_when_its_condition_holds_for_its_time_and_not_before():
+    result = subprocess.run([tool("promtool"), "test", "rules", ALERT_TESTS.name], cwd=ALERT_TESTS.parent,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"promtool test rules {ALERT_TESTS}:\n{result.stdout}{result.stderr}"
 
 
 async def test_prometheus_scrapes_every_service_and_rabbitmq_with_the_shipped_jobs(prometheus, traffic, http):
