@@ -67,10 +67,10 @@ async def traffic(stack, prometheus, amqp_url, tmp_path_factory):
         broken = await _accepted(client, make(patient_name="MTL0001_300001_V2"))
         refused = await client.upload(make(candid="999999"), candid="999999", pscid="MTL0001", visit_label="V1")
         assert refused.status == 400, await refused.text()
-        for pscid in ("MTL0001", "NOPE"):
-            checked = await client.check(file_name="MTL0001_300001_V1.tgz", file_size=10, candid="300001",
-                                         pscid=pscid, visit_label="V1")
-            assert checked.status == 200, await checked.text()
+        for pscid, ok in (("MTL0001", True), ("NOPE", False)):
+            checked = await client.check(file_name=f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.tgz", file_size=10,
+                                         candid="300001", pscid=pscid, visit_label="V1")
+            assert checked.status == 200 and (await checked.json())["ok"] is ok, await checked.text()
         garbage = f"not an event {uuid.uuid4()}".encode()
         await _publish_raw(amqp_url, garbage, "upload.received")
         for upload_id, progress in [*((i, "Success") for i in good), (broken, "Failure"), (rejected, "Failure")]:
