@@ -5,6 +5,7 @@
 #   scripts/setup.sh --with-database   ... and the database $UPLOADER_DB_NAME (default: uploader)
 #   scripts/setup.sh --with-browser    ... and Debian's Chromium, which the browser tests drive
 #   scripts/setup.sh --with-compose    ... and Compose (docker-compose 1.29 from Debian), which checks docker-compose.yml
+#   scripts/setup.sh --with-monitoring ... and Debian's prometheus and promtool, which the monitoring test runs
 #
 # Idempotent and quick on a second run. It manages only the local servers on
 # 127.0.0.1 (installing them with apt-get if missing). When you point
@@ -238,16 +239,45 @@ setup_browser() {
     fi
 }
 
+# --- Monitoring -------------------------------------------------------------
+
+# The monitoring test runs Debian's prometheus itself, on a free port, and promtool; the package's own
+# daemon (which would listen on 9090) is neither started nor started at boot. While apt-get runs, a
+# policy-rc.d that denies every start stands in when the machine has none (invoke-rc.d and
+# deb-systemd-invoke both obey it), so the install works without systemd too.
+setup_monitoring() {
+    if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+        say "monitoring: $(prometheus --version 2>&1 | head -1)"
+        return
+    fi
+    say "monitoring: installing prometheus with apt-get (its daemon is not started)"
+    local policy=/usr/sbin/policy-rc.d added_policy=0 status=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# setup.sh: no service starts while the prometheus package installs\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        added_policy=1
+    fi
+    apt_install --no-install-recommends prometheus || status=$?
+    if (( added_policy )); then
+        rm -f "$policy"
+    fi
+    (( status == 0 )) || die "apt-get could not install prometheus"
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+    deb-systemd-helper disable prometheus.service >/dev/null 2>&1 || true
+    say "monitoring: installed $(prometheus --version 2>&1 | head -1)"
+}
+
 # ----------------------------------------------------------------------------
 
 main() {
-    local with_database=0 with_browser=0 with_compose=0 arg
+    local with_database=0 with_browser=0 with_compose=0 with_monitoring=0 arg
     for arg in "$@"; do
         case $arg in
             --with-database) with_database=1 ;;
             --with-browser) with_browser=1 ;;
             --with-compose) with_compose=1 ;;
-            -h | --help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            --with-monitoring) with_monitoring=1 ;;
+            -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) die "unknown option: $arg (try --help)" ;;
         esac
     done
@@ -258,6 +288,9 @@ main() {
     fi
     if (( with_compose )); then
         setup_compose
+    fi
+    if (( with_monitoring )); then
+        setup_monitoring
     fi
     if [[ ${UPLOADER_SKIP_SERVERS:-0} == 1 ]]; then
         say "servers: skipped (UPLOADER_SKIP_SERVERS=1)"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Run the test suite: scripts/test.sh [pytest arguments...]
 # The tests make their own database and RabbitMQ vhost per run, so setup.sh
-# only has to make sure the servers (and Chromium for the browser tests, Compose
-# for the compose file's) are there.
+# only has to make sure the servers are there, with Chromium for the browser tests,
+# Compose for the compose file's and Prometheus for the monitoring test.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --with-browser --with-compose
+bash scripts/setup.sh --with-browser --with-compose --with-monitoring
 
 status=0
 .venv/bin/pytest "$@" || status=$?
