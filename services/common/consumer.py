@@ -63,6 +63,7 @@ class EventConsumer:
         self.dead_lettered = 0
 
     async def start(self) -> None:
+        metrics.start_at_zero_for_queue(self._consumer_queue.name)
         self._queue = await declare_consumer_queue(self._channel, self._consumer_queue)
         self._consumer_tag = await self._queue.consume(self._on_message)
 

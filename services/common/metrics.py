@@ -10,6 +10,8 @@ replicas apart.
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
+from services.common.messages import RunOutcome
+
 # Seconds, from a quick upload of a few MiB to a long one of tens of GiB.
 UPLOAD_SECONDS_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 # Seconds, from a no-op pipeline to LORIS-MRI on a large study.
@@ -69,6 +71,11 @@ HANDLER_DURATION = Histogram(
     "uploader_message_handler_duration_seconds", "Time to handle one message, commit included.", ["queue"],
     buckets=HANDLER_SECONDS_BUCKETS)
 
+# --- Which replica this is ---------------------------------------------------
+REPLICA_INFO = Gauge(
+    "uploader_replica_info", "1 for each running service replica, naming it (join on instance for names).",
+    ["service", "replica"])
+
 # --- Outbox and database pool, sampled every few seconds --------------------
 OUTBOX_BACKLOG = Gauge(
     "uploader_outbox_pending_events", "Events written to a service's outbox and not yet published.", ["service"])
@@ -79,6 +86,29 @@ DB_POOL_CONNECTIONS = Gauge(
     "uploader_db_pool_connections", "Database pool connections by state (in_use, idle).", ["service", "state"])
 DB_POOL_MAX_CONNECTIONS = Gauge(
     "uploader_db_pool_max_connections", "The most connections the service's pool may open.", ["service"])
+
+
+UPLOAD_OUTCOMES = ("accepted", "refused", "interrupted", "failed")
+RUN_OUTCOMES_WITHOUT_EXIT_CODE = (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED)
+
+
+def start_at_zero_for_queue(queue: str) -> None:
+    """A counter series that first appears at 1 shows no increase in rate(): create each at 0 up front."""
+    for counter in (MESSAGES_CONSUMED, MESSAGES_REDELIVERED, MESSAGES_FAILED):
+        counter.labels(queue)
+    for reason in ("unparseable", "delivery_limit"):
+        MESSAGES_DEAD_LETTERED.labels(queue, reason)
+
+
+def start_uploads_at_zero() -> None:
+    for outcome in UPLOAD_OUTCOMES:
+        UPLOADS_RECEIVED.labels(outcome)
+
+
+def start_runs_at_zero() -> None:
+    PIPELINE_RUNS.labels(RunOutcome.SUCCEEDED.value, "0")
+    for outcome in RUN_OUTCOMES_WITHOUT_EXIT_CODE:
+        PIPELINE_RUNS.labels(outcome.value, "none")
 
 
 def count_decision(counter: Counter, failures: list, *, ok: str, refused: str) -> None:

@@ -22,7 +22,7 @@ from services.common.broker import BROKER_ERRORS, connect, open_channel
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
-from services.common.metrics import serve_metrics
+from services.common.metrics import REPLICA_INFO, serve_metrics
 from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
 from services.common.replica import new_replica_name
@@ -47,6 +47,7 @@ def service_app(name: str, settings: ServiceSettings, *, middlewares=(), router:
                               handler_args={"read_bufsize": READ_BUFFER_BYTES})
     app[SERVICE_NAME] = name
     app[REPLICA] = new_replica_name()
+    REPLICA_INFO.labels(name, app[REPLICA]).set(1)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_broker)

@@ -5,6 +5,7 @@ upload's state, and proxies browse, log and run queries to the logstore."""
 
 from aiohttp import web
 
+from services.common import metrics
 from services.common.app_keys import SCAN_STORE
 from services.common.http_errors import json_errors
 from services.common.request_parsing import refusals
@@ -33,6 +34,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     with_logstore_client(app, settings.logstore_url)
     with_log_streams(app)
     setup_routes(app)
+    metrics.start_uploads_at_zero()
     return app
 
 

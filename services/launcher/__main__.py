@@ -27,6 +27,7 @@ def build_app(settings: LauncherSettings) -> web.Application:
     app.cleanup_ctx.append(_launch_slots(settings, command))
     with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
     with_sampled_metrics(app, _sample_queued_runs)
+    metrics.start_runs_at_zero()
     return app
 
 
