@@ -17,6 +17,7 @@ from services.launcher import runs
 from services.launcher.accept import accept_launch
 from services.launcher.execute import SCHEMA, RunExecutor
 from services.launcher.pipeline_command import TemplateCommand
+from services.launcher.presence import launcher_presence
 from services.launcher.slots import LaunchSlots
 
 
@@ -24,6 +25,7 @@ def build_app(settings: LauncherSettings) -> web.Application:
     command = TemplateCommand(settings.pipeline_command)
     app = service_app("launcher", settings)
     with_outbox_relay(app, SCHEMA)
+    app.cleanup_ctx.append(launcher_presence(settings))
     app.cleanup_ctx.append(_launch_slots(settings, command))
     with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
     with_sampled_metrics(app, _sample_queued_runs)
