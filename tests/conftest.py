@@ -9,7 +9,7 @@ import pytest
 
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
-from services.common.scope import UPLOADER_PERMISSIONS
+from services.common.scope import ALL_PERMISSIONS
 from services.gateway.users import save_user
 from services.validator.load_demo import load_demo_registry
 from tests.support import servers
@@ -46,7 +46,7 @@ async def pool(database_url) -> asyncpg.Pool:
     await apply_migrations(pool)
     async with pool.acquire() as conn:
         await load_demo_registry(conn)
-        await save_user(conn, "demo", sorted(UPLOADER_PERMISSIONS), DEMO_TOKEN)
+        await save_user(conn, "demo", sorted(ALL_PERMISSIONS), DEMO_TOKEN)
         await save_user(conn, "viewer", ["data_entry"], NO_PERMISSION_TOKEN)
     yield pool
     await pool.close()

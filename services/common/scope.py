@@ -4,6 +4,11 @@
 - imaging_uploader_ownsites: the uploads of candidates of the user's own sites;
 - imaging_uploader_nosessionid: the uploads with no session (phantom scans).
 
+One more, of this uploader only, gives no uploads at all:
+
+- imaging_uploader_admin: the operators' status page (queues, launchers,
+  outboxes) and the replay of dead letters.
+
 A user also always sees the uploads they sent themselves, so that an upload
 accepted while its site was still unknown never vanishes from its sender.
 The same rule is written once here for Python and once as SQL.
@@ -14,7 +19,9 @@ from services.common.messages import UserScope
 ALL_SITES = "imaging_uploader_allsites"
 OWN_SITES = "imaging_uploader_ownsites"
 NO_SESSION = "imaging_uploader_nosessionid"
-UPLOADER_PERMISSIONS = frozenset({ALL_SITES, OWN_SITES, NO_SESSION})
+UPLOADER_PERMISSIONS = frozenset({ALL_SITES, OWN_SITES, NO_SESSION})  # any one of them lets a user use the uploader
+ADMIN = "imaging_uploader_admin"
+ALL_PERMISSIONS = UPLOADER_PERMISSIONS | {ADMIN}
 
 
 def scope_of(username: str, permissions: frozenset[str] | set[str], sites: list[str] | tuple[str, ...]) -> UserScope:

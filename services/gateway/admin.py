@@ -1,6 +1,8 @@
 """uploader-admin: manage the gateway's users and API tokens, and write a demo scan archive.
 
   uploader-admin user add NAME [--site ALIAS]... [--permission P]...
+  uploader-admin user grant NAME PERMISSION...     (adds to the user's permissions)
+  uploader-admin user revoke NAME PERMISSION...    (takes them away)
   uploader-admin user password NAME     (the password is the first line of standard input)
   uploader-admin user list
   uploader-admin token issue NAME       (prints only the new token)
@@ -20,10 +22,11 @@ import asyncpg
 import pydantic
 
 from services.common.migrations import apply_migrations
-from services.common.scope import UPLOADER_PERMISSIONS
+from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
 from services.gateway.demo_archive import write_demo_archive
-from services.gateway.users import UnknownUserError, add_user, issue_token, list_users, revoke_token, set_password
+from services.gateway.users import (UnknownUserError, add_user, change_permissions, issue_token, list_users,
+                                   revoke_token, set_password)
 
 PROG = "uploader-admin"
 
@@ -59,6 +62,18 @@ async def add_user_command(conn: asyncpg.Connection, args: argparse.Namespace) -
         f"User {user.username!r} now has {_described('sites', user.sites)}"
         f" and {_described('permissions', sorted(user.permissions))}."
     )
+    return 0
+
+
+async def grant_permission_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    user = await change_permissions(conn, args.name, grant=args.permissions)
+    print(f"User {user.username!r} now has {_described('permissions', sorted(user.permissions))}.")
+    return 0
+
+
+async def revoke_permission_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    user = await change_permissions(conn, args.name, revoke=args.permissions)
+    print(f"User {user.username!r} now has {_described('permissions', sorted(user.permissions))}.")
     return 0
 
 
@@ -186,8 +201,8 @@ def _site_alias(value: str) -> str:
 
 
 def _uploader_permission(value: str) -> str:
-    if value not in UPLOADER_PERMISSIONS:
-        allowed = ", ".join(sorted(UPLOADER_PERMISSIONS))
+    if value not in ALL_PERMISSIONS:
+        allowed = ", ".join(sorted(ALL_PERMISSIONS))
         raise argparse.ArgumentTypeError(f"{value!r} is not an uploader permission; the allowed ones are {allowed}")
     return value
 
@@ -213,9 +228,19 @@ def _add_user_commands(user: argparse.ArgumentParser) -> None:
     add.add_argument("--site", dest="sites", action="append", default=[], type=_site_alias, metavar="ALIAS",
                      help="a site alias such as MTL (repeat for several); replaces the user's sites")
     add.add_argument("--permission", dest="permissions", action="append", default=[], type=_uploader_permission,
-                     metavar="P", help=f"one of {', '.join(sorted(UPLOADER_PERMISSIONS))} (repeat for several);"
+                     metavar="P", help=f"one of {', '.join(sorted(ALL_PERMISSIONS))} (repeat for several);"
                      " replaces the user's permissions")
     add.set_defaults(run=_with_database(add_user_command))
+    grant = commands.add_parser("grant", help="give a user more permissions, keeping its others and its sites")
+    grant.add_argument("name", type=_user_name, metavar="NAME")
+    grant.add_argument("permissions", nargs="+", type=_uploader_permission, metavar="PERMISSION",
+                       help=f"one or more of {', '.join(sorted(ALL_PERMISSIONS))}")
+    grant.set_defaults(run=_with_database(grant_permission_command))
+    revoke = commands.add_parser("revoke", help="take permissions away from a user, keeping its others")
+    revoke.add_argument("name", type=_user_name, metavar="NAME")
+    revoke.add_argument("permissions", nargs="+", type=_uploader_permission, metavar="PERMISSION",
+                        help=f"one or more of {', '.join(sorted(ALL_PERMISSIONS))}")
+    revoke.set_defaults(run=_with_database(revoke_permission_command))
     password = commands.add_parser("password", help="set a user's password, read from standard input")
     password.add_argument("name", type=_user_name, metavar="NAME")
     password.set_defaults(run=_with_database(set_password_command))

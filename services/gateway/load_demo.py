@@ -1,4 +1,4 @@
-"""Create the demo user with every uploader permission and both demo sites (idempotent):
+"""Create the demo user with every uploader permission (the status page's too) and both demo sites (idempotent):
 UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.load_demo"""
 
 import asyncio
@@ -7,7 +7,7 @@ import sys
 
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
-from services.common.scope import UPLOADER_PERMISSIONS
+from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
 from services.gateway.users import save_user, set_password
 
@@ -31,7 +31,7 @@ async def main() -> None:
     try:
         await apply_migrations(pool)
         async with pool.acquire() as conn, conn.transaction():
-            await save_user(conn, DEMO_USERNAME, sorted(UPLOADER_PERMISSIONS), token, sites=DEMO_SITES)
+            await save_user(conn, DEMO_USERNAME, sorted(ALL_PERMISSIONS), token, sites=DEMO_SITES)
             await set_password(conn, DEMO_USERNAME, password)
     finally:
         await pool.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import asyncpg
 
 from services.common.messages import UserScope
-from services.common.scope import UPLOADER_PERMISSIONS, scope_of
+from services.common.scope import ADMIN, UPLOADER_PERMISSIONS, scope_of
 from services.gateway.passwords import hash_password, verify_password
 
 
@@ -23,6 +23,11 @@ class User:
     @property
     def may_use_uploader(self) -> bool:
         return bool(self.permissions & UPLOADER_PERMISSIONS)
+
+    @property
+    def is_admin(self) -> bool:
+        """May see the status page and replay dead letters."""
+        return ADMIN in self.permissions
 
     @property
     def scope(self) -> UserScope:
@@ -94,6 +99,24 @@ async def add_user(conn: asyncpg.Connection, username: str, sites: list[str], pe
         sorted(set(sites)),
         sorted(set(permissions)),
     )
+    return _user(row)
+
+
+async def change_permissions(conn: asyncpg.Connection, username: str, *, grant: list[str] = (),
+                             revoke: list[str] = ()) -> User:
+    """Give the user these permissions and take those away, keeping the others and the sites."""
+    row = await conn.fetchrow(
+        """UPDATE gateway.users
+           SET permissions = ARRAY(SELECT DISTINCT p FROM unnest(permissions || $2::text[]) AS p
+                                   WHERE p <> ALL($3::text[]) ORDER BY p)
+           WHERE username = $1
+           RETURNING user_id, username, permissions, sites""",
+        username,
+        list(grant),
+        list(revoke),
+    )
+    if row is None:
+        raise UnknownUserError(username)
     return _user(row)
 
 

@@ -15,7 +15,8 @@ from services.gateway.users import find_user_by_token, verify_login
 
 ADMIN = Path(sys.executable).parent / "uploader-admin"
 DEMO_PATIENT_NAME = "MTL0001_300001_V1"
-ALLOWED_PERMISSIONS = ("imaging_uploader_allsites", "imaging_uploader_nosessionid", "imaging_uploader_ownsites")
+ALLOWED_PERMISSIONS = ("imaging_uploader_admin", "imaging_uploader_allsites", "imaging_uploader_nosessionid",
+                       "imaging_uploader_ownsites")
 
 
 @pytest.fixture
@@ -84,6 +85,38 @@ async def test_an_unknown_permission_exits_2_naming_the_allowed_ones(admin, name
     for permission in ALLOWED_PERMISSIONS:
         assert permission in result.stderr
     assert name not in admin("user", "list").stdout
+
+
+async def test_user_grant_adds_a_permission_and_keeps_the_others_and_the_sites(admin, name):
+    admin("user", "add", name, "--site", "MTL", "--permission", "imaging_uploader_ownsites")
+
+    first = admin("user", "grant", name, "imaging_uploader_admin")
+    again = admin("user", "grant", name, "imaging_uploader_admin")
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == again.stdout == (
+        f"User '{name}' now has permissions imaging_uploader_admin, imaging_uploader_ownsites.\n")
+    assert listed_row(admin, name) == [name, "MTL", "imaging_uploader_admin, imaging_uploader_ownsites", "not set", "0"]
+
+
+async def test_user_revoke_takes_only_the_permissions_named_away(admin, name):
+    admin("user", "add", name, "--permission", "imaging_uploader_allsites", "--permission", "imaging_uploader_admin")
+
+    result = admin("user", "revoke", name, "imaging_uploader_admin")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"User '{name}' now has permissions imaging_uploader_allsites.\n"
+
+
+async def test_a_grant_to_an_unknown_user_or_of_an_unknown_permission_changes_nothing(admin, name):
+    unknown_user = admin("user", "grant", name, "imaging_uploader_admin")
+    unknown_permission = admin("user", "grant", "demo", "imaging_uploader_everything")
+
+    assert unknown_user.returncode == 1
+    assert unknown_user.stderr == (
+        f"uploader-admin: There is no user named '{name}'. Add it first with: uploader-admin user add {name}\n")
+    assert unknown_permission.returncode == 2
+    assert "'imaging_uploader_everything' is not an uploader permission" in unknown_permission.stderr
 
 
 # --- passwords --------------------------------------------------------------

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
-from services.common.scope import UPLOADER_PERMISSIONS
+from services.common.scope import ALL_PERMISSIONS, UPLOADER_PERMISSIONS
 from services.gateway.__main__ import build_app as build_gateway
 from services.gateway.users import add_user, set_password
 from tests.conftest import DEMO_TOKEN
@@ -190,7 +190,7 @@ async def test_the_session_answers_who_is_signed_in_by_the_cookie_or_by_a_bearer
     async with browser.get(gateway + SESSION, headers={"Authorization": f"Bearer {DEMO_TOKEN}"}) as by_token:
         assert by_token.status == 200
         assert await by_token.json() == {
-            "username": "demo", "permissions": sorted(UPLOADER_PERMISSIONS), "sites": [], "may_use_uploader": True,
+            "username": "demo", "permissions": sorted(ALL_PERMISSIONS), "sites": [], "may_use_uploader": True,
             "csrf_token": None, "max_upload_bytes": MAX_UPLOAD_BYTES}
 
 
