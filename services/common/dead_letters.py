@@ -10,8 +10,9 @@ header). Replaying after a fix is safe: consumers de-duplicate by event id.
 
 import argparse
 import asyncio
+from dataclasses import dataclass
 
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from services.common.broker import connect, message_from_body, publish
 from services.common.settings import ServiceSettings
@@ -34,27 +35,48 @@ def reason(message: AbstractIncomingMessage) -> str:
     return f"dead-lettered by the broker ({deaths[0]['reason']})" if deaths else "unknown"
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str | None
+    routing_key: str | None
+    origin: str | None  # the queue it came from, when known
+    reason: str
+    replayed: bool
+
+    def line(self) -> str:
+        return f"{self.message_id or '-'}  {self.routing_key}  from {self.origin or '?'}: {self.reason}"
+
+
+async def go_through(channel: AbstractChannel, replay: bool, limit: int) -> list[DeadLetter]:
+    """Take at most `limit` dead letters; replay each whose origin is known (with `replay`) and put the others back.
+    The channel must have publisher confirms on."""
+    queue = await channel.get_queue(DEAD_LETTER_QUEUE)
+    seen: list[AbstractIncomingMessage] = []
+    letters = []
+    try:
+        while len(seen) < limit and (message := await queue.get(no_ack=False, fail=False)) is not None:
+            seen.append(message)
+            target = origin_queue(message)
+            if replay and target:
+                copy = message_from_body(message.body, message.routing_key or "", message.message_id or "")
+                await publish(channel.default_exchange, copy, target)
+                await message.ack()
+            letters.append(DeadLetter(message.message_id, message.routing_key, target, reason(message),
+                                      replayed=message.processed))
+    finally:
+        for message in seen:
+            if not message.processed:
+                await message.nack(requeue=True)
+    return letters
+
+
 async def drain(amqp_url: str, replay: bool, limit: int) -> list[str]:
     """Go through at most `limit` dead letters; replay them or put them back. Returns one line about each."""
     connection = await connect(amqp_url, wait_seconds=10)
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         await declare_topology(channel)
-        queue = await channel.get_queue(DEAD_LETTER_QUEUE)
-        seen: list[AbstractIncomingMessage] = []
-        lines = []
-        while len(seen) < limit and (message := await queue.get(no_ack=False, fail=False)) is not None:
-            seen.append(message)
-            target = origin_queue(message)
-            lines.append(f"{message.message_id or '-'}  {message.routing_key}  from {target or '?'}: {reason(message)}")
-            if replay and target:
-                copy = message_from_body(message.body, message.routing_key or "", message.message_id or "")
-                await publish(channel.default_exchange, copy, target)
-                await message.ack()
-        for message in seen:
-            if not message.processed:
-                await message.nack(requeue=True)
-    return lines
+        return [letter.line() for letter in await go_through(channel, replay, limit)]
 
 
 def main() -> None:

@@ -46,6 +46,9 @@ class GatewaySettings(ServiceSettings):
     # Sign-ins of a username are refused for a while after this many failures within the window.
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_window_seconds: float = Field(default=60.0, gt=0)
+    # RabbitMQ's management API, for the message rates on the status page. Its user and password are those of
+    # amqp_url unless the URL gives its own (http://user:password@host:15672); the vhost is always amqp_url's.
+    rabbitmq_management_url: str = "http://127.0.0.1:15672"
 
 
 class ValidatorSettings(ServiceSettings):

@@ -38,6 +38,9 @@ GATEWAY_QUEUE = ConsumerQueue(
 LOGSTORE_QUEUE = ConsumerQueue("uploader.logstore", ("#",), ordered=True)
 
 ALL_QUEUES = (VALIDATOR_QUEUE, LAUNCHER_QUEUE, GATEWAY_QUEUE, LOGSTORE_QUEUE)
+# Every queue, in the order an upload's events pass through them (the status page lists them so).
+QUEUE_NAMES = (VALIDATOR_QUEUE.name, RULE_CHECK_QUEUE, LAUNCHER_QUEUE.name, GATEWAY_QUEUE.name, LOGSTORE_QUEUE.name,
+               DEAD_LETTER_QUEUE)
 
 
 async def declare_topology(channel: AbstractChannel) -> AbstractExchange:

@@ -16,6 +16,7 @@ from services.common.topology import GATEWAY_QUEUE
 from services.gateway.auth import SlashMergingRouter, require_uploader_user
 from services.gateway.log_stream import with_log_streams
 from services.gateway.logstore_proxy import with_logstore_client
+from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.routes import setup_routes
 from services.gateway.token_cache import TOKEN_CACHE, TokenCache
 from services.gateway.uploads import SCHEMA, advance_state
@@ -33,6 +34,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     with_requester(app)
     with_logstore_client(app, settings.logstore_url)
     with_log_streams(app)
+    with_rabbitmq_management(app, settings.rabbitmq_management_url, settings.amqp_url)
     setup_routes(app)
     metrics.start_uploads_at_zero()
     return app

@@ -6,7 +6,8 @@ asked: /api/v1's, or LORIS's under /api/v0.0.4-dev/ (token only).
 
 /api/v1/session is open to any signed-in user, with an uploader permission
 or without (the page says "no access"); signing in needs nobody, and
-signing out without a session just clears the cookie."""
+signing out without a session just clears the cookie. /api/v1/status and
+below need the permission imaging_uploader_admin, and no other."""
 
 import re
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from services.common.app_keys import POOL
 from services.common.http_errors import error_response
 from services.common.request_parsing import is_plain_text
+from services.common.scope import ADMIN
 from services.gateway.loris_api.errors import is_loris_path, loris_error
 from services.gateway.token_cache import TOKEN_CACHE
 from services.gateway.users import User
@@ -25,6 +27,7 @@ WEB_SESSION = web.RequestKey("web_session", WebSession)  # set when the session 
 PROTECTED_PREFIXES = ("/api/v1/", "/api/v0.0.4-dev/")
 PUBLIC_PATHS = {"/api/v0.0.4-dev/login"}
 SESSION_PATH = "/api/v1/session"
+STATUS_PATH = "/api/v1/status"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -46,8 +49,9 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
         return error_response(403, "csrf_failed", f"This request came with the session cookie but without the "
                               f"session's CSRF token: send the csrf_token of GET {SESSION_PATH} as the {CSRF_HEADER} "
                               "header.")
-    if not user.may_use_uploader and path != SESSION_PATH:
-        return _refused(path, 403, "permission_denied", f"User {user.username} has no imaging uploader permission.")
+    refusal = _permission_refusal(user, path)
+    if refusal is not None:
+        return refusal
     request[USER] = user
     if session is not None:
         request[WEB_SESSION] = session
@@ -69,6 +73,21 @@ async def _caller(request: web.Request, path: str) -> tuple[User, WebSession | N
             return _unauthorized(path, "The session ended or expired: sign in again.")
         return session.user, session
     return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
+
+
+def _permission_refusal(user: User, path: str) -> web.Response | None:
+    """The 403 for a user without the permission this path needs; None when the user has it."""
+    if path == SESSION_PATH:
+        return None
+    if path == STATUS_PATH or path.startswith(STATUS_PATH + "/"):
+        if user.is_admin:
+            return None
+        return error_response(403, "permission_denied", f"User {user.username} lacks the permission {ADMIN}, "
+                              "which the status page needs (an administrator grants it with: uploader-admin user "
+                              f"grant {user.username} {ADMIN}).")
+    if not user.may_use_uploader:
+        return _refused(path, 403, "permission_denied", f"User {user.username} has no imaging uploader permission.")
+    return None
 
 
 def _is_sign_in(request: web.Request, path: str) -> bool:

@@ -27,7 +27,9 @@ from services.common.api_models import (
     UploadPage,
     UploadSummary,
 )
+from services.common.scope import ADMIN
 from services.gateway.session_models import SessionInfo, SignIn
+from services.gateway.status_models import DeadLettersReplayed, SystemStatus
 from services.gateway.web_sessions import COOKIE_NAME, CSRF_HEADER
 
 REF = "#/components/schemas/{model}"
@@ -58,8 +60,8 @@ _ONE_UPLOAD = {
     "getUploadRuns": "/api/v1/uploads/{upload_id}/runs",
     "launchUpload": "/api/v1/uploads/{upload_id}/launch",
 }
-_RESPONSE_MODELS = [ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, UploadAccepted, UploadCheckAnswer,
-                    UploadPage, UploadSummary]
+_RESPONSE_MODELS = [DeadLettersReplayed, ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, SystemStatus,
+                    UploadAccepted, UploadCheckAnswer, UploadPage, UploadSummary]
 _REQUEST_MODELS = [SignIn, UploadCheck, UploadForm]
 _EXAMPLE_ARCHIVE_NAME = "phantom_example.zip"
 
@@ -120,6 +122,7 @@ def openapi_document() -> dict:
                                    links=_links_to_one_upload("$response.body#/upload_id", but="launchUpload")),
             },
             "/api/v1/session": _session_operations(),
+            **_status_operations(),
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenapi",
@@ -153,6 +156,23 @@ def _session_operations() -> dict:
         "post": {**sign_in, "security": []},
         "get": _operation("getSession", "The signed-in user, and the session's CSRF token", SessionInfo, 200, [401]),
         "delete": {**sign_out, "security": []},
+    }
+
+
+def _status_operations() -> dict:
+    not_admin = {403: f"the user lacks the permission {ADMIN}, or the session cookie came without the "
+                      f"{CSRF_HEADER} header"}
+    return {
+        "/api/v1/status": {
+            "get": _operation("getStatus", "The operators' status: queues, dead letters, launchers alive, outboxes",
+                              SystemStatus, 200, [401, 403], error_descriptions=not_admin),
+        },
+        "/api/v1/status/dead-letters/replay": {
+            "post": _operation("replayDeadLetters", "Send each dead letter back to the queue it came from",
+                               DeadLettersReplayed, 200, [401, 403, 503],
+                               error_descriptions={**not_admin, 503: "the broker cannot be reached: the dead "
+                                                                     "letters stay in their queue"}),
+        },
     }
 
 

@@ -15,6 +15,7 @@ from services.gateway.openapi import openapi_document
 from services.gateway.preflight import check_upload
 from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
 from services.gateway.session_routes import delete_session, get_session, post_session
+from services.gateway.status import get_status, post_replay
 from services.gateway.upload_form import read_upload_form
 from services.gateway.upload_metrics import counted_upload
 from services.gateway.upload_rules import UploadRefused, refusal_response
@@ -35,6 +36,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/session", post_session)
     app.router.add_get("/api/v1/session", get_session)
     app.router.add_delete("/api/v1/session", delete_session)
+    app.router.add_get("/api/v1/status", get_status)
+    app.router.add_post("/api/v1/status/dead-letters/replay", post_replay)
     setup_loris_routes(app)
 
 

@@ -22,7 +22,8 @@ class SessionInfo(BaseModel):
     permissions: list[str] = Field(description="the user's permissions, sorted")
     sites: list[str] = Field(description="the sites of the imaging_uploader_ownsites permission")
     may_use_uploader: bool = Field(description="false for a user without an imaging uploader permission: "
-                                               "signed in, but refused by every other /api/v1 operation")
+                                               "signed in, but refused by every other /api/v1 operation, but the "
+                                               "status ones when the user has imaging_uploader_admin")
     csrf_token: str | None = Field(description="send it as the X-CSRF-Token header with every request but GET, HEAD "
                                                "and OPTIONS signed in by the session cookie; null for a caller with "
                                                "a bearer token, which needs none")

@@ -21,6 +21,7 @@ from services.common.api_models import (
     UploadSummary,
 )
 from services.gateway.openapi import openapi_document
+from services.gateway.status_models import DeadLettersReplayed, SystemStatus
 from services.gateway.routes import setup_routes
 
 REF_PREFIX = "#/components/schemas/"
@@ -82,7 +83,7 @@ def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(doc
 def test_each_operation_has_its_own_operation_id(document):
     ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
 
-    assert len(ids) == len(set(ids)) == 12
+    assert len(ids) == len(set(ids)) == 14
 
 
 def test_the_live_log_is_an_event_stream_that_takes_the_log_s_mode_after_and_last_event_id(document):
@@ -122,6 +123,8 @@ def test_every_schema_the_api_answers_with_is_defined(document):
         ("/api/v1/uploads/{upload_id}/log", "get", "200", LogPage),
         ("/api/v1/uploads/{upload_id}/runs", "get", "200", RunList),
         ("/api/v1/uploads/{upload_id}/launch", "post", "202", LaunchAccepted),
+        ("/api/v1/status", "get", "200", SystemStatus),
+        ("/api/v1/status/dead-letters/replay", "post", "200", DeadLettersReplayed),
     ],
 )
 def test_each_operation_answers_with_its_model_and_its_errors_with_the_error_body(document, path, method, status, model):
