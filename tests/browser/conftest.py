@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from services.common.scope import OWN_SITES, UPLOADER_PERMISSIONS
+from services.common.scope import ADMIN, ALL_PERMISSIONS, OWN_SITES
 from services.gateway.users import add_user, save_user, set_password
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.browser import PASSWORDS
@@ -33,10 +33,12 @@ async def browser_users(pool):
         for username, password in PASSWORDS.items():
             if username == "mtl_coordinator":
                 await add_user(conn, username, ["MTL"], [OWN_SITES])
+            elif username == "operator":
+                await add_user(conn, username, [], [ADMIN])
             elif username == "viewer":
                 await save_user(conn, "viewer", ["data_entry"], f"browser-viewer-{uuid.uuid4().hex}")
             else:
-                await save_user(conn, "demo", sorted(UPLOADER_PERMISSIONS), f"browser-demo-{uuid.uuid4().hex}")
+                await save_user(conn, "demo", sorted(ALL_PERMISSIONS), f"browser-demo-{uuid.uuid4().hex}")
             await set_password(conn, username, password)
     return PASSWORDS
 

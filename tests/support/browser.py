@@ -4,7 +4,7 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page
 
 PASSWORDS = {"demo": "demo-password-for-browser-tests", "mtl_coordinator": "coordinator-password-mtl",
-             "viewer": "viewer-password-no-permission"}
+             "viewer": "viewer-password-no-permission", "operator": "operator-password-status-only"}
 # A browser's upload of a few MiB is over in an instant on this host; the upload tests that need time to
 # watch or to cancel slow the page's network down to this (Chromium's network emulation).
 SLOW_UPLOAD_BYTES_PER_SECOND = 512 * 1024

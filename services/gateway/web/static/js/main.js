@@ -1,17 +1,26 @@
-// The page: who is signed in, and which view shows (#/browse, #/upload, #/log/<upload id>).
+// The page: who is signed in, and which view shows (#/browse, #/upload, #/log/<upload id>, and #/status for
+// operators).
 
 import { ApiError, call, rememberCsrfToken } from "./api.js";
 import { Browse } from "./browse.js";
 import { LogViewer } from "./log_viewer.js";
+import { StatusView } from "./status.js";
 import { UploadForm } from "./upload.js";
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ["loading", "sign-in-view", "no-access-view", "app-view"];
+const TABS = ["browse", "upload", "log", "status"];
+const ADMIN = "imaging_uploader_admin";
 
 let session = null;
 let browse = null;
 let upload = null;
 let logViewer = null;
+let statusView = null;
+
+function isOperator(answer) {
+  return answer.permissions.includes(ADMIN);
+}
 
 function show(viewId) {
   for (const id of VIEWS) $(id).hidden = id !== viewId;
@@ -67,6 +76,7 @@ async function signOut() {
   }
   if (logViewer) logViewer.close();
   if (browse) browse.stop();
+  if (statusView) statusView.stop();
   rememberCsrfToken(null);
   history.replaceState(null, "", "#/browse");
   showSignIn("You are signed out.");
@@ -77,25 +87,40 @@ function enter(answer) {
   rememberCsrfToken(answer.csrf_token);
   $("who-name").textContent = `Signed in as ${answer.username}`;
   $("who").hidden = false;
-  if (!answer.may_use_uploader) {
+  if (!answer.may_use_uploader && !isOperator(answer)) {
     $("no-access-text").textContent =
       `User ${answer.username} has no imaging uploader permission, so there is nothing to browse or upload here.`;
     show("no-access-view");
     return;
   }
-  browse = browse || new Browse((uploadId) => { location.hash = `#/log/${uploadId}`; });
-  upload = upload || new UploadForm(answer.max_upload_bytes, (uploadId) => { location.hash = `#/log/${uploadId}`; });
-  logViewer = logViewer || new LogViewer();
+  if (answer.may_use_uploader) {
+    browse = browse || new Browse((uploadId) => { location.hash = `#/log/${uploadId}`; });
+    upload = upload || new UploadForm(answer.max_upload_bytes, (uploadId) => { location.hash = `#/log/${uploadId}`; });
+    logViewer = logViewer || new LogViewer();
+  }
+  if (isOperator(answer)) statusView = statusView || new StatusView();
+  // An operator without an uploader permission sees the Status tab only.
+  $("tab-browse").hidden = !answer.may_use_uploader;
+  $("tab-upload").hidden = !answer.may_use_uploader;
+  $("tab-log").hidden = true;
+  $("tab-status").hidden = !isOperator(answer);
   show("app-view");
   route();
 }
 
+/** The view the address asks for, among those this user may see. */
+function currentView(hash) {
+  const wanted = /^#\/log\/\d+$/.test(hash) ? "log" : { "#/upload": "upload", "#/status": "status" }[hash] || "browse";
+  if (!session.may_use_uploader) return "status";
+  if (wanted === "status" && !isOperator(session)) return "browse";
+  return wanted;
+}
+
 function route() {
-  if (!session || !session.may_use_uploader) return;
+  if (!session || !(session.may_use_uploader || isOperator(session))) return;
   const hash = location.hash || "#/browse";
-  const logMatch = hash.match(/^#\/log\/(\d+)$/);
-  const current = logMatch ? "log" : hash === "#/upload" ? "upload" : "browse";
-  for (const name of ["browse", "upload", "log"]) {
+  const current = currentView(hash);
+  for (const name of TABS) {
     $(`${name}-view`).hidden = name !== current;
     const tab = $(`tab-${name}`);
     if (name === current) tab.setAttribute("aria-current", "page");
@@ -104,12 +129,18 @@ function route() {
   if (current === "log") {
     $("tab-log").hidden = false;
     $("tab-log").href = hash;
-    logViewer.open(Number(logMatch[1]));
-  } else {
+    logViewer.open(Number(hash.slice("#/log/".length)));
+  } else if (logViewer) {
     logViewer.close();
   }
-  if (current === "browse") browse.start();
-  else browse.stop();
+  if (browse) {
+    if (current === "browse") browse.start();
+    else browse.stop();
+  }
+  if (statusView) {
+    if (current === "status") statusView.start();
+    else statusView.stop();
+  }
 }
 
 start();
