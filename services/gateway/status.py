@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from services.common.app_keys import BROKER, POOL
+from services.common.broker import BROKER_ERRORS
 from services.common.dead_letters import go_through
 from services.common.http_errors import error_response, model_response
 from services.common.topology import DEAD_LETTER_QUEUE, QUEUE_NAMES
@@ -38,7 +39,7 @@ REPLAY_LIMIT = 10_000
 async def get_status(request: web.Request) -> web.Response:
     app = request.app
     (counts, broker_problem), (rates, rates_problem), launchers, outboxes = await asyncio.gather(
-        _queue_counts(app[BROKER]), _queue_rates(app), _launchers(app[POOL]), _outboxes(app[POOL]))
+        count_queues(app[BROKER]), _queue_rates(app), _launchers(app[POOL]), _outboxes(app[POOL]))
     queues = [
         QueueStatus(name=name, messages=messages, consumers=consumers,
                     publish_rate=None if rates is None else round(rates.get(name, _NO_TRAFFIC).publish, 2),
@@ -57,10 +58,10 @@ async def post_replay(request: web.Request) -> web.Response:
         async with asyncio.timeout(REPLAY_SECONDS):
             async with request.app[BROKER].channel(publisher_confirms=True) as channel:
                 letters = await go_through(channel, replay=True, limit=REPLAY_LIMIT)
-    except Exception as error:  # the broker is away, or went away meanwhile: whatever was not replayed stays
+    except (*BROKER_ERRORS, RuntimeError, TimeoutError) as error:  # the broker is away, or went away meanwhile
         log.warning("dead letters not replayed", extra={"error": repr(error)})
-        return error_response(503, "broker_unavailable", "The broker cannot be reached: the dead letters stay in "
-                                                         "their queue, try again later.")
+        return error_response(503, "broker_unavailable", "The broker cannot be reached: the dead letters not "
+                                                         "replayed yet stay in their queue; try again later.")
     replayed = sum(letter.replayed for letter in letters)
     log.info("dead letters replayed", extra={"replayed": replayed, "kept": len(letters) - replayed,
                                              "user": request[USER].username})
@@ -70,7 +71,7 @@ async def post_replay(request: web.Request) -> web.Response:
 _NO_TRAFFIC = QueueRates(publish=0.0, deliver=0.0)
 
 
-async def _queue_counts(connection: AbstractRobustConnection) -> tuple[list[tuple[str, int, int]] | None, str | None]:
+async def count_queues(connection: AbstractRobustConnection) -> tuple[list[tuple[str, int, int]] | None, str | None]:
     """Each queue's (name, messages ready, consumers), asked of the broker now; or why not."""
     try:
         async with asyncio.timeout(BROKER_SECONDS):
@@ -81,6 +82,7 @@ async def _queue_counts(connection: AbstractRobustConnection) -> tuple[list[tupl
                     counts.append((name, declared.message_count, declared.consumer_count))
                 return counts, None
     except Exception as error:  # whatever it is, the status page says it rather than failing
+        log.warning("queues not counted for the status", extra={"error": repr(error)})
         return None, f"The broker cannot be reached to count the queues' messages: {str(error) or repr(error)}"
 
 

@@ -4,6 +4,7 @@ imaging_uploader_admin: a gateway (with a logstore and a validator) and a
 launcher in-process, on the run's own database, vhost and RabbitMQ's real
 management API."""
 
+import asyncio
 import uuid
 
 import aio_pika
@@ -15,7 +16,8 @@ from services.common.broker import message_from_body
 from services.common.messages import LaunchRequested
 from services.common.scope import ADMIN, ALL_SITES
 from services.common.topology import DEAD_LETTER_EXCHANGE, LAUNCHER_QUEUE, QUEUE_NAMES
-from services.gateway.users import add_user, save_user, set_password
+from services.gateway.status import BROKER_SECONDS, count_queues
+from services.gateway.users import save_user, set_password
 from services.launcher.__main__ import build_app as build_launcher
 from tests.conftest import NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually, new_upload_id, scan_facts
@@ -212,3 +214,15 @@ async def test_credentials_in_the_management_url_are_used_and_a_refusal_is_a_pro
     assert status["problems"] == ["RabbitMQ management API at http://127.0.0.1:15672 refused the user 'nobody' "
                                   "(401); the message rates are not known."]
     assert "wrong" not in str(status)
+
+
+
+async def test_with_the_broker_away_the_queues_are_not_counted_and_the_status_says_why(amqp_url):
+    connection = await aio_pika.connect_robust(amqp_url)
+    await connection.close()  # as if the broker went away for good
+
+    async with asyncio.timeout(BROKER_SECONDS + 1):
+        counts, problem = await count_queues(connection)
+
+    assert counts is None
+    assert problem.startswith("The broker cannot be reached to count the queues' messages: "), problem
