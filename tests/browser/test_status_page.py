@@ -58,6 +58,9 @@ async def test_an_operator_sees_queues_and_launchers_and_replays_a_dead_letter(p
     back = await queue.get(no_ack=True, fail=False)
     assert back is not None and back.message_id == event_id, "the dead letter did not go back to its queue"
     await shoot(page, "replayed")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390, "on a phone the page scrolls sideways"
+    await shoot(page, "phone")
 
 
 async def test_a_user_without_the_permission_sees_no_status_tab(page, shoot):
