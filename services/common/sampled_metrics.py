@@ -42,15 +42,17 @@ def watch_pool(app: web.Application) -> None:
     metrics.DB_POOL_MAX_CONNECTIONS.labels(service).set_function(pool.get_max_size)
 
 
-def outbox_sample(schema: str) -> Sample:
+def outbox_sample(service: str) -> Sample:
+    """The service's outbox backlog, through the same view as the status page (deploy/migrations/0008)."""
+
     async def sample(pool: asyncpg.Pool) -> None:
         row = await pool.fetchrow(
-            f"""SELECT count(*) AS backlog,
-                       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_seconds
-                FROM {schema}.outbox WHERE published_at IS NULL"""
+            "SELECT backlog, coalesce(oldest_seconds, 0) AS oldest_seconds FROM operations.outbox_backlog "
+            "WHERE service = $1",
+            service,
         )
-        metrics.OUTBOX_BACKLOG.labels(schema).set(row["backlog"])
-        metrics.OUTBOX_OLDEST_AGE.labels(schema).set(float(row["oldest_seconds"]))
+        metrics.OUTBOX_BACKLOG.labels(service).set(row["backlog"])
+        metrics.OUTBOX_OLDEST_AGE.labels(service).set(row["oldest_seconds"])
 
     return sample
 
