@@ -7,7 +7,6 @@ cannot answer, the caller is told why in one sentence (ManagementUnavailable),
 never with a stack trace, and never with the password.
 """
 
-import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
@@ -37,7 +36,7 @@ class ManagementApi:
         self._session = session
         self._user = (given.user if own_credentials else amqp.user) or "guest"
         password = (given.password if own_credentials else amqp.password) or "guest"
-        self._headers = {"Authorization": _basic_auth(self._user, password)}
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(self._user, password)}
         self.where = str(given.with_user(None)).rstrip("/")
         vhost = unquote(amqp.raw_path.removeprefix("/")) or "/"
         self._queues_url = URL(f"{self.where}/api/queues/{quote(vhost, safe='')}", encoded=True).with_query(
@@ -63,10 +62,6 @@ class ManagementApi:
             raise ManagementUnavailable(f"RabbitMQ management API at {self.where} answered something else than a "
                                         "list of queues")
         return {queue["name"]: _rates(queue) for queue in queues if isinstance(queue, dict) and "name" in queue}
-
-
-def _basic_auth(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 def _rates(queue: dict) -> QueueRates:

@@ -13,7 +13,7 @@ from services.common import migrations
 from services.common.messages import UploadReceived
 from services.common.topology import DEAD_LETTER_QUEUE, VALIDATOR_QUEUE
 from services.validator.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, received_event, scan_facts
+from tests.integration.helpers import eventually, new_upload_id, received_event
 from tests.support.inprocess import running_app
 
 DECISIONS = ("upload.validated", "upload.rejected")

@@ -7,19 +7,17 @@ import random
 import aiohttp
 import pytest
 
+from services.common.internal_calls import SECRET_HEADER, internal_headers
 from services.common.messages import (
-    PipelineReported,
-    UserScope,
-    PipelineFinished,
     PipelineLogLine,
-    PipelineStarted,
+    PipelineReported,
+    RuleFailure,
     UploadReceived,
     UploadRejected,
-    RuleFailure,
     UploadValidated,
+    UserScope,
 )
 from services.logstore.__main__ import build_app
-from services.common.internal_calls import SECRET_HEADER, internal_headers
 from tests.conftest import INTERNAL_SECRET
 from tests.integration.helpers import (
     ALL_SITES,

@@ -15,7 +15,7 @@ from services.common.app_keys import REPLICA
 from services.common.broker import message_from_body
 from services.common.messages import LaunchRequested
 from services.common.scope import ADMIN, ALL_SITES
-from services.common.topology import DEAD_LETTER_EXCHANGE, LAUNCHER_QUEUE, QUEUE_NAMES
+from services.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, LAUNCHER_QUEUE, QUEUE_NAMES
 from services.gateway.status import BROKER_SECONDS, count_queues
 from services.gateway.users import save_user, set_password
 from services.launcher.__main__ import build_app as build_launcher
@@ -93,7 +93,10 @@ async def test_an_operator_sees_every_queue_with_its_messages_consumers_and_rate
 async def test_a_dead_letter_is_counted_and_the_replay_sends_it_back_to_the_queue_it_came_from(
         gateway, http, operator, broker):
     origin = await broker.declare_queue(f"test.origin-{uuid.uuid4().hex[:8]}", exclusive=True)
+    # Dead letters of earlier tests, replayed too, would be dead-lettered again by their consumers meanwhile.
+    await (await broker.get_queue(DEAD_LETTER_QUEUE)).purge()
     before = (await status_of(http, gateway, operator[1]))["dead_letters"]
+    assert before == 0
     event_id = str(uuid.uuid4())
     dead = message_from_body(b'{"not": "an event"}', "upload.received", event_id,
                              headers={"x-reason": "handler failed 5 times", "x-original-queue": origin.name})
@@ -104,12 +107,11 @@ async def test_a_dead_letter_is_counted_and_the_replay_sends_it_back_to_the_queu
     async with http.post(gateway + REPLAY, headers=bearer(operator[1])) as answer:
         assert answer.status == 200, await answer.text()
         replayed = await answer.json()
-    assert set(replayed) == {"replayed", "kept"} and replayed["replayed"] >= 1
+    assert replayed == {"replayed": 1, "kept": 0}
     back = await origin.get(no_ack=True, fail=False)
     assert back is not None, "the dead letter did not come back to the queue it came from"
     assert (back.message_id, back.body) == (event_id, b'{"not": "an event"}')
-    # What stays is only what came from no known queue.
-    assert (await status_of(http, gateway, operator[1]))["dead_letters"] == replayed["kept"]
+    assert (await status_of(http, gateway, operator[1]))["dead_letters"] == 0
 
 
 async def test_a_launcher_running_shows_with_its_runs_in_flight_and_goes_when_it_stops(

@@ -4,16 +4,14 @@ environment (its database, vhost and ports)."""
 
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from honcho.environ import expand_processes, parse_procfile
 
+from tests.support.processes import stop_process, wait_until_ready
 from tests.support.stack import REPO_ROOT
 
 PROCFILE = REPO_ROOT / "Procfile"
@@ -87,28 +85,13 @@ class ProcfileStack:
     def stop(self, timeout: float = 60) -> int | None:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise RuntimeError(f"honcho did not stop within {timeout} s:\n{self.log_tail()}") from None
+        if not stop_process(self.process, timeout):
+            raise RuntimeError(f"honcho did not stop within {timeout} s:\n{self.log_tail()}")
+        return self.process.returncode
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
     def _wait_ready(self, name: str, port: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"honcho exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{name} was not ready on port {port}:\n{self.log_tail()}")
+        wait_until_ready(name, self.process, f"http://127.0.0.1:{port}/readyz", self.log_tail, timeout)

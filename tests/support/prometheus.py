@@ -6,13 +6,12 @@ import copy
 import json
 import shutil
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import yaml
 
+from tests.support.processes import stop_process, wait_until_ready
 from tests.support.stack import REPO_ROOT, free_port
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -77,29 +76,12 @@ class Prometheus:
         self.stop()
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
+        if self.process is not None:
+            stop_process(self.process, 15)
+            self.process = None
 
     def _wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus was not ready within {timeout} s:\n{self.log_path.read_text()}")
+        wait_until_ready("prometheus", self.process, f"{self.url}/-/ready", self.log_path.read_text, timeout)
 
     async def api(self, http: aiohttp.ClientSession, path: str, **params) -> dict:
         """GET /api/v1/<path>: the whole answer, {"status": "success" or "error", "data" or "error": ...}."""

@@ -5,9 +5,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from tests.support.processes import stop_process, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("logstore", "validator", "launcher", "gateway")
@@ -53,29 +53,14 @@ class ServiceStack:
         )
 
     def wait_healthy(self, name: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.ports[name]}/readyz"
-        while time.monotonic() < deadline:
-            if self.processes[name].poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.processes[name].returncode}:\n{self.log_tail(name)}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{name} did not become healthy:\n{self.log_tail(name)}")
+        wait_until_ready(name, self.processes[name], f"http://127.0.0.1:{self.ports[name]}/readyz",
+                         lambda: self.log_tail(name), timeout)
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         process = self.processes.pop(name)
-        process.send_signal(sig)
-        try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}") from None
+        if not stop_process(process, timeout, sig):
+            raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}")
+        return process.returncode
 
     def __enter__(self) -> "ServiceStack":
         try:
