@@ -174,7 +174,9 @@ main() {
     fi
     wait_for_honcho && status=0 || status=$?
     trap - EXIT
-    if (( stop_requested )); then
+    # 130 and 143: honcho itself was stopped by Ctrl-C or SIGTERM (sent to the process group, say, when
+    # this script runs in the background and ignores SIGINT).
+    if (( stop_requested || status == 130 || status == 143 )); then
         say "stopped"
         exit 0
     fi
