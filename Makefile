@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 LAUNCHERS ?= 1
 VALIDATORS ?= 1
 
-.PHONY: help run test setup bench bench-latency bench-browser compose-config clean
+.PHONY: help run test setup bench bench-latency bench-browser bench-log compose-config clean
 
 help:
 	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops);"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
 	@echo "make bench-latency   pre-flight and browse/log latency benchmarks (bench/preflight_latency.py, bench/browse_latency.py)"
 	@echo "make bench-browser   a 2 GiB upload through the web page in Chromium, beside curl (bench/browser_upload.py)"
+	@echo "make bench-log       a pipeline printing 100,000 lines: lines per second into the log, beside a COPY (bench/log_throughput.py)"
 	@echo "make compose-config  validate docker-compose.yml (with placeholder secrets)"
 	@echo "make clean           remove .venv and var/"
 
@@ -43,6 +44,10 @@ bench-browser:
 	bash scripts/setup.sh --with-browser
 	@command -v curl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl; }
 	.venv/bin/python bench/browser_upload.py
+
+bench-log:
+	bash scripts/setup.sh
+	.venv/bin/python bench/log_throughput.py
 
 # Validating the file needs no Docker engine; Debian's docker-compose (v1.29) is enough. The file
 # requires the three secrets; placeholders stand in for them here.

@@ -134,12 +134,20 @@ class UploadPage(BaseModel):
     items: list[UploadSummary]
 
 
+# A log is read in pages: a pipeline may print a hundred thousand lines.
+LOG_PAGE_LINES = 1000
+MAX_LOG_PAGE_LINES = 10_000
+
+
 class LogQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["summary", "detailed"] = "summary"
     after: int = Field(default=0, ge=0, le=MAX_ID, description="only lines with a line_id greater than this")
     include_inactive: bool = Field(default=False, description="also the lines of earlier attempts")
+    limit: int = Field(default=LOG_PAGE_LINES, ge=1, le=MAX_LOG_PAGE_LINES,
+                       description="the most lines in one answer; when more follow, `more` is true: ask again with "
+                                   "after=last_line_id")
 
 
 class LogStreamQuery(BaseModel):
@@ -169,6 +177,7 @@ class LogPage(BaseModel):
     status: str = Field(description="the status line shown under the log")
     mode: Literal["summary", "detailed"]
     last_line_id: int = Field(description="pass as `after` to get only newer lines")
+    more: bool = Field(default=False, description="more lines follow this page: ask again with after=last_line_id")
     lines: list[LogLine]
 
 

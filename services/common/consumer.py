@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
 RETRY_TRANSIENT_SECONDS = 30
 # Handled without a log line of their own: a pipeline prints thousands of them.
-QUIET_EVENT_TYPES = frozenset({"pipeline.log"})
+QUIET_EVENT_TYPES = frozenset({"pipeline.log", "pipeline.log_lines"})
 
 
 class EventConsumer:

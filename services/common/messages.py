@@ -115,11 +115,30 @@ class PipelineStarted(Event):
 
 
 class PipelineLogLine(Event):
+    """One line of output, as launchers sent them before PipelineLogLines; still read, so that events
+    queued by an older launcher are recorded after an upgrade."""
+
     type: Literal["pipeline.log"] = "pipeline.log"
     line_number: int = Field(ge=1)
     message: str
     is_error: bool = False
     is_verbose: bool = False
+
+
+class LogEntry(BaseModel):
+    """One line of a pipeline's output, in the order the launcher read it."""
+
+    line_number: int = Field(ge=1)
+    message: str
+    is_error: bool = False
+    is_verbose: bool = False
+
+
+class PipelineLogLines(Event):
+    """Lines of a run's output, sent together (by count and time, see services/launcher/output_batches.py)."""
+
+    type: Literal["pipeline.log_lines"] = "pipeline.log_lines"
+    lines: list[LogEntry] = Field(min_length=1)
 
 
 class RunOutcome(StrEnum):
@@ -161,6 +180,7 @@ AnyEvent = Annotated[
         LaunchRequested,
         PipelineStarted,
         PipelineLogLine,
+        PipelineLogLines,
         PipelineFinished,
         PipelineReported,
     ],

@@ -7,7 +7,6 @@ the change, so a crash cannot leave a run recorded but not announced.
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import signal
@@ -19,11 +18,13 @@ import asyncpg
 from services.common import metrics
 from services.common.exit_codes import describe_exit_code
 from services.common.log_context import about
-from services.common.messages import PipelineFinished, PipelineLogLine, PipelineReported, PipelineStarted, RunOutcome
+from services.common.messages import Event, PipelineFinished, PipelineReported, PipelineStarted, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.common.scan_store import ScanStore
 from services.launcher import runs
-from services.launcher.output_lines import classify, report_fields
+from services.common.readable_text import readable
+from services.launcher.output_batches import OutputBatches
+from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines, report_fields
 from services.launcher.pipeline_command import PipelineCommand
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,21 @@ class RunExecutor:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            limit=1024**2,
+            limit=READ_LIMIT_BYTES,
         )
-        line_numbers = itertools.count(1)
+        batches = OutputBatches(run.upload_id, run.attempt, self._write_events)
         try:
             await self._announce_start(run, argv, process.pid)
             async with self._heartbeat(run):
-                await asyncio.gather(
-                    self._forward(run, process.stdout, False, line_numbers, stderr_tail),
-                    self._forward(run, process.stderr, True, line_numbers, stderr_tail),
-                )
+                # A failure of any of them (the database refusing a batch) stops the others and the process.
+                async with asyncio.TaskGroup() as group:
+                    ticking = group.create_task(batches.tick())
+                    await asyncio.gather(
+                        self._forward(run, process.stdout, False, batches, stderr_tail),
+                        self._forward(run, process.stderr, True, batches, stderr_tail),
+                    )
+                    ticking.cancel()
+                await batches.flush()
                 return await process.wait()
         except BaseException:
             await asyncio.shield(_terminate(process))
@@ -100,25 +106,21 @@ class RunExecutor:
             await runs.record_pid(conn, run.run_id, pid)
             await add_to_outbox(conn, SCHEMA, started)
 
-    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool, line_numbers,
-                       stderr_tail: deque[str]) -> None:
-        async for raw in stream:
-            line = classify(raw.decode("utf-8", errors="replace"), from_stderr)
+    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool,
+                       batches: OutputBatches, stderr_tail: deque[str]) -> None:
+        async for raw in raw_lines(stream):
+            line = classify(readable(raw), from_stderr)
             if from_stderr:
                 stderr_tail.append(line.message)
             report = report_fields(line.message) if line.is_report else None
             if report is not None:
-                event = PipelineReported(upload_id=run.upload_id, attempt=run.attempt, **report)
+                await batches.add_event(PipelineReported(upload_id=run.upload_id, attempt=run.attempt, **report))
             else:
-                event = PipelineLogLine(
-                    upload_id=run.upload_id,
-                    attempt=run.attempt,
-                    line_number=next(line_numbers),
-                    message=line.message,
-                    is_error=line.is_error,
-                    is_verbose=line.is_verbose,
-                )
-            async with self._pool.acquire() as conn, conn.transaction():
+                await batches.add(line)
+
+    async def _write_events(self, events: list[Event]) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            for event in events:
                 await add_to_outbox(conn, SCHEMA, event)
 
     async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],

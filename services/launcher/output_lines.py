@@ -7,10 +7,14 @@ A pipeline may tag each stdout line: `[info] ` for the summary log,
 (verbose); anything on stderr is an error.
 """
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 REPORT_FIELDS = ("tarchive", "minc_created", "minc_inserted")
+# The longest line read whole; a longer one is logged in pieces of this size.
+READ_LIMIT_BYTES = 1024**2
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,20 @@ _TAGS = {
     "[error] ": (True, False),
 }
 _REPORT_TAG = "[report] "
+
+
+async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    """The stream's lines, newline included, until its end; a line longer than the reader's limit comes in
+    pieces rather than failing the run, and a last line without a newline comes as it is."""
+    while True:
+        try:
+            yield await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as end:
+            if end.partial:
+                yield end.partial
+            return
+        except asyncio.LimitOverrunError as too_long:
+            yield await stream.readexactly(too_long.consumed)
 
 
 def classify(raw: str, from_stderr: bool) -> OutputLine:

@@ -70,13 +70,14 @@ async def show_log(request: web.Request) -> web.Response:
         upload = await queries.get_upload(conn, upload_id, request[SCOPE], _incoming(request))
         if upload is None:
             return _unknown_upload(upload_id)
-        lines = await queries.get_log_lines(conn, upload_id, upload.attempt, query)
+        lines, more = await queries.get_log_lines(conn, upload_id, upload.attempt, query)
     page = {  # a LogPage
         "upload_id": upload_id,
         "progress": upload.progress,
         "status": STATUS_LINES[upload.progress],
         "mode": query.mode,
         "last_line_id": max((line["line_id"] for line in lines), default=query.after),
+        "more": more,
         "lines": lines,
     }
     return values_response(page)

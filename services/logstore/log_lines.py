@@ -8,12 +8,14 @@ from services.common.messages import (
     LaunchRequested,
     PipelineFinished,
     PipelineLogLine,
+    PipelineLogLines,
     PipelineReported,
     PipelineStarted,
     UploadReceived,
     UploadRejected,
     UploadValidated,
 )
+from services.common.readable_text import without_nul
 from services.common.sizes import human_size
 
 
@@ -44,8 +46,10 @@ def lines_for(event: Event) -> list[Line]:
             ]
         case PipelineReported():
             return [Line("pipeline", _report_message(event))]
+        case PipelineLogLines():
+            return [Line("pipeline", without_nul(entry.message), entry.is_error, entry.is_verbose) for entry in event.lines]
         case PipelineLogLine():
-            return [Line("pipeline", event.message, event.is_error, event.is_verbose)]
+            return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
         case PipelineFinished():
             return [Line("launcher", event.message, is_error=not event.succeeded)]
     return []

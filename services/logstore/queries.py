@@ -97,10 +97,12 @@ class _Location:
         return self.prefix + key
 
 
-async def get_log_lines(conn: asyncpg.Connection, upload_id: int, current_attempt: int, query: LogQuery) -> list[dict]:
-    """The lines, shaped as LogLine (plain values, like list_uploads's)."""
+async def get_log_lines(conn: asyncpg.Connection, upload_id: int, current_attempt: int,
+                        query: LogQuery) -> tuple[list[dict], bool]:
+    """A page of lines, shaped as LogLine (plain values, like list_uploads's), and whether more follow."""
     rows = await conn.fetch(LOG_LINES_SQL, *log_lines_arguments(upload_id, current_attempt, query))
-    return [dict(row) for row in rows]
+    more = len(rows) > query.limit
+    return [dict(row) for row in rows[:query.limit]], more
 
 
 LOG_LINES_SQL = """SELECT line_id, attempt, logged_at, origin, message, is_error, is_verbose, attempt = $5 AS active
@@ -108,11 +110,12 @@ LOG_LINES_SQL = """SELECT line_id, attempt, logged_at, origin, message, is_error
            WHERE upload_id = $1 AND line_id > $2
              AND ($3 OR NOT is_verbose)
              AND ($4 OR attempt = $5)
-           ORDER BY line_id"""
+           ORDER BY line_id LIMIT $6"""
 
 
 def log_lines_arguments(upload_id: int, current_attempt: int, query: LogQuery) -> tuple:
-    return upload_id, query.after, query.mode == "detailed", query.include_inactive, current_attempt
+    """LOG_LINES_SQL's arguments: one line past the page, to know whether more follow."""
+    return upload_id, query.after, query.mode == "detailed", query.include_inactive, current_attempt, query.limit + 1
 
 
 async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:

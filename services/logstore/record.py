@@ -110,15 +110,16 @@ async def _advance_progress(conn: asyncpg.Connection, event: Event) -> None:
     )
 
 
+LOG_LINE_COLUMNS = ("upload_id", "attempt", "event_id", "logged_at", "origin", "message", "is_error", "is_verbose")
+
+
 async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
+    """The event's lines, in one COPY: a batch of a thousand pipeline lines is one round trip."""
     lines = lines_for(event)
     if not lines:
         return
-    await conn.executemany(
-        """INSERT INTO logstore.log_lines (upload_id, attempt, event_id, logged_at, origin, message, is_error, is_verbose)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        [
-            (event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message, line.is_error, line.is_verbose)
-            for line in lines
-        ],
+    await conn.copy_records_to_table(
+        "log_lines", schema_name="logstore", columns=LOG_LINE_COLUMNS,
+        records=[(event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message,
+                  line.is_error, line.is_verbose) for line in lines],
     )

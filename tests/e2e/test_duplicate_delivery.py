@@ -74,7 +74,7 @@ async def test_every_message_delivered_twice_gives_one_run_no_duplicate_line_and
         sentinel_id = (await (await client.upload(sentinel, candid="300001", pscid="MTL0001", visit_label="V1")).json())["upload_id"]
         await client.wait_for_progress(sentinel_id)
 
-    assert {key for _, key in mine} >= {"upload.received", "upload.validated", "pipeline.started", "pipeline.log", "pipeline.finished"}
+    assert {key for _, key in mine} >= {"upload.received", "upload.validated", "pipeline.started", "pipeline.log_lines", "pipeline.finished"}
     assert progress_seen == sorted(progress_seen, key=ORDER.index), progress_seen
     assert progress_seen[-1] == "Success"
     summary = await client.upload_summary(upload_id)

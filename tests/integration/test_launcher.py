@@ -14,7 +14,7 @@ from services.launcher.__main__ import build_app
 from tests.integration.helpers import eventually, new_upload_id, scan_facts, wait_until_processed
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
-from tests.support.tap import of_upload
+from tests.support.tap import of_upload, output_lines
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,10 +61,10 @@ async def test_a_granted_upload_runs_the_pipeline_streams_its_output_and_succeed
         assert started.pid > 0 and started.launcher == finished.launcher and started.run_id == finished.run_id
         assert finished.outcome == "succeeded" and finished.stderr_tail == []
         assert f"--patient-name={scan.patient_name}" in started.command
-        logs = tap.matching(of_upload(upload_id, "pipeline.log"))
+        logs = output_lines(tap, upload_id)
         numbers = [line.line_number for line in logs]
         assert numbers == list(range(1, len(logs) + 1)), numbers
-        assert all(line.attempt == 1 for line in logs)
+        assert all(batch.attempt == 1 for batch in tap.matching(of_upload(upload_id, "pipeline.log_lines")))
         messages = [line.message for line in logs if not line.is_verbose]
         assert f"Upload {upload_id}: checking {path.name}" in messages
         assert "Found 3 DICOM files" in messages
@@ -94,7 +94,7 @@ async def test_a_patient_name_that_does_not_match_fails_with_exit_code_151_in_wo
     assert finished.message == (
         "Pipeline failed with exit code 151: the PatientName in the DICOM files does not match the file name."
     )
-    errors = [line.message for line in tap.matching(of_upload(upload_id, "pipeline.log")) if line.is_error]
+    errors = [line.message for line in output_lines(tap, upload_id) if line.is_error]
     assert errors, "the pipeline says why it failed"
     assert path.is_file(), "a failed upload's scan stays for another attempt"
 
@@ -169,7 +169,7 @@ async def test_a_custom_pipeline_command_is_run_and_its_exit_code_reported(launc
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
-    lines = tap.matching(of_upload(upload_id, "pipeline.log"))
+    lines = output_lines(tap, upload_id)
     assert [(line.message, line.is_error, line.is_verbose) for line in lines] == [("hello", False, False)]
     assert (finished.exit_code, finished.succeeded) == (3, False)
     assert finished.message == "Pipeline failed with exit code 3: the pipeline was called without a required argument."
@@ -183,7 +183,7 @@ async def test_stderr_output_is_an_error_line_and_untagged_output_is_verbose(lau
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
-    lines = {line.message: (line.is_error, line.is_verbose) for line in tap.matching(of_upload(upload_id, "pipeline.log"))}
+    lines = {line.message: (line.is_error, line.is_verbose) for line in output_lines(tap, upload_id)}
     assert lines == {"plain detail": (False, True), "it broke": (True, False)}
     assert (finished.exit_code, finished.succeeded) == (0, True)
     assert finished.stderr_tail == ["it broke"]
@@ -209,8 +209,8 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
     async with running_app(build_app(settings)):
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         await tap.wait_for(of_upload(upload_id, "pipeline.started"))
-        first = await tap.wait_for(of_upload(upload_id, "pipeline.log"))
-        assert first.message == "sleeping"
+        first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
+        assert first.lines[0].message == "sleeping"
         stopping = time.monotonic()
     finished = await finished_of(tap, upload_id, timeout=5)
 
@@ -254,5 +254,4 @@ async def test_a_report_line_becomes_a_report_of_what_the_pipeline_made(launcher
     # Delivery is at least once: an event may be seen twice, with one event id.
     [reported] = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.reported"))}.values()
     assert (reported.tarchive, reported.minc_created, reported.minc_inserted) == ("DCM_x.tar", 4, 3)
-    lines = {line.event_id: line.message for line in tap.matching(of_upload(upload_id, "pipeline.log"))}
-    assert list(lines.values()) == ["not json"]
+    assert [line.message for line in output_lines(tap, upload_id)] == ["not json"]

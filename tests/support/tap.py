@@ -7,7 +7,7 @@ from collections.abc import Callable
 import aio_pika
 
 from services.common.broker import event_message, publish
-from services.common.messages import Event, parse_event
+from services.common.messages import Event, LogEntry, parse_event
 from services.common.topology import EVENTS_EXCHANGE, declare_topology
 
 Match = Callable[[Event], bool]
@@ -64,3 +64,10 @@ class EventTap:
 
 def of_upload(upload_id: int, event_type: str | None = None) -> Match:
     return lambda e: e.upload_id == upload_id and (event_type is None or e.type == event_type)
+
+
+def output_lines(tap: EventTap, upload_id: int) -> list[LogEntry]:
+    """The pipeline output lines the launcher sent for an upload, in their order (each batch once: delivery
+    is at least once)."""
+    batches = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.log_lines"))}
+    return sorted((line for batch in batches.values() for line in batch.lines), key=lambda line: line.line_number)

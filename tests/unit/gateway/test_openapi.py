@@ -226,10 +226,11 @@ def test_the_upload_answers_where_the_new_upload_is(document):
     assert "Location" in document["paths"]["/api/v1/uploads"]["post"]["responses"]["202"]["headers"]
 
 
-def test_the_log_can_be_asked_in_summary_or_detailed_mode_and_after_a_line(document):
+def test_the_log_can_be_asked_in_summary_or_detailed_mode_after_a_line_and_in_pages(document):
     parameters = {p["name"]: p for p in document["paths"]["/api/v1/uploads/{upload_id}/log"]["get"]["parameters"]}
 
-    assert set(parameters) == {"upload_id", "mode", "after", "include_inactive"}
+    assert set(parameters) == {"upload_id", "mode", "after", "include_inactive", "limit"}
+    assert (parameters["limit"]["schema"]["default"], parameters["limit"]["schema"]["maximum"]) == (1000, 10000)
     assert parameters["mode"]["in"] == "query"
     assert parameters["mode"]["schema"]["enum"] == ["summary", "detailed"]
     assert parameters["mode"]["schema"]["default"] == "summary"

@@ -120,6 +120,7 @@ export class LogViewer {
   async poll(generation) {
     if (generation !== this.generation) return;
     let finished = false;
+    let more = false;
     try {
       const params = new URLSearchParams({ mode: this.mode(), after: String(this.lastLineId) });
       const page = await call("GET", `${uploadPath(this.uploadId, "/log")}?${params}`);
@@ -127,12 +128,17 @@ export class LogViewer {
       $("log-connection").textContent = "";
       this.addLines(page.lines);
       this.showProgress(page.progress, page.status);
-      finished = FINISHED.has(page.progress);
+      more = page.more;
+      finished = FINISHED.has(page.progress) && !more;
     } catch (error) {
       if (generation !== this.generation) return;
       $("log-connection").textContent = error instanceof Unreachable ? UNREACHABLE : error.message;
     }
     if (finished) return;
+    if (more) {  // a long log comes in pages: the next one at once
+      this.pollTimer = setTimeout(() => this.poll(generation), 0);
+      return;
+    }
     if (window.EventSource && Date.now() - this.streamFailedAt > STREAM_RETRY_SECONDS * 1000) {
       this.follow(generation);
     } else {

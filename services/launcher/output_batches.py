@@ -1,0 +1,59 @@
+"""A run's output on its way to the log, in batches: one event per batch of
+lines rather than one per line, so that a pipeline printing tens of thousands
+of lines costs tens of outbox rows, messages and transactions, not tens of
+thousands.
+
+A batch is written when MAX_LINES lines or MAX_BYTES bytes wait, and at the
+latest MAX_DELAY_SECONDS after they started waiting (`tick`), so that a live
+log still shows a line within a moment. Lines are numbered as they are read;
+batches are written one at a time, in order, and a report is written after the
+lines printed before it. A reader that fills a batch waits for its write, so
+a slow database slows the reading down instead of filling memory.
+"""
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+
+from services.common.messages import Event, LogEntry, PipelineLogLines
+from services.launcher.output_lines import OutputLine
+
+MAX_LINES = 1000
+MAX_BYTES = 1024**2
+MAX_DELAY_SECONDS = 0.2
+
+WriteEvents = Callable[[list[Event]], Awaitable[None]]
+
+
+class OutputBatches:
+    def __init__(self, upload_id: int, attempt: int, write: WriteEvents) -> None:
+        self._ids = {"upload_id": upload_id, "attempt": attempt}
+        self._write = write
+        self._numbers = itertools.count(1)
+        self._waiting: list[LogEntry] = []
+        self._waiting_bytes = 0
+        self._one_write_at_a_time = asyncio.Lock()  # FIFO: batches are written in the order they were cut
+
+    async def add(self, line: OutputLine) -> None:
+        self._waiting.append(LogEntry(line_number=next(self._numbers), message=line.message,
+                                      is_error=line.is_error, is_verbose=line.is_verbose))
+        self._waiting_bytes += len(line.message)
+        if len(self._waiting) >= MAX_LINES or self._waiting_bytes >= MAX_BYTES:
+            await self.flush()
+
+    async def add_event(self, event: Event) -> None:
+        """An event of its own (a report), written after every line read before it."""
+        await self.flush([event])
+
+    async def flush(self, then: list[Event] = ()) -> None:
+        lines, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        events = ([PipelineLogLines(**self._ids, lines=lines)] if lines else []) + list(then)
+        if events:
+            async with self._one_write_at_a_time:
+                await self._write(events)
+
+    async def tick(self) -> None:
+        """Write what waits every MAX_DELAY_SECONDS, until cancelled."""
+        while True:
+            await asyncio.sleep(MAX_DELAY_SECONDS)
+            await self.flush()

@@ -1,0 +1,118 @@
+"""A run's output goes to the log in batches: by count, by size and by time, in
+the order it was printed, with a report after the lines printed before it."""
+
+import asyncio
+
+import pytest
+
+from services.common.messages import PipelineLogLines, PipelineReported
+from services.launcher import output_batches
+from services.launcher.output_batches import OutputBatches
+from services.launcher.output_lines import OutputLine, raw_lines
+
+
+class Written:
+    def __init__(self, delay: float = 0) -> None:
+        self.events = []
+        self.delay = delay
+
+    async def __call__(self, events) -> None:
+        await asyncio.sleep(self.delay)
+        self.events.extend(events)
+
+    @property
+    def batches(self) -> list[list[str]]:
+        return [[line.message for line in event.lines] for event in self.events if isinstance(event, PipelineLogLines)]
+
+
+def line(text: str) -> OutputLine:
+    return OutputLine(text, is_error=False, is_verbose=True)
+
+
+async def test_a_full_batch_is_written_at_once_and_numbered_in_order(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_LINES", 3)
+    written = Written()
+    batches = OutputBatches(7, 2, written)
+
+    for n in range(1, 8):
+        await batches.add(line(f"line {n}"))
+    await batches.flush()
+
+    assert written.batches == [["line 1", "line 2", "line 3"], ["line 4", "line 5", "line 6"], ["line 7"]]
+    numbers = [entry.line_number for event in written.events for entry in event.lines]
+    assert numbers == list(range(1, 8))
+    assert {(event.upload_id, event.attempt) for event in written.events} == {(7, 2)}
+
+
+async def test_a_batch_is_also_cut_by_its_size(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_BYTES", 10)
+    written = Written()
+    batches = OutputBatches(7, 1, written)
+
+    await batches.add(line("12345"))
+    await batches.add(line("67890"))  # 10 bytes: written now
+    await batches.add(line("x"))
+
+    assert written.batches == [["12345", "67890"]]
+
+
+async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline_prints_nothing_more(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_DELAY_SECONDS", 0.05)
+    written = Written()
+    batches = OutputBatches(7, 1, written)
+    ticking = asyncio.create_task(batches.tick())
+
+    await batches.add(line("only line"))
+    await asyncio.sleep(0.2)
+    ticking.cancel()
+
+    assert written.batches == [["only line"]]
+
+
+async def test_a_report_comes_after_the_lines_printed_before_it():
+    written = Written()
+    batches = OutputBatches(7, 1, written)
+
+    await batches.add(line("before"))
+    await batches.add_event(PipelineReported(upload_id=7, attempt=1, minc_created=2))
+    await batches.add(line("after"))
+    await batches.flush()
+
+    assert [event.type for event in written.events] == ["pipeline.log_lines", "pipeline.reported", "pipeline.log_lines"]
+
+
+async def test_batches_cut_while_one_is_being_written_are_written_after_it_in_order(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_LINES", 2)
+    written = Written(delay=0.01)
+    batches = OutputBatches(7, 1, written)
+
+    await asyncio.gather(*(batches.add(line(f"line {n}")) for n in range(1, 11)))
+    await batches.flush()
+
+    assert [message for batch in written.batches for message in batch] == [f"line {n}" for n in range(1, 11)]
+
+
+async def test_a_write_that_fails_fails_the_caller():
+    async def refuse(events):
+        raise ConnectionError("the database is away")
+
+    batches = OutputBatches(7, 1, refuse)
+    await batches.add(line("one"))
+
+    with pytest.raises(ConnectionError):
+        await batches.flush()
+
+
+def reader_of(data: bytes, limit: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=limit)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return reader
+
+
+async def test_a_line_longer_than_the_read_limit_comes_in_pieces_instead_of_failing_the_run():
+    pieces = [piece async for piece in raw_lines(reader_of(b"short\n" + b"x" * 100 + b"\nend", limit=32))]
+
+    assert pieces[0] == b"short\n" and pieces[-1] == b"end"
+    assert b"".join(pieces[1:-1]) == b"x" * 100 + b"\n"
+    assert len(pieces) > 3
