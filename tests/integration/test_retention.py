@@ -129,7 +129,7 @@ async def an_hour_and_more_later(pool, upload_id: int) -> None:
                        upload_id)
 
 
-def file_of(store, incoming_path, name: str, upload_id: int, attempt: int) -> Path:
+def file_of(store, name: str, upload_id: int, attempt: int) -> Path:
     return store.local_path(scan_key("demo", upload_id, attempt, name))
 
 
@@ -139,14 +139,14 @@ async def removed_at(pool, upload_id: int, attempt: int):
 
 
 async def test_the_file_of_a_replaced_attempt_is_removed_once_the_retention_after_its_replacement_passed(
-        client, pool, store, incoming_path, archive):
+        client, pool, store, archive):
     path = archive()
     first = await upload(client, path)
     upload_id = first["upload_id"]
     await state_becomes(pool, upload_id, "upload.validated")
     await upload(client, path, overwrite=True)
-    replaced = file_of(store, incoming_path, path.name, upload_id, 1)
-    current = file_of(store, incoming_path, path.name, upload_id, 2)
+    replaced = file_of(store, path.name, upload_id, 1)
+    current = file_of(store, path.name, upload_id, 2)
 
     await remove_expired_attempt_files(pool, store, HOUR)
     assert replaced.is_file(), "a file replaced minutes ago was removed before its retention"
@@ -160,8 +160,8 @@ async def test_the_file_of_a_replaced_attempt_is_removed_once_the_retention_afte
     assert await removed_at(pool, upload_id, 2) is None
 
 
-async def test_the_file_of_a_rejected_upload_is_removed_after_the_retention(client, pool, store, incoming_path,
-                                                                             archive, tap):
+async def test_the_file_of_a_rejected_upload_is_removed_after_the_retention(client, pool, store, archive,
+                                                                             tap):
     path = archive()
     upload_id = (await upload(client, path))["upload_id"]
     await tap.publish(UploadRejected(upload_id=upload_id, attempt=1,
@@ -171,15 +171,15 @@ async def test_the_file_of_a_rejected_upload_is_removed_after_the_retention(clie
 
     await remove_expired_attempt_files(pool, store, HOUR)
 
-    assert not file_of(store, incoming_path, path.name, upload_id, 1).exists()
+    assert not file_of(store, path.name, upload_id, 1).exists()
     assert await removed_at(pool, upload_id, 1) is not None
 
 
 async def test_a_file_is_kept_while_its_run_is_granted_or_running_and_removed_once_the_run_failed(
-        client, pool, store, incoming_path, archive, tap):
+        client, pool, store, archive, tap):
     path = archive()
     upload_id = (await upload(client, path))["upload_id"]
-    scan = file_of(store, incoming_path, path.name, upload_id, 1)
+    scan = file_of(store, path.name, upload_id, 1)
     await state_becomes(pool, upload_id, "upload.validated")
     await an_hour_and_more_later(pool, upload_id)
     await remove_expired_attempt_files(pool, store, HOUR)
@@ -208,14 +208,14 @@ async def test_a_file_is_kept_while_its_run_is_granted_or_running_and_removed_on
     assert await removed_at(pool, upload_id, 1) is not None
 
 
-async def test_removing_a_file_already_gone_is_done_once_and_quietly(client, pool, store, incoming_path, archive, tap):
+async def test_removing_a_file_already_gone_is_done_once_and_quietly(client, pool, store, archive, tap):
     path = archive()
     upload_id = (await upload(client, path))["upload_id"]
     await tap.publish(UploadRejected(upload_id=upload_id, attempt=1,
                                      failures=[RuleFailure(field="candid", code="inactive", message="inactive")]))
     await state_becomes(pool, upload_id, "upload.rejected")
     await an_hour_and_more_later(pool, upload_id)
-    file_of(store, incoming_path, path.name, upload_id, 1).unlink()
+    file_of(store, path.name, upload_id, 1).unlink()
 
     await remove_expired_attempt_files(pool, store, HOUR)
     first_mark = await removed_at(pool, upload_id, 1)
@@ -228,13 +228,13 @@ async def test_removing_a_file_already_gone_is_done_once_and_quietly(client, poo
 # --- A crash between the file and its record -------------------------------------
 
 async def test_a_file_left_by_a_crash_before_the_record_committed_never_blocks_a_later_overwrite(
-        client, pool, store, incoming_path, archive):
+        client, pool, store, archive):
     path = archive()
     upload_id = (await upload(client, path))["upload_id"]
     await state_becomes(pool, upload_id, "upload.validated")
     # A gateway renamed attempt 2's file to its key, then died before its transaction committed: the
     # attempt number was rolled back, so the next overwrite claims attempt 2, and the same key, again.
-    leftover = file_of(store, incoming_path, path.name, upload_id, 2)
+    leftover = file_of(store, path.name, upload_id, 2)
     leftover.parent.mkdir(parents=True, exist_ok=True)
     leftover.write_bytes(b"the bytes of an upload that never got its record")
 
