@@ -71,6 +71,13 @@ HANDLER_DURATION = Histogram(
     "uploader_message_handler_duration_seconds", "Time to handle one message, commit included.", ["queue"],
     buckets=HANDLER_SECONDS_BUCKETS)
 
+# --- Retention: what is pruned after a while ---------------------------------
+RETENTION_PRUNED = Counter(
+    "uploader_retention_pruned_total",
+    "Rows and files removed after their retention: published outbox rows (table=\"outbox\"), de-duplication "
+    "records (\"processed_events\"), files of attempts that will not run again (\"attempt_files\") and "
+    "partial files left by a crash (\"partial_files\").", ["schema", "table"])
+
 # --- Which replica this is ---------------------------------------------------
 REPLICA_INFO = Gauge(
     "uploader_replica_info", "1 for each running service replica, naming it (join on instance for names).",

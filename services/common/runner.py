@@ -27,6 +27,7 @@ from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
 from services.common.replica import new_replica_name
 from services.common.request_reply import Answer, Requester, answer_requests
+from services.common.retention import hours, outbox_pruning, processed_events_pruning, with_pruning
 from services.common.sampled_metrics import outbox_sample, watch_pool, with_sampled_metrics
 from services.common.settings import ServiceSettings
 from services.common.topology import ConsumerQueue, declare_request_queue, declare_topology
@@ -66,6 +67,7 @@ def with_outbox_relay(app: web.Application, schema: str) -> None:
 
     app.cleanup_ctx.append(relay_ctx)
     with_sampled_metrics(app, outbox_sample(schema))
+    with_pruning(app, outbox_pruning(schema, hours(app[SETTINGS].outbox_retention_hours)))
 
 
 def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handler: Handler) -> None:
@@ -76,6 +78,7 @@ def with_consumer(app: web.Application, queue: ConsumerQueue, schema: str, handl
         await consumer.stop()
 
     app.cleanup_ctx.append(consumer_ctx)
+    with_pruning(app, processed_events_pruning(schema, hours(app[SETTINGS].processed_events_retention_hours)))
 
 
 def with_request_answerer(app: web.Application, queue_name: str, make_answer: Callable[[web.Application], Answer]) -> None:

@@ -7,13 +7,22 @@ An S3-compatible store can implement the same interface later.
 Each attempt's file has a key of its own, so a new upload never writes over a
 file that a pipeline may be reading. A file is written under a temporary
 name, flushed to disk, then renamed to its key.
+
+A file being written is locked (flock) until it is committed or discarded, so
+that a gateway sweeping the `.partial` files a crash left behind never removes
+one that a live gateway, sharing the directory, is still writing.
 """
 
 import asyncio
+import fcntl
+import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+log = logging.getLogger(__name__)
 
 
 def scan_key(username: str, upload_id: int, attempt: int, file_name: str) -> str:
@@ -24,14 +33,20 @@ def scan_key(username: str, upload_id: int, attempt: int, file_name: str) -> str
 # this many bytes, so that the final fsync has little left to wait for.
 WRITEBACK_EVERY_BYTES = 64 * 1024**2
 
+# A partial file younger than this is never swept, locked or not: it covers the moment between its creation
+# and its lock, and a file system whose locks do not reach other hosts (a partial file is then swept only
+# once no byte was written to it for this long: such an upload fails at its commit, loudly).
+PARTIAL_GRACE_SECONDS = 60.0
+
 
 class PendingScan:
     """A scan being received: bytes go to a temporary file until commit or discard."""
 
-    def __init__(self, path: Path, handle: BinaryIO) -> None:
+    def __init__(self, path: Path, handle: BinaryIO, lock_fd: int | None = None) -> None:
         self.path = path
         self.size = 0
         self._handle = handle
+        self._lock_fd = lock_fd
         self._unsynced = 0
         self._writeback: asyncio.Future | None = None
 
@@ -59,6 +74,12 @@ class PendingScan:
         else:
             self._handle.close()
 
+    def release_lock(self) -> None:
+        """Say the file is no longer being written (after its commit or discard)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
 
 class ScanStore(Protocol):
     def begin(self) -> PendingScan: ...
@@ -71,6 +92,8 @@ class ScanStore(Protocol):
 
     def remove(self, key: str) -> None: ...
 
+    def sweep_partial(self, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> int: ...
+
 
 class DirectoryScanStore:
     def __init__(self, root: Path) -> None:
@@ -80,20 +103,37 @@ class DirectoryScanStore:
     def begin(self) -> PendingScan:
         self._partial.mkdir(parents=True, exist_ok=True)
         path = self._partial / f"{uuid.uuid4().hex}.part"
-        return PendingScan(path, open(path, "xb"))
+        handle = open(path, "xb")
+        lock_fd = os.open(path, os.O_RDONLY)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return PendingScan(path, handle, lock_fd)
 
     async def commit(self, pending: PendingScan, key: str) -> None:
+        """Put the file at its key. The caller's database has just claimed that key for this file alone
+        (an attempt number no committed record holds), so a file already there can only be the leftover
+        of a crash between a commit and its record's: it is replaced, never a reason to refuse."""
         await pending.flush_to_disk()
         target = self.local_path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
-            raise FileExistsError(f"a scan is already stored under {key}")
-        os.rename(pending.path, target)
+            log.warning("a file left by a crash is replaced", extra={"scan_key": key})
+        os.replace(pending.path, target)
+        pending.release_lock()
         await asyncio.to_thread(_fsync_directory, target.parent)
 
     def discard(self, pending: PendingScan) -> None:
         pending.close()
         pending.path.unlink(missing_ok=True)
+        pending.release_lock()
+
+    def sweep_partial(self, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> int:
+        """Remove the partial files no live upload is writing (left by a crash); returns how many."""
+        removed = 0
+        for path in self._partial.glob("*.part"):
+            if _unlocked_and_older_than(path, grace_seconds):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def local_path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -110,6 +150,22 @@ class DirectoryScanStore:
                 folder.rmdir()
             except OSError:
                 break
+
+
+def _unlocked_and_older_than(path: Path, grace_seconds: float) -> bool:
+    try:
+        if time.time() - path.stat().st_mtime < grace_seconds:
+            return False
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _fsync_directory(path: Path) -> None:

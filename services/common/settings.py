@@ -28,6 +28,12 @@ class ServiceSettings(BaseSettings):
     # The gateway sends it with every request to the logstore, which refuses
     # any request without it: no path serves upload data without the gateway's checks.
     internal_secret: str | None = Field(default=None, min_length=16)
+    # Published outbox rows are deleted this long after they were published (unpublished ones never).
+    outbox_retention_hours: float = Field(default=24.0, gt=0)
+    # De-duplication records of consumed events are deleted after this long. A copy of an event delivered
+    # later than that (a long outage, a dead letter replayed) would be handled again: keep it far longer
+    # than any message may wait.
+    processed_events_retention_hours: float = Field(default=7 * 24.0, gt=0)
 
 
 class GatewaySettings(ServiceSettings):
@@ -49,6 +55,9 @@ class GatewaySettings(ServiceSettings):
     # RabbitMQ's management API, for the message rates on the status page. Its user and password are those of
     # amqp_url unless the URL gives its own (http://user:password@host:15672); the vhost is always amqp_url's.
     rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    # The file of an attempt that will not run again (replaced by an overwrite, rejected, or whose run failed)
+    # is removed this long after; a failed upload must then be uploaded again to run.
+    attempt_file_retention_hours: float = Field(default=7 * 24.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):

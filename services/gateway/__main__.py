@@ -9,6 +9,7 @@ from services.common import metrics
 from services.common.app_keys import SCAN_STORE
 from services.common.http_errors import json_errors
 from services.common.request_parsing import refusals
+from services.common.retention import hours
 from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay, with_requester
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import GatewaySettings
@@ -18,6 +19,7 @@ from services.gateway.log_stream import with_log_streams
 from services.gateway.logstore_proxy import with_logstore_client
 from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.routes import setup_routes
+from services.gateway.scan_retention import with_scan_retention
 from services.gateway.token_cache import TOKEN_CACHE, TokenCache
 from services.gateway.uploads import SCHEMA, advance_state
 
@@ -28,6 +30,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     app = service_app("gateway", settings, middlewares=[json_errors, refusals, require_uploader_user],
                       router=SlashMergingRouter())
     app[SCAN_STORE] = DirectoryScanStore(settings.incoming_path)
+    with_scan_retention(app, app[SCAN_STORE], hours(settings.attempt_file_retention_hours))
     app[TOKEN_CACHE] = TokenCache()
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)

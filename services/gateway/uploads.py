@@ -103,6 +103,7 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
         """UPDATE gateway.uploads u SET state = $2, state_rank = $3, launch_requested_by = $4, updated_at = now()
            FROM gateway.upload_attempts a
            WHERE u.upload_id = $1 AND u.state = $5 AND a.upload_id = u.upload_id AND a.attempt = u.attempt
+             AND a.removed_at IS NULL
            RETURNING u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom, u.site""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
     )

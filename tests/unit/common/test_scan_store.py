@@ -1,5 +1,7 @@
 """The directory where scans wait between the gateway and the launchers (services.common.scan_store)."""
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -51,19 +53,55 @@ async def test_bytes_being_received_are_kept_in_a_partial_file_not_at_the_key(tm
     store.discard(pending)
 
 
-async def test_a_scan_is_never_stored_over_another_one_under_the_same_key(tmp_path):
+async def test_a_file_left_at_the_key_by_a_crash_before_its_record_is_replaced_by_the_next_commit(tmp_path):
+    # The database claims a key for one file only, so a file already there was left by a crash between the
+    # rename and the record's commit: it must never block the attempt that claims the key again.
     store = DirectoryScanStore(tmp_path)
-    await stored(store, KEY, b"original")
+    await stored(store, KEY, b"left by a crash")
 
     pending = store.begin()
-    pending.write(b"intruder")
-    with pytest.raises(FileExistsError) as caught:
-        await store.commit(pending, KEY)
+    pending.write(b"the new attempt")
+    await store.commit(pending, KEY)
 
-    assert str(caught.value) == f"a scan is already stored under {KEY}"
-    assert store.local_path(KEY).read_bytes() == b"original"
-    store.discard(pending)
+    assert store.local_path(KEY).read_bytes() == b"the new attempt"
     assert part_files(tmp_path) == []
+
+
+def aged(path: Path, seconds: float) -> Path:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+    return path
+
+
+async def test_the_sweep_removes_partial_files_left_by_a_crash_and_keeps_fresh_ones(tmp_path):
+    store = DirectoryScanStore(tmp_path)
+    partial = tmp_path / ".partial"
+    partial.mkdir()
+    crashed = partial / "crashed.part"
+    crashed.write_bytes(b"x")
+    aged(crashed, 3600)
+    just_created = partial / "just-created.part"
+    just_created.write_bytes(b"y")
+
+    assert store.sweep_partial(grace_seconds=60) == 1
+
+    assert not crashed.exists()
+    assert just_created.exists()
+
+
+async def test_the_sweep_never_removes_a_partial_file_an_upload_is_still_writing_however_old(tmp_path):
+    # Another gateway sharing the directory may be receiving a file whose client paused for long.
+    store = DirectoryScanStore(tmp_path)
+    pending = store.begin()
+    pending.write(b"half an upload")
+    await pending.flush_to_disk()
+    aged(pending.path, 3600)
+
+    assert DirectoryScanStore(tmp_path).sweep_partial(grace_seconds=60) == 0
+
+    assert pending.path.exists()
+    await store.commit(pending, KEY)
+    assert store.local_path(KEY).read_bytes() == b"half an upload"
 
 
 async def test_a_discarded_scan_leaves_no_file_behind(tmp_path):

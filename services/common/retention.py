@@ -1,0 +1,100 @@
+"""Retention: what is kept only for a while is pruned while the service runs.
+
+Each service prunes its own schema: published outbox rows (an unpublished row
+is never touched: it is an event still to announce) and the de-duplication
+records of the events it consumed. Rows go in batches of BATCH_ROWS, each its
+own short statement, so that a large backlog never holds a long lock; every
+batch finds its rows through an index (deploy/migrations/0009_retention.sql).
+
+A de-duplication record must outlive any late copy of its event: a copy
+delivered after its record was pruned would be handled again. Keep that
+retention far longer than a message can wait in a queue (an outage, a dead
+letter replayed days later).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+from aiohttp import web
+
+from services.common import metrics
+from services.common.app_keys import POOL
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 5000
+PRUNE_EVERY_SECONDS = 300.0
+
+Job = Callable[[asyncpg.Pool], Awaitable[int]]
+
+
+def hours(value: float) -> timedelta:
+    return timedelta(hours=value)
+
+
+async def prune_published_outbox(pool: asyncpg.Pool, schema: str, older_than: timedelta) -> int:
+    """Delete the outbox rows published more than `older_than` ago; returns how many."""
+    return await _delete_in_batches(
+        pool,
+        f"""DELETE FROM {schema}.outbox WHERE id IN (
+                SELECT id FROM {schema}.outbox WHERE published_at < now() - $1::interval LIMIT {BATCH_ROWS})""",
+        older_than, schema, "outbox",
+    )
+
+
+async def prune_processed_events(pool: asyncpg.Pool, schema: str, older_than: timedelta) -> int:
+    """Delete the de-duplication records older than `older_than`; returns how many."""
+    return await _delete_in_batches(
+        pool,
+        f"""DELETE FROM {schema}.processed_events WHERE event_id IN (
+                SELECT event_id FROM {schema}.processed_events
+                WHERE processed_at < now() - $1::interval LIMIT {BATCH_ROWS})""",
+        older_than, schema, "processed_events",
+    )
+
+
+def outbox_pruning(schema: str, older_than: timedelta) -> Job:
+    return lambda pool: prune_published_outbox(pool, schema, older_than)
+
+
+def processed_events_pruning(schema: str, older_than: timedelta) -> Job:
+    return lambda pool: prune_processed_events(pool, schema, older_than)
+
+
+def with_pruning(app: web.Application, *jobs: Job, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
+    """Run each job now and every `every_seconds` while the service runs; a failed one waits for the next turn."""
+
+    async def pruning_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_prune_forever(app[POOL], jobs, every_seconds))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(pruning_ctx)
+
+
+async def _delete_in_batches(pool: asyncpg.Pool, statement: str, older_than: timedelta, schema: str,
+                             table: str) -> int:
+    total = 0
+    while True:
+        status = await pool.execute(statement, older_than)
+        deleted = int(status.split()[-1])
+        total += deleted
+        metrics.RETENTION_PRUNED.labels(schema, table).inc(deleted)
+        if deleted < BATCH_ROWS:
+            return total
+
+
+async def _prune_forever(pool: asyncpg.Pool, jobs: tuple[Job, ...], every_seconds: float) -> None:
+    while True:
+        for job in jobs:
+            try:
+                await job(pool)
+            except Exception as error:
+                log.warning("pruning failed; it will be tried again", extra={"error": repr(error)})
+        await asyncio.sleep(every_seconds)
