@@ -49,6 +49,8 @@ class GatewaySettings(ServiceSettings):
     # RabbitMQ's management API, for the message rates on the status page. Its user and password are those of
     # amqp_url unless the URL gives its own (http://user:password@host:15672); the vhost is always amqp_url's.
     rabbitmq_management_url: str = "http://127.0.0.1:15672"
+    # How long the answer to an upload's Idempotency-Key is kept; an older key is treated as new.
+    idempotency_key_hours: float = Field(default=24.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):
