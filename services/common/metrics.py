@@ -20,7 +20,7 @@ HANDLER_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 # --- The gateway: uploads and pre-flight ------------------------------------
 UPLOADS_RECEIVED = Counter(
-    "uploader_uploads_received_total", "Upload requests that ended, by outcome (accepted, refused, interrupted).",
+    "uploader_uploads_received_total", "Upload requests that ended, by outcome (accepted, replayed, refused, interrupted, failed).",
     ["outcome"])
 UPLOAD_BYTES_RECEIVED = Counter(
     "uploader_upload_received_bytes_total", "Bytes of scan files accepted and stored.")
@@ -95,7 +95,7 @@ DB_POOL_MAX_CONNECTIONS = Gauge(
     "uploader_db_pool_max_connections", "The most connections the service's pool may open.", ["service"])
 
 
-UPLOAD_OUTCOMES = ("accepted", "refused", "interrupted", "failed")
+UPLOAD_OUTCOMES = ("accepted", "replayed", "refused", "interrupted", "failed")
 RUN_OUTCOMES_WITHOUT_EXIT_CODE = (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED)
 
 

@@ -58,6 +58,8 @@ class GatewaySettings(ServiceSettings):
     # The file of an attempt that will not run again (replaced by an overwrite, rejected, or whose run failed)
     # is removed this long after; a failed upload must then be uploaded again to run.
     attempt_file_retention_hours: float = Field(default=7 * 24.0, gt=0)
+    # How long the answer to an upload's Idempotency-Key is kept; an older key is treated as new.
+    idempotency_key_hours: float = Field(default=24.0, gt=0)
 
 
 class ValidatorSettings(ServiceSettings):

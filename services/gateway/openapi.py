@@ -28,6 +28,7 @@ from services.common.api_models import (
     UploadSummary,
 )
 from services.common.scope import ADMIN
+from services.gateway import idempotency
 from services.gateway.session_models import SessionInfo, SignIn
 from services.gateway.status_models import DeadLettersReplayed, SystemStatus
 from services.gateway.web_sessions import COOKIE_NAME, CSRF_HEADER
@@ -41,6 +42,7 @@ _ERRORS = {
     409: "the upload's state does not allow it",
     413: "the file is larger than the maximum upload size",
     415: "the file is not a .tgz, .tar.gz or .zip archive",
+    422: "the Idempotency-Key was used for an upload with other fields (idempotency_key_reused)",
     429: "too many failed sign-ins of this username: try again after Retry-After seconds",
     503: "a service behind the gateway cannot be reached",
 }
@@ -53,6 +55,15 @@ _UPLOAD_ID = {
     "name": "upload_id", "in": "path", "required": True,
     "description": "the upload's id, as the upload's 202 answer gives it (400 when it is not in 1..2^63-1)",
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
+_IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "description": f"a key of the client's choosing (a UUID, say) that names this upload: {idempotency.KEY_RULE}, "
+                   "kept for the user for UPLOADER_IDEMPOTENCY_KEY_HOURS. Sent again with the same fields, after the first was "
+                   "accepted, it gets the first's 202 again (with Idempotent-Replayed: true), without the file "
+                   "being read or stored; with other fields, 422 idempotency_key_reused. A request refused by a "
+                   "rule keeps no key. Without it, a second upload of a name is a 409 as usual",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
 }
 _ONE_UPLOAD = {
     "getUpload": "/api/v1/uploads/{upload_id}",
@@ -88,11 +99,17 @@ def openapi_document() -> dict:
         "paths": {
             "/api/v1/uploads": {
                 "post": _operation(
-                    "uploadScan", "Upload a scan archive", UploadAccepted, 202, [400, 401, 403, 409, 413, 415],
-                    request_body=_upload_body(), links=_links_to_one_upload("$response.body#/upload_id"),
-                    headers={"Location": {"description": "the URL of the upload",
-                                          "schema": {"type": "string"}}},
-                    error_descriptions={400: "a field or the file name breaks a rule, or the form is malformed"}),
+                    "uploadScan", "Upload a scan archive", UploadAccepted, 202, [400, 401, 403, 409, 413, 415, 422],
+                    parameters=[_IDEMPOTENCY_KEY], request_body=_upload_body(),
+                    links=_links_to_one_upload("$response.body#/upload_id"),
+                    headers={"Location": {"description": "the URL of the upload", "schema": {"type": "string"}},
+                             idempotency.REPLAYED_HEADER: {
+                                 "description": "present when this is the answer given earlier to the same "
+                                                f"{idempotency.HEADER}: nothing new was stored",
+                                 "schema": {"type": "string", "enum": ["true"]}}},
+                    error_descriptions={400: "a field or the file name breaks a rule, the form is malformed, or "
+                                             f"the {idempotency.HEADER} header is malformed "
+                                             "(invalid_idempotency_key)"}),
                 "get": _operation("listUploads", "Browse uploads", UploadPage, 200, [400, 401, 403, 503],
                                   parameters=_query_parameters(UploadListQuery)),
             },

@@ -22,7 +22,7 @@ from services.common.messages import UploadReceived
 from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
-from services.gateway import uploads
+from services.gateway import idempotency, uploads
 from services.gateway.checked_file import CheckedFile, refused
 from services.gateway.multipart_file import IncompletePart, stream_part_body
 from services.gateway.upload_rules import (
@@ -50,13 +50,19 @@ def refuse_declared_oversize(request: web.Request) -> None:
 
 
 async def accept_upload(request: web.Request, fields: UploadFields, file_part: BodyPartReader, user: User, *,
-                        launch_when_valid: bool) -> UploadAccepted:
-    """Take the file part (the request's last part) of an upload whose fields were read."""
+                        launch_when_valid: bool, idempotency_key: str | None = None) -> UploadAccepted:
+    """Take the file part (the request's last part) of an upload whose fields were read. With an idempotency
+    key already answered, raise AnswerReplayed before the file part is read."""
     started = time.monotonic()
     app = request.app
     max_bytes = app[SETTINGS].max_upload_bytes
     fields = scan_fields(fields)
     file_name = file_part.filename or ""
+    keyed = None
+    if idempotency_key is not None:
+        keyed = idempotency.keyed_upload(user.username, idempotency_key, fields, file_name,
+                                         app[SETTINGS].idempotency_key_hours)
+        await idempotency.replay_if_answered(app[POOL], keyed)
     verdict = await judge(app, fields, file_name, None, user)
     if not verdict.ok:
         raise UploadRefused(verdict.failures)
@@ -65,7 +71,7 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     try:
         await _stream_file(request, pending, file_name, max_bytes)
         accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict.site,
-                                        launch_when_valid)
+                                        launch_when_valid, keyed)
     except BaseException:
         store.discard(pending)
         raise
@@ -99,12 +105,16 @@ async def _refuse_parts_after_the_file(request: web.Request, past_the_file: byte
 
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,
-                         file_name: str, user: User, site: str | None, launch_when_valid: bool) -> UploadAccepted:
-    """Claim the attempt, put the file in place and write the event, all or nothing."""
+                         file_name: str, user: User, site: str | None, launch_when_valid: bool,
+                         keyed: idempotency.KeyedUpload | None = None) -> UploadAccepted:
+    """Claim the attempt, put the file in place and write the event (and the idempotency key's answer), all or
+    nothing."""
     stored_key = None
     async with pool.acquire() as conn:
         try:
             async with conn.transaction():
+                if keyed is not None:
+                    await idempotency.hold_key(conn, keyed)
                 facts = scan_facts(fields, file_name, "", site)
                 claimed = await uploads.claim_attempt(conn, facts, user.username, overwrite=fields.overwrite,
                                                       launch_when_valid=launch_when_valid)
@@ -119,13 +129,17 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                     size_bytes=pending.size, uploaded_by=user.username, overwrite=fields.overwrite, scope=user.scope,
                 )
                 await add_to_outbox(conn, SCHEMA, event)
+                accepted = UploadAccepted(upload_id=upload_id, attempt=attempt, file_name=file_name,
+                                          progress=Progress.NOT_STARTED)
+                if keyed is not None:
+                    await idempotency.remember_answer(conn, keyed, accepted)
                 await store.commit(pending, key)
                 stored_key = key
         except BaseException:
             if stored_key is not None:
                 store.remove(stored_key)
             raise
-    return UploadAccepted(upload_id=upload_id, attempt=attempt, file_name=file_name, progress=Progress.NOT_STARTED)
+    return accepted
 
 
 def _boundary(request: web.Request) -> str:

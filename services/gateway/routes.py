@@ -6,6 +6,7 @@ from services.common.api_models import UploadCheck
 from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
+from services.gateway import idempotency
 from services.gateway.auth import USER
 from services.gateway.launch import request_launch
 from services.gateway.log_stream import stream_log
@@ -42,16 +43,22 @@ def setup_routes(app: web.Application) -> None:
 
 
 async def post_upload(request: web.Request) -> web.Response:
+    replayed = False
     try:
         with counted_upload():
             refuse_declared_oversize(request)
+            key = idempotency.key_of(request)
             form, file_part = await read_upload_form(request)
-            accepted = await accept_upload(request, form, file_part, request[USER],
+            accepted = await accept_upload(request, form, file_part, request[USER], idempotency_key=key,
                                            launch_when_valid=request.app[SETTINGS].auto_launch)
     except UploadRefused as refused:
         return refusal_response(refused.failures)
+    except idempotency.AnswerReplayed as replay:
+        accepted, replayed = replay.answer, True
     response = model_response(accepted, status=202)
     response.headers["Location"] = f"/api/v1/uploads/{accepted.upload_id}"
+    if replayed:
+        response.headers[idempotency.REPLAYED_HEADER] = "true"
     return response
 
 

@@ -15,7 +15,7 @@ class UploaderClient:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def upload(self, archive: Path, *, candid="", pscid="", visit_label="", is_phantom=False, overwrite=False,
-                     file_name: str | None = None) -> aiohttp.ClientResponse:
+                     file_name: str | None = None, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         form = aiohttp.FormData()
         for name, value in (("candid", candid), ("pscid", pscid), ("visit_label", visit_label)):
             if value:
@@ -24,7 +24,7 @@ class UploaderClient:
         form.add_field("overwrite", str(overwrite).lower())
         with open(archive, "rb") as handle:
             form.add_field("file", handle, filename=file_name or archive.name, content_type="application/octet-stream")
-            return await self._request("POST", "/api/v1/uploads", data=form)
+            return await self._request("POST", "/api/v1/uploads", data=form, headers=headers)
 
     async def check(self, *, file_name: str, file_size: int, candid=None, pscid=None, visit_label=None,
                     is_phantom=False, overwrite=False) -> aiohttp.ClientResponse:
@@ -57,7 +57,9 @@ class UploaderClient:
                         return summary
                 await asyncio.sleep(0.1)
 
-    async def _request(self, method: str, path: str, **kwargs) -> aiohttp.ClientResponse:
-        answer = await self._session.request(method, self.base_url + path, headers=self.headers, **kwargs)
+    async def _request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                       **kwargs) -> aiohttp.ClientResponse:
+        answer = await self._session.request(method, self.base_url + path, headers={**self.headers, **(headers or {})},
+                                             **kwargs)
         await answer.read()
         return answer

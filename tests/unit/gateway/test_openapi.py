@@ -138,11 +138,22 @@ def test_each_operation_answers_with_its_model_and_its_errors_with_the_error_bod
         assert response["description"]
 
 
-def test_the_upload_answers_409_413_and_415_for_taken_names_large_files_and_wrong_types(document):
+def test_the_upload_answers_409_413_415_and_422_for_taken_names_large_files_wrong_types_and_reused_keys(document):
     responses = document["paths"]["/api/v1/uploads"]["post"]["responses"]
 
-    assert set(responses) == {"202", "400", "401", "403", "409", "413", "415"}
+    assert set(responses) == {"202", "400", "401", "403", "409", "413", "415", "422"}
     assert responses["415"]["description"] == "the file is not a .tgz, .tar.gz or .zip archive"
+    assert "idempotency_key_reused" in responses["422"]["description"]
+
+
+def test_the_upload_takes_an_optional_idempotency_key_and_says_when_its_answer_is_replayed(document):
+    upload = document["paths"]["/api/v1/uploads"]["post"]
+
+    [key] = [p for p in upload["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key["in"] == "header" and key["required"] is False
+    assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}
+    assert upload["responses"]["202"]["headers"]["Idempotent-Replayed"]["schema"] == {"type": "string",
+                                                                                        "enum": ["true"]}
 
 
 def test_the_upload_body_is_multipart_with_the_form_fields_and_a_binary_file(document):
