@@ -12,19 +12,13 @@ retention far longer than a message can wait in a queue (an outage, a dead
 letter replayed days later).
 """
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import asyncpg
 from aiohttp import web
 
-from services.common import metrics
-from services.common.app_keys import POOL
-
-log = logging.getLogger(__name__)
+from services.common import metrics, periodic
 
 BATCH_ROWS = 5000
 PRUNE_EVERY_SECONDS = 300.0
@@ -67,15 +61,7 @@ def processed_events_pruning(schema: str, older_than: timedelta) -> Job:
 
 def with_pruning(app: web.Application, *jobs: Job, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
     """Run each job now and every `every_seconds` while the service runs; a failed one waits for the next turn."""
-
-    async def pruning_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_prune_forever(app[POOL], jobs, every_seconds))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(pruning_ctx)
+    periodic.every(app, every_seconds, jobs, what="pruning")
 
 
 async def _delete_in_batches(pool: asyncpg.Pool, statement: str, older_than: timedelta, schema: str,
@@ -88,13 +74,3 @@ async def _delete_in_batches(pool: asyncpg.Pool, statement: str, older_than: tim
         metrics.RETENTION_PRUNED.labels(schema, table).inc(deleted)
         if deleted < BATCH_ROWS:
             return total
-
-
-async def _prune_forever(pool: asyncpg.Pool, jobs: tuple[Job, ...], every_seconds: float) -> None:
-    while True:
-        for job in jobs:
-            try:
-                await job(pool)
-            except Exception as error:
-                log.warning("pruning failed; it will be tried again", extra={"error": repr(error)})
-        await asyncio.sleep(every_seconds)

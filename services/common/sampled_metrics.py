@@ -2,18 +2,14 @@
 them every few seconds while it runs, so that a scrape never waits on a query.
 """
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
 
-from services.common import metrics
+from services.common import metrics, periodic
 from services.common.app_keys import POOL, SERVICE_NAME
-
-log = logging.getLogger(__name__)
 
 SAMPLE_SECONDS = 5.0
 
@@ -22,15 +18,7 @@ Sample = Callable[[asyncpg.Pool], Awaitable[None]]
 
 def with_sampled_metrics(app: web.Application, *samples: Sample) -> None:
     """Run each sample now and every SAMPLE_SECONDS while the service runs; a failed one waits for the next turn."""
-
-    async def sampler_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sample_forever(app[POOL], samples))
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(sampler_ctx)
+    periodic.every(app, SAMPLE_SECONDS, samples, what="metric sample", failure_level=logging.DEBUG)
 
 
 def watch_pool(app: web.Application) -> None:
@@ -55,13 +43,3 @@ def outbox_sample(service: str) -> Sample:
         metrics.OUTBOX_OLDEST_AGE.labels(service).set(row["oldest_seconds"])
 
     return sample
-
-
-async def _sample_forever(pool: asyncpg.Pool, samples: tuple[Sample, ...]) -> None:
-    while True:
-        for sample in samples:
-            try:
-                await sample(pool)
-            except Exception as error:
-                log.debug("metric sample failed", extra={"error": repr(error)})
-        await asyncio.sleep(SAMPLE_SECONDS)
