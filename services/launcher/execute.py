@@ -86,13 +86,12 @@ class RunExecutor:
             async with self._heartbeat(run):
                 # A failure of any of them (the database refusing a batch) stops the others and the process.
                 async with asyncio.TaskGroup() as group:
-                    ticking = group.create_task(batches.tick())
+                    group.create_task(batches.tick())
                     await asyncio.gather(
                         self._forward(run, process.stdout, False, batches, stderr_tail),
                         self._forward(run, process.stderr, True, batches, stderr_tail),
                     )
-                    ticking.cancel()
-                await batches.flush()
+                    batches.output_ended()  # the ticker writes the last lines, then the group ends
                 return await process.wait()
         except BaseException:
             await asyncio.shield(_terminate(process))

@@ -5,13 +5,15 @@ thousands.
 
 A batch is written when MAX_LINES lines or MAX_BYTES bytes wait, and at the
 latest MAX_DELAY_SECONDS after they started waiting (`tick`), so that a live
-log still shows a line within a moment. Lines are numbered as they are read;
+log still shows a line within a moment; `tick` writes the last ones when told
+the output ended. Lines are numbered as they are read;
 batches are written one at a time, in order, and a report is written after the
 lines printed before it. A reader that fills a batch waits for its write, so
 a slow database slows the reading down instead of filling memory.
 """
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +35,7 @@ class OutputBatches:
         self._waiting: list[LogEntry] = []
         self._waiting_bytes = 0
         self._one_write_at_a_time = asyncio.Lock()  # FIFO: batches are written in the order they were cut
+        self._output_ended = asyncio.Event()
 
     async def add(self, line: OutputLine) -> None:
         self._waiting.append(LogEntry(line_number=next(self._numbers), message=line.message,
@@ -53,7 +56,16 @@ class OutputBatches:
                 await self._write(events)
 
     async def tick(self) -> None:
-        """Write what waits every MAX_DELAY_SECONDS, until cancelled."""
-        while True:
-            await asyncio.sleep(MAX_DELAY_SECONDS)
+        """Write what waits every MAX_DELAY_SECONDS until the output ended, then the rest, and return.
+
+        It is told to end (`output_ended`) rather than cancelled: a cancel in the middle of a write would
+        roll back a batch already taken from the waiting lines."""
+        while not self._output_ended.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MAX_DELAY_SECONDS):
+                    await self._output_ended.wait()
             await self.flush()
+        await self.flush()  # what was added while the last write went on
+
+    def output_ended(self) -> None:
+        self._output_ended.set()

@@ -64,9 +64,25 @@ async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline
 
     await batches.add(line("only line"))
     await asyncio.sleep(0.2)
-    ticking.cancel()
 
     assert written.batches == [["only line"]]
+    batches.output_ended()
+    await ticking
+
+
+async def test_when_the_output_ends_during_a_write_the_batch_being_written_and_the_last_lines_are_both_kept(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_DELAY_SECONDS", 0.01)
+    written = Written(delay=0.1)
+    batches = OutputBatches(7, 1, written)
+    ticking = asyncio.create_task(batches.tick())
+
+    await batches.add(line("first"))
+    await asyncio.sleep(0.05)  # the ticker is writing "first" now
+    await batches.add(line("last"))
+    batches.output_ended()
+    await ticking
+
+    assert written.batches == [["first"], ["last"]]
 
 
 async def test_a_report_comes_after_the_lines_printed_before_it():
