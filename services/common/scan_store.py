@@ -51,6 +51,7 @@ class PendingScan:
         self._writeback: asyncio.Future | None = None
 
     def write(self, chunk: bytes) -> None:
+        self._raise_writeback_error()
         self._handle.write(chunk)
         self.size += len(chunk)
         self._unsynced += len(chunk)
@@ -58,6 +59,11 @@ class PendingScan:
             self._unsynced = 0
             self._handle.flush()
             self._writeback = asyncio.get_running_loop().run_in_executor(None, os.fdatasync, self._handle.fileno())
+
+    def _raise_writeback_error(self) -> None:
+        """A background flush that failed (a disk error, a full disk) fails the upload, never silently."""
+        if self._writeback is not None and self._writeback.done() and self._writeback.exception() is not None:
+            raise self._writeback.exception()
 
     async def flush_to_disk(self) -> None:
         if self._handle.closed:
@@ -114,7 +120,7 @@ class DirectoryScanStore:
         of a crash between a commit and its record's: it is replaced, never a reason to refuse."""
         await pending.flush_to_disk()
         target = self.local_path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_durable_directories, self.root, target.parent)
         if target.exists():
             log.warning("a file left by a crash is replaced", extra={"scan_key": key})
         os.replace(pending.path, target)
@@ -166,6 +172,18 @@ def _unlocked_and_older_than(path: Path, grace_seconds: float) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _make_durable_directories(root: Path, folder: Path) -> None:
+    """Make `folder` and the missing folders above it, each synced into its parent, so that after a crash
+    the path to a committed scan exists, not only the scan (a new folder's entry is in its parent)."""
+    missing = []
+    while not folder.exists() and folder != root:
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        _fsync_directory(new.parent)
 
 
 def _fsync_directory(path: Path) -> None:

@@ -1,11 +1,13 @@
 """The directory where scans wait between the gateway and the launchers (services.common.scan_store)."""
 
+import asyncio
 import os
 import time
 from pathlib import Path
 
 import pytest
 
+from services.common import scan_store
 from services.common.scan_store import DirectoryScanStore, scan_key
 
 KEY = "demo/7/attempt-1/MTL0001_300001_V1.tgz"
@@ -203,3 +205,33 @@ def test_a_key_is_not_reported_as_existing_before_its_scan_is_committed(tmp_path
     store = DirectoryScanStore(tmp_path)
 
     assert not store.local_path(KEY).is_file()
+
+
+async def test_the_folders_made_for_a_scan_are_synced_into_their_parents_and_the_scan_into_its_folder(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(scan_store, "_fsync_directory", synced.append)
+    store = DirectoryScanStore(tmp_path)
+    pending = store.begin()
+    pending.write(b"data")
+
+    await store.commit(pending, scan_key("demo", 7, 1, "scan.tgz"))
+
+    root = tmp_path.resolve()
+    assert synced == [root, root / "demo", root / "demo" / "7", root / "demo" / "7" / "attempt-1"]
+
+
+async def test_a_background_flush_that_failed_fails_the_upload_instead_of_being_forgotten(tmp_path, monkeypatch):
+    monkeypatch.setattr(scan_store, "WRITEBACK_EVERY_BYTES", 4)
+
+    def disk_error(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(scan_store.os, "fdatasync", disk_error)
+    store = DirectoryScanStore(tmp_path)
+    pending = store.begin()
+    pending.write(b"12345")  # starts a background flush, which fails
+    await asyncio.sleep(0.1)
+
+    with pytest.raises(OSError, match="Input/output error"):
+        pending.write(b"more")
+    store.discard(pending)
