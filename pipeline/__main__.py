@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     archive = Path(args.archive_path)
     info(f"Upload {args.upload_id}: checking {archive.name}")
     work_dir = Path(tempfile.mkdtemp(prefix="uploader-pipeline-"))
-    verbose(f"Work directory: {work_dir}")
-    try:
+    try:  # at once: a SIGTERM that comes after the directory exists must go through its removal
+        verbose(f"Work directory: {work_dir}")
         check_archive_path(archive)
         extract(archive, work_dir)
         scan = scan_directory(work_dir)

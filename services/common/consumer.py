@@ -6,9 +6,10 @@ This is the one place where every consumer gets its guarantees:
 - an event already processed (same event_id) is acknowledged with no effect;
 - the handler runs inside the transaction that records the event id, so the
   effect and the de-duplication record commit together;
-- transient database errors are retried with backoff; any other failure
-  returns the message to the queue, and the broker dead-letters it after
-  DELIVERY_LIMIT deliveries;
+- transient database errors (an outage of any length) are retried with
+  backoff, the message in hand, so that they never count as a delivery;
+  any other failure returns the message to the queue, and the broker
+  dead-letters it after DELIVERY_LIMIT deliveries;
 - the message is acknowledged only after the commit.
 """
 
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from services.common import metrics
 from services.common.broker import BROKER_ERRORS, message_from_body, publish
@@ -32,7 +33,7 @@ from services.common.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, Consu
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
-RETRY_TRANSIENT_SECONDS = 30
+TRANSIENT_RETRY_MAX_WAIT_SECONDS = 10
 # Handled without a log line of their own: a pipeline prints thousands of them.
 QUIET_EVENT_TYPES = frozenset({"pipeline.log", "pipeline.log_lines"})
 
@@ -126,10 +127,13 @@ class EventConsumer:
             log.info("duplicate event ignored", extra={"event_type": event.type})
 
     async def _handle_once(self, event: Event) -> bool:
+        """Handle the event in one transaction with its de-duplication record. While the database is away
+        (TRANSIENT_DB_ERRORS), try again for as long as it takes, the message in hand: an outage delays the
+        work but never counts as a failed delivery, so it never dead-letters a message."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
-            wait=wait_exponential(multiplier=0.1, max=5),
-            stop=stop_after_delay(RETRY_TRANSIENT_SECONDS),
+            wait=wait_exponential(multiplier=0.1, max=TRANSIENT_RETRY_MAX_WAIT_SECONDS),
+            before_sleep=self._log_waiting,
             reraise=True,
         ):
             with attempt:
@@ -144,6 +148,12 @@ class EventConsumer:
                     await self._handler(event, conn)
                     return True
         raise AssertionError("unreachable")
+
+    def _log_waiting(self, state) -> None:
+        if state.attempt_number in (1, 10) or state.attempt_number % 100 == 0:
+            log.warning("the database is away; the message waits in hand",
+                        extra={"queue": self._consumer_queue.name, "attempts": state.attempt_number,
+                               "error": repr(state.outcome.exception())})
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         """Copy the message to the dead-letter exchange with the reason, then drop it from our queue."""

@@ -8,9 +8,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is not there right now", worth retrying.
+# Errors that mean "the database is not there right now", worth retrying: unreachable, restarting
+# (PostgreSQL's shutdown and start-up errors), out of connections, or a conflict with another transaction.
 TRANSIENT_DB_ERRORS = (
     OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.InterfaceError,
