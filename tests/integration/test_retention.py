@@ -180,22 +180,21 @@ async def test_a_file_is_kept_while_its_run_is_granted_or_running_and_removed_on
     path = archive()
     upload_id = (await upload(client, path))["upload_id"]
     scan = file_of(store, path.name, upload_id, 1)
+    async def still_there_an_hour_later(why_not: str) -> None:
+        await an_hour_and_more_later(pool, upload_id)
+        await remove_expired_attempt_files(pool, store, HOUR)
+        assert scan.is_file(), why_not
+
     await state_becomes(pool, upload_id, "upload.validated")
-    await an_hour_and_more_later(pool, upload_id)
-    await remove_expired_attempt_files(pool, store, HOUR)
-    assert scan.is_file(), "a validated upload's file, still to run, was removed"
+    await still_there_an_hour_later("a validated upload's file, still to run, was removed")
 
     assert (await client.launch(upload_id)).status == 202
     await state_becomes(pool, upload_id, "upload.launch_requested")
-    await an_hour_and_more_later(pool, upload_id)
-    await remove_expired_attempt_files(pool, store, HOUR)
-    assert scan.is_file(), "the file of a granted run was removed"
+    await still_there_an_hour_later("the file of a granted run was removed")
 
     await tap.publish(started_event(upload_id))
     await state_becomes(pool, upload_id, "pipeline.started")
-    await an_hour_and_more_later(pool, upload_id)
-    await remove_expired_attempt_files(pool, store, HOUR)
-    assert scan.is_file(), "the file of a running pipeline was removed"
+    await still_there_an_hour_later("the file of a running pipeline was removed")
 
     await tap.publish(finished_event(upload_id, exit_code=1, message="Pipeline failed."))
     await state_becomes(pool, upload_id, "pipeline.finished")

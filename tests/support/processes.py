@@ -35,3 +35,25 @@ def stop_process(process: subprocess.Popen, timeout: float, sig: int = signal.SI
         process.kill()
         process.wait()
         return False
+
+
+class Started:
+    """What a test starts and must stop, as a context manager: start() on entry, stop() on exit, and stop()
+    too when start() fails halfway, so that nothing it started already is left running."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

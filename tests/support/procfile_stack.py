@@ -11,7 +11,7 @@ from pathlib import Path
 
 from honcho.environ import expand_processes, parse_procfile
 
-from tests.support.processes import stop_process, wait_until_ready
+from tests.support.processes import Started, stop_process, wait_until_ready
 from tests.support.stack import REPO_ROOT
 
 PROCFILE = REPO_ROOT / "Procfile"
@@ -43,7 +43,7 @@ def free_base_port(concurrency: dict[str, int]) -> int:
     raise RuntimeError("no free block of ports for the replicas")
 
 
-class ProcfileStack:
+class ProcfileStack(Started):
     def __init__(self, env: dict[str, str], log_path: Path, concurrency: dict[str, int]) -> None:
         self.env = env
         self.log_path = log_path
@@ -61,7 +61,7 @@ class ProcfileStack:
                  "logstore.1": int(self.env["UPLOADER_LOGSTORE_PORT"])}
         return {**replica_ports(self.concurrency, self.base_port), **fixed}
 
-    def __enter__(self) -> "ProcfileStack":
+    def start(self) -> None:
         concurrency = ",".join(f"{name}={n}" for name, n in self.concurrency.items())
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the Procfile's `python`
         with open(self.log_path, "ab") as log:
@@ -71,16 +71,8 @@ class ProcfileStack:
                 cwd=REPO_ROOT, env={**os.environ, **self.env, "PATH": path, "PYTHONUNBUFFERED": "1"},
                 stdout=log, stderr=subprocess.STDOUT,
             )
-        try:
-            for name, port in self.health_ports().items():
-                self._wait_ready(name, port)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        for name, port in self.health_ports().items():
+            self._wait_ready(name, port)
 
     def stop(self, timeout: float = 60) -> int | None:
         if self.process is None or self.process.poll() is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from tests.support.processes import stop_process, wait_until_ready
+from tests.support.processes import Started, stop_process, wait_until_ready
 from tests.support.stack import REPO_ROOT, free_port
 
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
@@ -46,7 +46,7 @@ def local_config(targets: dict[str, str], interval: str = "1s") -> dict:
     return config
 
 
-class Prometheus:
+class Prometheus(Started):
     """A Prometheus process on a free port, its storage in `work_dir`; a context manager."""
 
     def __init__(self, config: dict, work_dir: Path) -> None:
@@ -56,7 +56,7 @@ class Prometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "Prometheus":
+    def start(self) -> None:
         config_path = self.work_dir / "prometheus.yml"
         config_path.write_text(json.dumps(self.config, indent=2))  # JSON is YAML
         self.log_path = self.work_dir / "prometheus.log"
@@ -65,15 +65,7 @@ class Prometheus:
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
             stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
         )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        self._wait_ready()
 
     def stop(self) -> None:
         if self.process is not None:

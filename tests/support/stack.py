@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.processes import stop_process, wait_until_ready
+from tests.support.processes import Started, stop_process, wait_until_ready
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("logstore", "validator", "launcher", "gateway")
@@ -19,7 +19,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class ServiceStack:
+class ServiceStack(Started):
     def __init__(self, env: dict[str, str], log_dir: Path, services: tuple[str, ...] = SERVICES) -> None:
         self.env = env
         self.log_dir = log_dir
@@ -61,17 +61,6 @@ class ServiceStack:
         if not stop_process(process, timeout, sig):
             raise RuntimeError(f"{name} did not stop within {timeout} s after signal {sig}")
         return process.returncode
-
-    def __enter__(self) -> "ServiceStack":
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):

@@ -3,6 +3,7 @@
 
 import { call } from "./api.js";
 import { dateTime, orDash, progressLabel, yesNo, FINISHED } from "./format.js";
+import { RefreshingView } from "./refreshing_view.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_SECONDS = 3;
@@ -31,16 +32,14 @@ function link(uploadId) {
   return a;
 }
 
-export class Browse {
+export class Browse extends RefreshingView {
   constructor(openLog) {
+    super();
     this.openLog = openLog;
     this.page = 1;
     this.sort = "-uploaded_at";
     this.filters = {};
     this.total = 0;
-    this.timer = null;
-    this.loadNumber = 0;
-    this.active = false;
     $("browse-filters").addEventListener("submit", (event) => { event.preventDefault(); this.applyFilters(); });
     $("browse-filters").addEventListener("reset", () => setTimeout(() => this.applyFilters(), 0));
     for (const id of ["filter-phantom", "filter-progress"]) $(id).addEventListener("change", () => this.applyFilters());
@@ -49,17 +48,6 @@ export class Browse {
     $("page-next").addEventListener("click", () => this.goTo(this.page + 1));
     $("page-size").addEventListener("change", () => this.goTo(1));
     $("browse-refresh").addEventListener("click", () => this.load());
-  }
-
-  start() {
-    if (this.active) return;
-    this.active = true;
-    this.load();
-  }
-
-  stop() {
-    this.active = false;
-    clearTimeout(this.timer);
   }
 
   applyFilters() {
@@ -90,26 +78,23 @@ export class Browse {
   }
 
   async load() {
-    clearTimeout(this.timer);
-    const number = ++this.loadNumber;
+    const number = this.beginLoad();
     try {
       const page = await call("GET", this.query());
-      if (number !== this.loadNumber) return; // a newer view was asked for meanwhile
+      if (!this.isLatest(number)) return; // a newer view was asked for meanwhile
       $("browse-error").textContent = "";
       this.total = page.total;
       this.render(page);
       this.scheduleRefresh(page.items);
     } catch (error) {
-      if (number !== this.loadNumber) return;
+      if (!this.isLatest(number)) return;
       $("browse-error").textContent = error.message;
-      if (this.active) this.timer = setTimeout(() => this.load(), REFRESH_SECONDS * 1000);
+      this.later(REFRESH_SECONDS, () => this.load());
     }
   }
 
   scheduleRefresh(items) {
-    if (this.active && items.some((u) => !FINISHED.has(u.progress))) {
-      this.timer = setTimeout(() => this.refreshUnfinished(), REFRESH_SECONDS * 1000);
-    }
+    if (items.some((u) => !FINISHED.has(u.progress))) this.later(REFRESH_SECONDS, () => this.refreshUnfinished());
   }
 
   /** The same page again; only the rows already shown are updated, so the table does not jump. */
@@ -118,7 +103,7 @@ export class Browse {
     const number = this.loadNumber;
     try {
       const page = await call("GET", this.query());
-      if (number !== this.loadNumber) return;
+      if (!this.isLatest(number)) return;
       $("browse-error").textContent = "";
       const fresh = new Map(page.items.map((u) => [String(u.upload_id), u]));
       for (const row of $("browse-rows").querySelectorAll("tr[data-upload-id]")) {
@@ -128,7 +113,7 @@ export class Browse {
       this.scheduleRefresh(page.items);
     } catch (error) {
       $("browse-error").textContent = error.message;
-      this.timer = setTimeout(() => this.refreshUnfinished(), REFRESH_SECONDS * 1000);
+      this.later(REFRESH_SECONDS, () => this.refreshUnfinished());
     }
   }
 

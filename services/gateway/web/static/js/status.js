@@ -4,6 +4,7 @@
 
 import { call } from "./api.js";
 import { dateTime, duration } from "./format.js";
+import { RefreshingView } from "./refreshing_view.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_SECONDS = 5;
@@ -37,11 +38,9 @@ function emptyRow(columns, text) {
   return row(td);
 }
 
-export class StatusView {
+export class StatusView extends RefreshingView {
   constructor() {
-    this.active = false;
-    this.timer = null;
-    this.loadNumber = 0;
+    super();
     this.deadLetters = null;
     this.problemsShown = "";
     $("replay-dead-letters").addEventListener("click", () => this.askReplay());
@@ -49,31 +48,17 @@ export class StatusView {
     $("replay-cancel").addEventListener("click", () => $("replay-dialog").close());
   }
 
-  start() {
-    if (this.active) return;
-    this.active = true;
-    this.load();
-  }
-
-  stop() {
-    this.active = false;
-    clearTimeout(this.timer);
-  }
-
   async load() {
-    clearTimeout(this.timer);
-    const number = ++this.loadNumber;
+    const number = this.beginLoad();
     try {
       const status = await call("GET", STATUS_PATH);
-      if (number !== this.loadNumber || !this.active) return;
+      if (!this.isLatest(number) || !this.active) return;
       this.render(status);
     } catch (error) {
-      if (number !== this.loadNumber) return;
+      if (!this.isLatest(number)) return;
       this.showProblems([error.message]);
     }
-    if (this.active && number === this.loadNumber) {
-      this.timer = setTimeout(() => this.load(), REFRESH_SECONDS * 1000);
-    }
+    if (this.isLatest(number)) this.later(REFRESH_SECONDS, () => this.load());
   }
 
   render(status) {
