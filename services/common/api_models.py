@@ -186,13 +186,17 @@ class RunRecord(BaseModel):
 
     run_id: int
     attempt: int
+    launch: int = Field(default=1, description="1 for the attempt's first launch, 2 after a relaunch of an "
+                                               "interrupted run...; an interrupted run queued again on its own "
+                                               "keeps its launch")
     command: list[str] | None = Field(description="the pipeline's arguments")
     launcher: str | None = Field(description="the launcher process that ran it")
     pid: int | None = Field(description="the pipeline's process id")
     started_at: datetime | None
     ended_at: datetime | None
     exit_code: int | None
-    outcome: str = Field(description="running, succeeded, failed, not started, interrupted or abandoned")
+    outcome: str = Field(description="running, succeeded, failed, timed out, not started, interrupted (or "
+                                     "abandoned, from older launchers)")
     stderr_tail: list[str] = Field(description="the last lines of its error output")
 
 

@@ -104,6 +104,8 @@ class LaunchRequested(Event):
     type: Literal["upload.launch_requested"] = "upload.launch_requested"
     scan: ScanFacts
     requested_by: str
+    launch: int = Field(default=1, ge=1, description="1 for the attempt's first launch, 2 for a relaunch after an "
+                                                     "interrupted run, and so on")
 
 
 class PipelineStarted(Event):
@@ -112,6 +114,7 @@ class PipelineStarted(Event):
     command: list[str]
     launcher: str = Field(description="the launcher process that runs it, unique per process")
     pid: int
+    launch: int = Field(default=1, ge=1)
 
 
 class PipelineLogLine(Event):
@@ -144,9 +147,15 @@ class PipelineLogLines(Event):
 class RunOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    TIMED_OUT = "timed out"  # stopped after the pipeline's time limit
     NOT_STARTED = "not started"  # the command could not be started
-    INTERRUPTED = "interrupted"  # the launcher shut down
-    ABANDONED = "abandoned"  # the launcher stopped beating
+    INTERRUPTED = "interrupted"  # the launcher shut down, died, lost its database or failed during the run
+    ABANDONED = "abandoned"  # the launcher stopped beating (events of older launchers; now "interrupted")
+
+    @property
+    def may_launch_again(self) -> bool:
+        """The run ended for the launcher's reasons, not the upload's: the same attempt may be launched again."""
+        return self in (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED)
 
 
 class PipelineFinished(Event):
@@ -157,10 +166,34 @@ class PipelineFinished(Event):
     message: str
     launcher: str
     stderr_tail: list[str] = Field(default_factory=list, description="the last lines of its error output")
+    launch: int = Field(default=1, ge=1)
 
     @property
     def succeeded(self) -> bool:
         return self.outcome == RunOutcome.SUCCEEDED
+
+
+class PipelineRerunQueued(Event):
+    """A run was interrupted (its launcher shut down, died or failed) and, the pipeline being safe to run
+    again, the same launch is queued once more for any launcher to take."""
+
+    type: Literal["pipeline.rerun_queued"] = "pipeline.rerun_queued"
+    run_id: int = Field(description="the interrupted run")
+    next_run_id: int
+    launcher: str = Field(description="the launcher of the interrupted run")
+    message: str
+    launch: int = Field(default=1, ge=1)
+
+
+class PipelineFinishedLate(Event):
+    """A run's pipeline ended after the run had been given up (its launcher lost its heartbeat): the end is
+    told, but it changes nothing."""
+
+    type: Literal["pipeline.finished_late"] = "pipeline.finished_late"
+    run_id: int
+    exit_code: int | None
+    launcher: str
+    message: str
 
 
 class PipelineReported(Event):
@@ -182,6 +215,8 @@ AnyEvent = Annotated[
         PipelineLogLine,
         PipelineLogLines,
         PipelineFinished,
+        PipelineRerunQueued,
+        PipelineFinishedLate,
         PipelineReported,
     ],
     Field(discriminator="type"),

@@ -96,7 +96,7 @@ DB_POOL_MAX_CONNECTIONS = Gauge(
 
 
 UPLOAD_OUTCOMES = ("accepted", "replayed", "refused", "interrupted", "failed")
-RUN_OUTCOMES_WITHOUT_EXIT_CODE = (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED)
+RUN_OUTCOMES_WITHOUT_EXIT_CODE = (RunOutcome.TIMED_OUT, RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED)
 
 
 def start_at_zero_for_queue(queue: str) -> None:
@@ -116,6 +116,12 @@ def start_runs_at_zero() -> None:
     PIPELINE_RUNS.labels(RunOutcome.SUCCEEDED.value, "0")
     for outcome in RUN_OUTCOMES_WITHOUT_EXIT_CODE:
         PIPELINE_RUNS.labels(outcome.value, "none")
+
+
+def count_run(outcome: RunOutcome, exit_code: int | None, seconds: float | None = None) -> None:
+    PIPELINE_RUNS.labels(outcome.value, "none" if exit_code is None else str(exit_code)).inc()
+    if seconds is not None:
+        PIPELINE_DURATION.labels(outcome.value).observe(seconds)
 
 
 def count_decision(counter: Counter, failures: list, *, ok: str, refused: str) -> None:

@@ -3,11 +3,15 @@
 LORIS knows four states. Events of one attempt can arrive out of order or
 twice, so each event has a rank: a projection only moves to a higher
 (attempt, rank), which keeps progress from ever going backwards.
+
+An attempt whose run was interrupted may be launched again; each launch's
+events rank above everything of the launch before it (LAUNCH_RANK_STEP per
+launch), so a relaunch moves a Failure back to Not Started, then on.
 """
 
 from enum import StrEnum
 
-from services.common.messages import Event, PipelineFinished
+from services.common.messages import Event, LaunchRequested, PipelineFinished, PipelineStarted
 
 
 class Progress(StrEnum):
@@ -39,11 +43,18 @@ def moves_progress(event: Event) -> bool:
     return event.type in _RANK_BY_TYPE
 
 
+LAUNCH_RANK_STEP = 100
+_LAUNCH_EVENT_TYPES = frozenset({"upload.launch_requested", "pipeline.started", "pipeline.finished"})
+
+
 def rank_of(event: Event) -> int:
-    return rank_of_type(event.type)
+    launch = event.launch if isinstance(event, LaunchRequested | PipelineStarted | PipelineFinished) else 1
+    return rank_of_type(event.type, launch)
 
 
-def rank_of_type(event_type: str) -> int:
+def rank_of_type(event_type: str, launch: int = 1) -> int:
+    if event_type in _LAUNCH_EVENT_TYPES:
+        return _RANK_BY_TYPE[event_type] + LAUNCH_RANK_STEP * (launch - 1)
     return _RANK_BY_TYPE[event_type]
 
 

@@ -72,6 +72,22 @@ class LauncherSettings(ServiceSettings):
     pipeline_command: str = "{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} {scan_path}"
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # Whether a run interrupted by its launcher (shut down, died, lost its database) may be run again
+    # on its own; unset, it is true for the reference pipeline only (the default command).
+    pipeline_rerun_safe: bool | None = None
+    pipeline_max_reruns: int = Field(default=3, ge=0)
+    # Stop a run after this long (0: no limit); the upload fails with "timed out after N minutes".
+    pipeline_timeout_minutes: float = Field(default=720.0, ge=0)
+
+    @property
+    def rerun_safe(self) -> bool:
+        if self.pipeline_rerun_safe is not None:
+            return self.pipeline_rerun_safe
+        return self.pipeline_command == type(self).model_fields["pipeline_command"].default
+
+    @property
+    def pipeline_timeout_seconds(self) -> float | None:
+        return self.pipeline_timeout_minutes * 60 or None
 
 
 class LogstoreSettings(ServiceSettings):

@@ -7,7 +7,10 @@ racing requests cannot both win:
   received, validated or rejected, or the last run failed;
 - a run is granted (state launch_requested) only for the current attempt,
   once validated, automatically or on request; the launcher runs nothing
-  without that grant;
+  without that grant; it is granted again (a new launch of the same attempt)
+  only when the last run ended for the launcher's reasons (interrupted, or
+  its command could not start), never after a success or the pipeline's own
+  failure;
 - an event of an earlier attempt changes nothing.
 """
 
@@ -15,9 +18,18 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.common.messages import AUTO_LAUNCH, Event, LaunchRequested, ScanFacts, UploadRejected, UploadValidated
+from services.common.messages import (
+    AUTO_LAUNCH,
+    Event,
+    LaunchRequested,
+    PipelineFinished,
+    RunOutcome,
+    ScanFacts,
+    UploadRejected,
+    UploadValidated,
+)
 from services.common.outbox import add_to_outbox
-from services.common.progress import Progress, progress_after, rank_of, rank_of_type
+from services.common.progress import LAUNCH_RANK_STEP, Progress, progress_after, rank_of, rank_of_type
 
 SCHEMA = "gateway"
 RECEIVED = "upload.received"
@@ -27,10 +39,13 @@ LAUNCH_REQUESTED = "upload.launch_requested"
 STARTED = "pipeline.started"
 FINISHED = "pipeline.finished"
 
+# A run that ended so may be launched again, for the same attempt.
+RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_launch_again]
 # While an upload is in one of these states no run is granted, so a new attempt may replace it.
 REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
 
-_COLUMNS = "upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid"
+_COLUMNS = ("upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid, "
+            "run_outcome, launches")
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,8 @@ class UploadRecord:
     is_phantom: bool = False
     uploaded_by: str | None = None
     launch_when_valid: bool = False
+    run_outcome: str | None = None
+    launches: int = 0
 
     @property
     def may_be_replaced(self) -> bool:
@@ -78,7 +95,8 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, username: str
         row = await conn.fetchrow(
             """UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
                     uploaded_by = $6, site = $7, launch_when_valid = $8, launch_requested_by = NULL,
-                    attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now()
+                    attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now(),
+                    launches = 0, run_outcome = NULL
                 WHERE file_name = $1
                   AND (state = ANY($11::text[]) OR (state = 'pipeline.finished' AND progress = 'Failure'))
                 RETURNING upload_id, attempt""",
@@ -98,14 +116,18 @@ async def record_attempt_file(
 
 
 async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
-    """Grant a run to a validated upload's current attempt, and announce it; False if its state does not allow it."""
+    """Grant a run to the current attempt, validated or interrupted in its last run, and announce it;
+    False if its state does not allow it."""
     row = await conn.fetchrow(
-        """UPDATE gateway.uploads u SET state = $2, state_rank = $3, launch_requested_by = $4, updated_at = now()
+        """UPDATE gateway.uploads u SET state = $2, state_rank = $3 + $6 * u.launches, launch_requested_by = $4,
+               launches = u.launches + 1, progress = 'Not Started', run_outcome = NULL, updated_at = now()
            FROM gateway.upload_attempts a
-           WHERE u.upload_id = $1 AND u.state = $5 AND a.upload_id = u.upload_id AND a.attempt = u.attempt
-             AND a.removed_at IS NULL
-           RETURNING u.attempt, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom, u.site""",
+           WHERE u.upload_id = $1 AND a.upload_id = u.upload_id AND a.attempt = u.attempt AND a.removed_at IS NULL
+             AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[])))
+           RETURNING u.attempt, u.launches, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom,
+                     u.site""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
+        LAUNCH_RANK_STEP, FINISHED, RELAUNCHABLE_OUTCOMES,
     )
     if row is None:
         return False
@@ -113,7 +135,8 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
         file_name=row["file_name"], scan_key=row["scan_key"], candid=row["candid"], pscid=row["pscid"],
         visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
     )
-    event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], scan=scan, requested_by=requested_by)
+    event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], launch=row["launches"], scan=scan,
+                            requested_by=requested_by)
     await add_to_outbox(conn, SCHEMA, event)
     return True
 
@@ -132,12 +155,14 @@ async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
     """Follow what the validator and the launcher announce, for the current attempt only;
     a validated attempt whose launch is wanted is granted its run at once."""
     site = event.scan.site if isinstance(event, UploadValidated) else event.site if isinstance(event, UploadRejected) else None
+    run_outcome = event.outcome.value if isinstance(event, PipelineFinished) else None
     row = await conn.fetchrow(
         """UPDATE gateway.uploads SET state = $3, state_rank = $4, progress = $5, site = coalesce($6, site),
-               updated_at = now()
+               run_outcome = $8, updated_at = now()
            WHERE upload_id = $1 AND attempt = $2 AND state_rank < $4
            RETURNING launch_when_valid, coalesce(launch_requested_by, $7) AS requested_by""",
         event.upload_id, event.attempt, event.type, rank_of(event), progress_after(event).value, site, AUTO_LAUNCH,
+        run_outcome,
     )
     if row is not None and isinstance(event, UploadValidated) and row["launch_when_valid"]:
         await grant_run(conn, event.upload_id, row["requested_by"])
@@ -148,5 +173,6 @@ def _record(row: asyncpg.Record | None) -> UploadRecord | None:
         return None
     return UploadRecord(
         row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
-        row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"],
+        row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"], row["run_outcome"],
+        row["launches"],
     )

@@ -14,8 +14,10 @@ from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.common.topology import LAUNCHER_QUEUE
 from services.launcher import runs
+from services.launcher.runs import SCHEMA
 from services.launcher.accept import accept_launch
-from services.launcher.execute import SCHEMA, RunExecutor
+from services.launcher.execute import RunExecutor
+from services.launcher.interruptions import RerunPolicy
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.presence import launcher_presence
 from services.launcher.slots import LaunchSlots
@@ -41,8 +43,10 @@ def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
     async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
         owner = app[REPLICA]
         store = DirectoryScanStore(settings.incoming_path)
-        executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds)
-        slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds)
+        policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
+        executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds, policy,
+                               settings.pipeline_timeout_seconds)
+        slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds, policy)
         await slots.start()
         yield
         await slots.stop(settings.shutdown_grace_seconds)

@@ -3,44 +3,77 @@ events, and announce the finish with the exit code.
 
 Each announcement goes through the outbox in the transaction that records
 the change, so a crash cannot leave a run recorded but not announced.
+
+Whatever happens while a run is in hand, the pipeline's whole process group
+is stopped before the slot is freed: the launcher shutting down, an error of
+its own (the database refusing a batch of output, a crash of the output
+reader), the time limit, or a lost heartbeat. A launcher that cannot beat
+its heartbeat for two beats stops its run itself, before the reaper of
+another launcher (after three) may give it to someone else; a launcher that
+dies takes its runs with it (services/launcher/process_guard.py).
 """
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import shutil
 import signal
+import sys
 import time
 from collections import deque
+from pathlib import Path
 
 import asyncpg
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from services.common import metrics
+from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.exit_codes import describe_exit_code
 from services.common.log_context import about
-from services.common.messages import Event, PipelineFinished, PipelineReported, PipelineStarted, RunOutcome
+from services.common.messages import (
+    Event,
+    PipelineFinished,
+    PipelineFinishedLate,
+    PipelineReported,
+    PipelineStarted,
+    RunOutcome,
+)
+from services.common.metrics import count_run
 from services.common.outbox import add_to_outbox
+from services.common.readable_text import readable
 from services.common.scan_store import ScanStore
 from services.launcher import runs
-from services.common.readable_text import readable
+from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines, report_fields
 from services.launcher.pipeline_command import PipelineCommand
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "launcher"
 KILL_AFTER_SECONDS = 10
 STDERR_TAIL_LINES = 20
+STALE_AFTER_BEATS = 3  # the reaper gives up a run whose heartbeat is this many beats old (slots.py)
+FENCE_AFTER_BEATS = 2  # a launcher stops its own run when it could not beat for this long
+GUARD = Path(__file__).with_name("process_guard.py")
+
+
+class RunLost(Exception):
+    """The run must stop now: it is no longer safely ours to run."""
 
 
 class RunExecutor:
-    def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str, heartbeat_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str,
+                 heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None) -> None:
         self._pool = pool
         self._store = store
         self._command = command
         self._owner = owner
         self._heartbeat_seconds = heartbeat_seconds
+        self._policy = policy
+        self._timeout_seconds = timeout_seconds
+        # SIGTERM to SIGKILL, short enough that a stopped run is gone before the reaper may hand it on.
+        self._kill_after = min(KILL_AFTER_SECONDS, heartbeat_seconds / 2)
 
     async def claim(self) -> tuple[runs.Run, list[str]] | None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -56,54 +89,108 @@ class RunExecutor:
             await self._execute(run, argv, time.monotonic())
 
     async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
-        stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         try:
-            exit_code = await self._run_process(run, argv, stderr_tail)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._finish(
-                run, None, RunOutcome.INTERRUPTED, list(stderr_tail),
-                "The run was interrupted because the launcher shut down; launch it again.", started))
-            raise
+            process, launcher_alive = await self._start(argv)
         except OSError as error:
             await self._finish(run, None, RunOutcome.NOT_STARTED, [],
                                f"The pipeline command could not be started: {error}.", started)
             return
+        stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        time_limit = asyncio.timeout(self._timeout_seconds)
+        try:
+            async with time_limit:
+                exit_code = await self._follow(run, argv, process, stderr_tail)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._give_up(run, f"The launcher {self._owner} shut down during the run"))
+            raise
+        except BaseException as error:  # an ExceptionGroup from the run's tasks, or the time limit
+            if time_limit.expired():
+                await self._finish(run, None, RunOutcome.TIMED_OUT, list(stderr_tail), self._timed_out(), started)
+            else:
+                await self._give_up(run, self._why_stopped(error))
+            return
+        finally:
+            os.close(launcher_alive)
         outcome = RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
         await self._finish(run, exit_code, outcome, list(stderr_tail), finish_message(exit_code), started)
 
-    async def _run_process(self, run: runs.Run, argv: list[str], stderr_tail: deque[str]) -> int:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=READ_LIMIT_BYTES,
-        )
+    async def _start(self, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
+        """Start the command under its guard, in a process group of its own; returns the process and the
+        pipe end that tells the guard this launcher is alive (closed when the run is over)."""
+        if shutil.which(argv[0]) is None:
+            raise FileNotFoundError(errno.ENOENT, "no such executable command", argv[0])
+        watch, launcher_alive = os.pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", "-S", str(GUARD), str(watch), str(self._kill_after), *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(watch,),
+                limit=READ_LIMIT_BYTES,
+            )
+        except BaseException:
+            os.close(launcher_alive)
+            raise
+        finally:
+            os.close(watch)
+        return process, launcher_alive
+
+    async def _follow(self, run: runs.Run, argv: list[str], process: asyncio.subprocess.Process,
+                      stderr_tail: deque[str]) -> int:
+        """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
+        any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
         batches = OutputBatches(run.upload_id, run.attempt, self._write_events)
         try:
             await self._announce_start(run, argv, process.pid)
-            async with self._heartbeat(run):
-                # A failure of any of them (the database refusing a batch) stops the others and the process.
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(batches.tick())
-                    await asyncio.gather(
-                        self._forward(run, process.stdout, False, batches, stderr_tail),
-                        self._forward(run, process.stderr, True, batches, stderr_tail),
-                    )
-                    batches.output_ended()  # the ticker writes the last lines, then the group ends
-                return await process.wait()
+            async with asyncio.TaskGroup() as group:
+                beating = group.create_task(self._keep_beating(run))
+                group.create_task(batches.tick())
+                await asyncio.gather(
+                    self._forward(run, process.stdout, False, batches, stderr_tail),
+                    self._forward(run, process.stderr, True, batches, stderr_tail),
+                )
+                batches.output_ended()  # the ticker writes the last lines, then ends
+                exit_code = await process.wait()
+                beating.cancel()
+            return exit_code
         except BaseException:
-            await asyncio.shield(_terminate(process))
+            await asyncio.shield(terminate(process, self._kill_after))
             raise
 
     async def _announce_start(self, run: runs.Run, argv: list[str], pid: int) -> None:
-        log.info("pipeline started", extra={"pid": pid, "argv": argv})
-        started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, command=argv,
-                                  launcher=self._owner, pid=pid)
+        log.info("pipeline started", extra={"pid": pid, "argv": argv, "try": run.try_number})
+        started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
+                                  command=argv, launcher=self._owner, pid=pid)
         async with self._pool.acquire() as conn, conn.transaction():
             await runs.record_pid(conn, run.run_id, pid)
-            await add_to_outbox(conn, SCHEMA, started)
+            await add_to_outbox(conn, runs.SCHEMA, started)
+
+    async def _keep_beating(self, run: runs.Run) -> None:
+        """Beat every heartbeat; raise RunLost when the run was given up, or when no beat got through for
+        FENCE_AFTER_BEATS beats (the reaper takes a run after STALE_AFTER_BEATS)."""
+        fence_after = self._heartbeat_seconds * FENCE_AFTER_BEATS
+        last_beat = time.monotonic()
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            while True:
+                remaining = last_beat + fence_after - time.monotonic()
+                if remaining <= 0:
+                    raise RunLost(f"The launcher {self._owner} could not reach the database for "
+                                  f"{fence_after:g} s, so it stopped the run before another launcher may take it")
+                sent = time.monotonic()
+                try:
+                    async with asyncio.timeout(remaining):
+                        still_ours = await runs.beat(self._pool, run.run_id, self._owner)
+                except Exception as error:
+                    log.warning("heartbeat not recorded", extra={"error": repr(error)})
+                    await asyncio.sleep(min(remaining, self._heartbeat_seconds / 10))
+                    continue
+                if not still_ours:
+                    raise RunLost(f"The run on {self._owner} was given up by another launcher")
+                last_beat = sent
+                break
 
     async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool,
                        batches: OutputBatches, stderr_tail: deque[str]) -> None:
@@ -120,43 +207,90 @@ class RunExecutor:
     async def _write_events(self, events: list[Event]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             for event in events:
-                await add_to_outbox(conn, SCHEMA, event)
+                await add_to_outbox(conn, runs.SCHEMA, event)
+
+    async def _give_up(self, run: runs.Run, why: str) -> None:
+        """The process group is stopped: end the run as interrupted (queued again when safe). With the
+        database away, the reaper of whichever launcher sees the stale heartbeat first does it."""
+        log.warning("pipeline run interrupted", extra={"why": why})
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await give_up_run(conn, run, self._owner, why, self._policy)
+        except Exception as error:
+            log.error("could not record the interrupted run; a reaper will", extra={"error": repr(error)})
 
     async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],
                       message: str, started: float) -> None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
-                return
-            finished = PipelineFinished(
-                upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
-                outcome=outcome, message=message, launcher=self._owner, stderr_tail=stderr_tail,
-            )
-            await add_to_outbox(conn, SCHEMA, finished)
+        """Record the end, trying again while the database is away for as long as the run would stay ours."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+                stop=stop_after_delay(self._heartbeat_seconds * FENCE_AFTER_BEATS),
+                wait=wait_exponential(multiplier=0.1, max=2),
+                reraise=True,
+            ):
+                with attempt:
+                    recorded = await self._record_finish(run, exit_code, outcome, stderr_tail, message)
+        except Exception as error:
+            log.error("could not record the end of the run; a reaper will give it up", extra={"error": repr(error)})
+            return
+        if not recorded:
+            return
         log.info("pipeline finished", extra={"exit_code": exit_code, "outcome": outcome.value})
         count_run(outcome, exit_code, time.monotonic() - started)
-        if finished.succeeded:
+        if outcome == RunOutcome.SUCCEEDED:
             self._store.remove(run.scan.scan_key)
 
-    @contextlib.asynccontextmanager
-    async def _heartbeat(self, run: runs.Run):
-        async def beat_forever() -> None:
-            while True:
-                await asyncio.sleep(self._heartbeat_seconds)
-                with contextlib.suppress(Exception):
-                    async with self._pool.acquire() as conn:
-                        await runs.beat(conn, run.run_id, self._owner)
+    async def _record_finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome,
+                             stderr_tail: list[str], message: str) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
+                await self._record_late_finish(conn, run, exit_code)
+                return False
+            await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+                upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
+                exit_code=exit_code, outcome=outcome, message=message, launcher=self._owner,
+                stderr_tail=stderr_tail,
+            ))
+        return True
 
-        task = asyncio.create_task(beat_forever())
-        try:
-            yield
-        finally:
-            task.cancel()
+    async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:
+        """The run was given up before its end came (this launcher lost its heartbeat): told, not used."""
+        log.warning("pipeline finished after its run was given up", extra={"exit_code": exit_code})
+        await runs.record_late_finish(conn, run.run_id, exit_code)
+        ended = "successfully" if exit_code == 0 else f"with exit code {exit_code}"
+        await add_to_outbox(conn, runs.SCHEMA, PipelineFinishedLate(
+            upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
+            launcher=self._owner,
+            message=f"The run on {self._owner} ended {ended} after it had been given up; this end was not used.",
+        ))
+
+    def _timed_out(self) -> str:
+        return f"The pipeline timed out after {_minutes(self._timeout_seconds)} and was stopped."
+
+    def _why_stopped(self, error: BaseException) -> str:
+        lost = _first(error, RunLost)
+        if lost is not None:
+            return str(lost)
+        log.error("the launcher failed during a run", exc_info=error)
+        cause = _first(error, Exception) or error
+        return f"The launcher {self._owner} failed during the run ({type(cause).__name__}: {cause})"
 
 
-def count_run(outcome: RunOutcome, exit_code: int | None, seconds: float | None = None) -> None:
-    metrics.PIPELINE_RUNS.labels(outcome.value, "none" if exit_code is None else str(exit_code)).inc()
-    if seconds is not None:
-        metrics.PIPELINE_DURATION.labels(outcome.value).observe(seconds)
+def _first(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of that kind in an exception group (or the exception itself)."""
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first(inner, kind)
+            if found is not None:
+                return found
+        return None
+    return error if isinstance(error, kind) else None
+
+
+def _minutes(seconds: float | None) -> str:
+    minutes = (seconds or 0) / 60
+    return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
 
 
 def finish_message(exit_code: int) -> str:
@@ -165,14 +299,14 @@ def finish_message(exit_code: int) -> str:
     return f"Pipeline failed with exit code {exit_code}: {describe_exit_code(exit_code)}."
 
 
-async def _terminate(process: asyncio.subprocess.Process) -> None:
+async def terminate(process: asyncio.subprocess.Process, kill_after: float = KILL_AFTER_SECONDS) -> None:
     """Stop the pipeline and everything it started: SIGTERM, then SIGKILL."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
-        async with asyncio.timeout(KILL_AFTER_SECONDS):
+        async with asyncio.timeout(kill_after):
             await process.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

@@ -1,7 +1,9 @@
-"""The launcher's run records: one per upload attempt, whoever asked for it.
+"""The launcher's run records: one per try of a launch of an upload attempt.
 
-Every transition is a conditional update, so that replicas racing for the
-same run, or a reaper racing a slow finisher, cannot both win.
+A launch is the gateway's grant (1, then 2 after a relaunch of an interrupted
+run...); a try is one execution of it (2 when an interrupted run was queued
+again on its own). Every transition is a conditional update, so that replicas
+racing for the same run, or a reaper racing a slow finisher, cannot both win.
 """
 
 from dataclasses import dataclass
@@ -10,7 +12,10 @@ import asyncpg
 
 from services.common.messages import RunOutcome, ScanFacts
 
+SCHEMA = "launcher"
 RUNS_CHANNEL = "launcher_runs"
+
+_RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan"
 
 
 @dataclass(frozen=True)
@@ -19,41 +24,62 @@ class Run:
     upload_id: int
     attempt: int
     scan: ScanFacts
+    launch: int = 1
+    try_number: int = 1
 
 
-async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts) -> bool:
-    """Queue a run unless this attempt already has one or a newer attempt exists."""
+def _run(row: asyncpg.Record) -> Run:
+    return Run(row["run_id"], row["upload_id"], row["attempt"], ScanFacts.model_validate(row["scan"]),
+               row["launch"], row["try"])
+
+
+async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts, launch: int = 1) -> bool:
+    """Queue a run unless this launch already has one or a newer attempt exists."""
     await conn.execute(
         "UPDATE launcher.runs SET state = 'superseded' WHERE upload_id = $1 AND attempt < $2 AND state = 'queued'",
         upload_id,
         attempt,
     )
     queued = await conn.fetchval(
-        """INSERT INTO launcher.runs (upload_id, attempt, scan)
-           SELECT $1, $2, $3
+        """INSERT INTO launcher.runs (upload_id, attempt, launch, scan)
+           SELECT $1, $2, $4, $3
            WHERE NOT EXISTS (SELECT 1 FROM launcher.runs WHERE upload_id = $1 AND attempt > $2)
-           ON CONFLICT (upload_id, attempt) DO NOTHING
+           ON CONFLICT (upload_id, attempt, launch, try) DO NOTHING
            RETURNING true""",
         upload_id,
         attempt,
         scan.model_dump(),
+        launch,
     )
     if queued:
-        await conn.execute("SELECT pg_notify($1, '')", RUNS_CHANNEL)
+        await _wake_launchers(conn)
     return bool(queued)
+
+
+async def queue_rerun(conn: asyncpg.Connection, run: Run) -> int:
+    """Queue the next try of an interrupted run; returns its run id."""
+    run_id = await conn.fetchval(
+        """INSERT INTO launcher.runs (upload_id, attempt, launch, try, scan)
+           VALUES ($1, $2, $3, $4, $5) RETURNING run_id""",
+        run.upload_id, run.attempt, run.launch, run.try_number + 1, run.scan.model_dump(),
+    )
+    await _wake_launchers(conn)
+    return run_id
+
+
+async def _wake_launchers(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_notify($1, '')", RUNS_CHANNEL)
 
 
 async def claim_next_run(conn: asyncpg.Connection, owner: str) -> Run | None:
     row = await conn.fetchrow(
-        """UPDATE launcher.runs SET state = 'running', owner = $1, started_at = now(), heartbeat_at = now()
-           WHERE run_id = (SELECT run_id FROM launcher.runs WHERE state = 'queued'
-                           ORDER BY run_id FOR UPDATE SKIP LOCKED LIMIT 1)
-           RETURNING run_id, upload_id, attempt, scan""",
+        f"""UPDATE launcher.runs SET state = 'running', owner = $1, started_at = now(), heartbeat_at = now()
+            WHERE run_id = (SELECT run_id FROM launcher.runs WHERE state = 'queued'
+                            ORDER BY run_id FOR UPDATE SKIP LOCKED LIMIT 1)
+            RETURNING {_RUN_COLUMNS}""",
         owner,
     )
-    if row is None:
-        return None
-    return Run(row["run_id"], row["upload_id"], row["attempt"], ScanFacts.model_validate(row["scan"]))
+    return None if row is None else _run(row)
 
 
 async def count_queued(conn: asyncpg.Connection | asyncpg.Pool) -> int:
@@ -68,36 +94,46 @@ async def record_pid(conn: asyncpg.Connection, run_id: int, pid: int) -> None:
     await conn.execute("UPDATE launcher.runs SET pid = $2 WHERE run_id = $1", run_id, pid)
 
 
-async def beat(conn: asyncpg.Connection, run_id: int, owner: str) -> None:
-    await conn.execute(
-        "UPDATE launcher.runs SET heartbeat_at = now() WHERE run_id = $1 AND owner = $2 AND state = 'running'",
+async def beat(conn: asyncpg.Connection | asyncpg.Pool, run_id: int, owner: str) -> bool:
+    """Say the run is alive; False if it is no longer ours to run (it was given up)."""
+    still_ours = await conn.fetchval(
+        """UPDATE launcher.runs SET heartbeat_at = now()
+           WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING true""",
         run_id,
         owner,
     )
+    return bool(still_ours)
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_code: int | None,
-                     outcome: RunOutcome) -> bool:
-    """Record the end of a run; False if it was no longer ours (the reaper took it)."""
+                     outcome: RunOutcome, why: str | None = None) -> bool:
+    """Record the end of a run; False if it was no longer ours (it was given up meanwhile)."""
     finished = await conn.fetchval(
-        """UPDATE launcher.runs SET state = $4, exit_code = $3, outcome = $5, finished_at = now()
+        """UPDATE launcher.runs SET state = $4, exit_code = $3, outcome = $5, ended_why = $6, finished_at = now()
            WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING true""",
         run_id,
         owner,
         exit_code,
         "succeeded" if outcome == RunOutcome.SUCCEEDED else "failed",
         outcome.value,
+        why,
     )
     return bool(finished)
 
 
-async def reap_stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[tuple[Run, str]]:
-    """Fail the runs whose launcher stopped beating (it died); returns them with their launcher."""
-    rows = await conn.fetch(
-        """UPDATE launcher.runs SET state = 'failed', outcome = $2, finished_at = now()
-           WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
-           RETURNING run_id, upload_id, attempt, scan, owner""",
-        stale_after_seconds,
-        RunOutcome.ABANDONED.value,
+async def record_late_finish(conn: asyncpg.Connection, run_id: int, exit_code: int | None) -> None:
+    await conn.execute(
+        "UPDATE launcher.runs SET late_exit_code = $2, late_finished_at = now() WHERE run_id = $1",
+        run_id, exit_code,
     )
-    return [(Run(r["run_id"], r["upload_id"], r["attempt"], ScanFacts.model_validate(r["scan"])), r["owner"]) for r in rows]
+
+
+async def stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[tuple[Run, str]]:
+    """The runs whose launcher stopped beating, locked for this transaction, with their launcher."""
+    rows = await conn.fetch(
+        f"""SELECT {_RUN_COLUMNS}, owner FROM launcher.runs
+            WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+            FOR UPDATE SKIP LOCKED""",
+        stale_after_seconds,
+    )
+    return [(_run(row), row["owner"]) for row in rows]

@@ -2,7 +2,9 @@
 
 Runs are queued in PostgreSQL, not held as unacknowledged messages, so a run
 may last for hours and any replica with a free slot may take it. A reaper
-fails the runs of a launcher that stopped beating, so that no upload stays
+gives up the runs of a launcher that stopped beating (it died, or lost its
+database and stopped them itself), queuing them again when the pipeline is
+safe to rerun (services/launcher/interruptions.py), so that no upload stays
 In Progress forever after its launcher died.
 """
 
@@ -13,21 +15,21 @@ import logging
 import asyncpg
 
 from services.common import metrics
-from services.common.messages import PipelineFinished, RunOutcome
-from services.common.outbox import add_to_outbox
 from services.launcher import runs
-from services.launcher.execute import SCHEMA, RunExecutor, count_run
+from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor
+from services.launcher.interruptions import RerunPolicy, give_up_run
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
-STALE_AFTER_BEATS = 3
 
 
 class LaunchSlots:
-    def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, slots: int, heartbeat_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, slots: int, heartbeat_seconds: float,
+                 policy: RerunPolicy) -> None:
         self._pool = pool
         self._executor = executor
+        self._policy = policy
         self._slots = slots
         self._heartbeat_seconds = heartbeat_seconds
         self._wake = asyncio.Event()
@@ -79,7 +81,7 @@ class LaunchSlots:
         try:
             with metrics.PIPELINE_RUNS_IN_FLIGHT.track_inprogress():
                 await task  # cancelling the slot cancels the run, which stops the process
-        except Exception:
+        except Exception:  # the executor records every end itself; this is a bug, and the reaper will see the run
             log.exception("pipeline run failed unexpectedly", extra={"upload_id": run.upload_id, "attempt": run.attempt})
         finally:
             self._running.discard(task)
@@ -99,20 +101,8 @@ class LaunchSlots:
 
     async def _reap(self, stale_after: float) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
-            for run, launcher in await runs.reap_stale_runs(conn, stale_after):
+            for run, launcher in await runs.stale_runs(conn, stale_after):
                 log.warning("run abandoned by its launcher",
                             extra={"upload_id": run.upload_id, "attempt": run.attempt, "launcher": launcher})
-                count_run(RunOutcome.ABANDONED, None)
-                await add_to_outbox(
-                    conn,
-                    SCHEMA,
-                    PipelineFinished(
-                        upload_id=run.upload_id,
-                        attempt=run.attempt,
-                        run_id=run.run_id,
-                        exit_code=None,
-                        outcome=RunOutcome.ABANDONED,
-                        launcher=launcher,
-                        message="The launcher running the pipeline stopped responding; launch the upload again.",
-                    ),
-                )
+                why = f"The launcher {launcher} running the pipeline stopped responding"
+                await give_up_run(conn, run, launcher, why, self._policy)

@@ -7,9 +7,11 @@ from services.common.messages import (
     Event,
     LaunchRequested,
     PipelineFinished,
+    PipelineFinishedLate,
     PipelineLogLine,
     PipelineLogLines,
     PipelineReported,
+    PipelineRerunQueued,
     PipelineStarted,
     UploadReceived,
     UploadRejected,
@@ -52,6 +54,8 @@ def lines_for(event: Event) -> list[Line]:
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
         case PipelineFinished():
             return [Line("launcher", event.message, is_error=not event.succeeded)]
+        case PipelineRerunQueued() | PipelineFinishedLate():
+            return [Line("launcher", event.message)]
     return []
 
 
@@ -72,6 +76,8 @@ def _validated_message(event: UploadValidated) -> str:
 def _launch_message(event: LaunchRequested) -> str:
     if event.requested_by == AUTO_LAUNCH:
         return "The upload is valid: its pipeline run is queued (auto-launch)."
+    if event.launch > 1:
+        return f"Pipeline launched again by {event.requested_by} after its interrupted run; the run is queued."
     return f"Pipeline launch requested by {event.requested_by}; the run is queued."
 
 

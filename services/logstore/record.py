@@ -11,6 +11,7 @@ from services.common.messages import (
     Event,
     PipelineFinished,
     PipelineReported,
+    PipelineRerunQueued,
     PipelineStarted,
     UploadReceived,
     UploadRejected,
@@ -19,7 +20,7 @@ from services.common.messages import (
 from services.common.progress import moves_progress, progress_after, rank_of
 from services.logstore.log_lines import lines_for
 from services.logstore.log_wakeups import notify_log_changed
-from services.logstore.run_records import record_run_finished, record_run_started
+from services.logstore.run_records import record_run_finished, record_run_interrupted, record_run_started
 
 UPLOAD_LOCK_SPACE = 1
 
@@ -37,6 +38,8 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
             await record_run_started(conn, event)
         case PipelineFinished():
             await record_run_finished(conn, event)
+        case PipelineRerunQueued():
+            await record_run_interrupted(conn, event)
         case PipelineReported():
             await _record_report(conn, event)
     if moves_progress(event):

@@ -33,7 +33,7 @@ async def test_with_auto_launch_off_a_validated_upload_waits_for_the_launch_requ
     again = await client.launch(upload_id)
     assert again.status == 409
     assert (await again.json())["error"]["message"] == (
-        f"Upload {upload_id} cannot be launched: its pipeline already ran; upload it again with overwrite=true to run it again.")
+        f"Upload {upload_id} cannot be launched: its pipeline already succeeded.")
 
 
 async def test_launching_an_unknown_upload_is_a_404(client: UploaderClient):

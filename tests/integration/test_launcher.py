@@ -216,7 +216,9 @@ async def test_stopping_the_launcher_interrupts_a_running_pipeline_and_says_the_
 
     assert time.monotonic() - stopping < 5
     assert (finished.exit_code, finished.succeeded, finished.outcome) == (None, False, "interrupted")
-    assert "launcher shut down" in finished.message, finished.message
+    assert "shut down during the run" in finished.message, finished.message
+    assert finished.message.endswith("The pipeline is not declared safe to run again on its own: "
+                                     "launch the upload again.")
     assert await pool.fetchval("SELECT state FROM launcher.runs WHERE upload_id = $1", upload_id) == "failed"
     unpublished = await pool.fetch(
         """SELECT routing_key FROM launcher.outbox WHERE published_at IS NULL

@@ -7,8 +7,9 @@
   interrupted or abandoned), EXIT_CODE its exit code (null while running, or
   when it ended without one), END_TIME "YYYY-MM-DD HH:MM:SS" in UTC (null
   while running), PROGRESS a sentence in the words of LORIS's exit text.
-- A run asked for or granted, but not recorded yet (it waits for a free
-  launcher, or for the upload's validation): ID 0 and PID 0 (no process
+- A run asked for, granted or queued again after an interruption, but not
+  running yet (it waits for a free launcher, or for the upload's
+  validation): ID 0 and PID 0 (no process
   yet; LORIS clients read both as numbers), STATE RUNNING, because the
   launch is under way and LORIS clients wait while a process is RUNNING,
   and a PROGRESS sentence that says what it waits for.
@@ -29,7 +30,8 @@ END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _FAILURE_WITHOUT_CODE = {
     "not started": "the pipeline command could not be started",
-    "interrupted": "the launcher shut down during the run",
+    "timed out": "it ran past the pipeline's time limit and was stopped",
+    "interrupted": "its launcher stopped during the run (it shut down, died or lost its database)",
     "abandoned": "its launcher stopped responding, so the run was abandoned",
 }
 
@@ -42,10 +44,11 @@ def process_object(id_: int, pid: int, state: str, progress: str, exit_code: int
 
 def processes_of_upload(record: UploadRecord, runs: list[RunRecord]) -> list[dict]:
     """Every run of the upload, oldest first (earlier attempts' included, as LORIS keeps them), and the
-    current attempt's run while it is wanted but not recorded yet."""
+    current launch's run while it is wanted but not running yet."""
     processes = [run_process(run) for run in runs]
-    if not any(run.attempt == record.attempt for run in runs):
-        awaited = awaited_process(record)
+    current = [run for run in runs if run.attempt == record.attempt and run.launch == max(record.launches, 1)]
+    if not any(run.ended_at is None for run in current):
+        awaited = awaited_process(record, current)
         if awaited is not None:
             processes.append(awaited)
     return processes
@@ -62,12 +65,16 @@ def run_process(run: RunRecord) -> dict:
     return process_object(run.run_id, pid, ERROR, _failure_text(run), run.exit_code, end_time)
 
 
-def awaited_process(record: UploadRecord) -> dict | None:
-    """The current attempt's run, asked for or granted but not recorded yet; None when none is wanted."""
+def awaited_process(record: UploadRecord, current: list[RunRecord]) -> dict | None:
+    """The current launch's run, asked for, granted or queued again but not running yet; None when none is
+    wanted. `current` are the launch's runs already recorded, all ended."""
     upload = f"upload {record.upload_id}"
     if record.state == uploads.LAUNCH_REQUESTED:
         text = f"The run of {upload} is granted and queued; it starts when a launcher has a free slot."
-    elif record.state in (uploads.STARTED, uploads.FINISHED):
+    elif record.state == uploads.STARTED and current:
+        text = (f"The run of {upload} was interrupted and is queued again; it starts when a launcher has a "
+                "free slot.")
+    elif record.state in (uploads.STARTED, uploads.FINISHED) and not current:
         text = f"The run of {upload} has started; its process record is not available yet."
     elif record.launch_when_valid and record.state in (uploads.RECEIVED, uploads.VALIDATED):
         text = f"The run of {upload} starts as soon as the upload is validated."

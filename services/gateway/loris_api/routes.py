@@ -83,7 +83,7 @@ async def post_processes(request: web.Request) -> web.Response:
     if record is None or record.upload_id != upload_id:
         raise LorisError(404, MISMATCHED_UPLOAD_ID)
     await request_launch(pool, upload_id, request[USER])
-    process = awaited_process(await find_by_id(pool, upload_id))
+    process = awaited_process(await find_by_id(pool, upload_id), [])
     return loris_json(launch_answer(processes_path(candid, visit_label, file_name), process), status=202)
 
 

@@ -20,9 +20,9 @@ def run(**changes) -> RunRecord:
     return RunRecord(**{**values, **changes})
 
 
-def record(state: str, launch_when_valid=False, attempt=1) -> UploadRecord:
+def record(state: str, launch_when_valid=False, attempt=1, launches=1) -> UploadRecord:
     return UploadRecord(upload_id=12, file_name="f.tgz", attempt=attempt, state=state, progress=Progress.NOT_STARTED,
-                        launch_when_valid=launch_when_valid)
+                        launch_when_valid=launch_when_valid, launches=launches)
 
 
 def test_a_success_reads_like_lorises_with_its_end_time_in_utc():
@@ -46,7 +46,10 @@ def test_a_running_run_has_no_exit_code_nor_end_time():
     ({"exit_code": None, "outcome": "not started", "pid": None},
      "MRI upload task failed: the pipeline command could not be started."),
     ({"exit_code": None, "outcome": "interrupted"},
-     "MRI upload task (pid = 24971) failed: the launcher shut down during the run."),
+     "MRI upload task (pid = 24971) failed: its launcher stopped during the run (it shut down, died or lost its "
+     "database)."),
+    ({"exit_code": None, "outcome": "timed out"},
+     "MRI upload task (pid = 24971) failed: it ran past the pipeline's time limit and was stopped."),
     ({"exit_code": None, "outcome": "abandoned"},
      "MRI upload task (pid = 24971) failed: its launcher stopped responding, so the run was abandoned."),
 ])
@@ -69,7 +72,7 @@ def test_every_outcome_but_success_is_an_error_from_the_first_read(changes, prog
                                        "(GET /api/v1/uploads/12/log says why).")),
 ])
 def test_a_run_wanted_but_not_recorded_yet_has_every_key_and_no_process_id(state, launch_when_valid, expected):
-    process = awaited_process(record(state, launch_when_valid))
+    process = awaited_process(record(state, launch_when_valid), [])
     if expected is None:
         assert process is None
         return
@@ -82,3 +85,17 @@ def test_the_runs_of_earlier_attempts_stay_listed_before_the_current_attempts_aw
     assert [(p["ID"], p["STATE"]) for p in processes] == [(5, "ERROR"), (0, "RUNNING")]
     recorded = processes_of_upload(record(uploads.STARTED, attempt=1), [run(ended_at=None, exit_code=None)])
     assert [(p["ID"], p["STATE"]) for p in recorded] == [(5, "RUNNING")]
+
+
+def test_a_relaunch_or_a_rerun_shows_the_interrupted_run_then_the_awaited_one_so_loris_clients_keep_waiting():
+    interrupted = run(exit_code=None, outcome="interrupted")
+    relaunched = record(uploads.LAUNCH_REQUESTED, attempt=1, launches=2)
+    assert [(p["ID"], p["STATE"]) for p in processes_of_upload(relaunched, [interrupted])] == [(5, "ERROR"), (0, "RUNNING")]
+
+    queued_again = processes_of_upload(record(uploads.STARTED, attempt=1, launches=1), [interrupted])
+    assert [(p["ID"], p["STATE"]) for p in queued_again] == [(5, "ERROR"), (0, "RUNNING")]
+    assert queued_again[1]["PROGRESS"] == ("The run of upload 12 was interrupted and is queued again; it starts when "
+                                           "a launcher has a free slot.")
+
+    given_up = processes_of_upload(record(uploads.FINISHED, attempt=1, launches=1), [interrupted])
+    assert [(p["ID"], p["STATE"]) for p in given_up] == [(5, "ERROR")]
