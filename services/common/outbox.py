@@ -3,8 +3,10 @@
 `add_to_outbox` runs inside the caller's transaction, so the event exists if
 and only if the change was committed. The relay publishes pending rows in
 order, with publisher confirms, and marks them published. Replicas share the
-table safely (FOR UPDATE SKIP LOCKED). A NOTIFY, delivered at commit, wakes
-the relay at once; polling covers a missed notification.
+table, one relay at a time (a transaction-level advisory lock per schema): two
+relays publishing batches side by side would interleave them, and a run's log
+lines written by one launcher would reach the log out of order. A NOTIFY,
+delivered at commit, wakes the relay at once; polling covers a missed one.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from services.common.messages import Event, encode_event
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
+RELAY_LOCK_SPACE = 3  # advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys
 
 
 def _channel_name(schema: str) -> str:
@@ -90,6 +93,9 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, hashtext($2))",
+                                       RELAY_LOCK_SPACE, self._schema):
+                return 0  # another replica's relay is publishing this outbox; its NOTIFY woke us too
             rows = await conn.fetch(
                 f"""SELECT id, event_id, routing_key, body FROM {self._schema}.outbox
                     WHERE published_at IS NULL ORDER BY id LIMIT {BATCH_SIZE}
