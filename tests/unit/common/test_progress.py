@@ -74,3 +74,25 @@ def test_a_log_line_or_a_report_does_not_move_progress_but_every_other_event_doe
     assert not moves_progress(LOG_LINE)
     assert not moves_progress(PipelineReported(upload_id=1, attempt=1, minc_created=2))
     assert all(moves_progress(e) for e in (RECEIVED, VALIDATED, REJECTED, LAUNCH_REQUESTED, STARTED, SUCCEEDED, FAILED))
+
+
+def test_a_relaunch_of_an_interrupted_run_moves_a_failure_back_to_not_started_then_on():
+    interrupted = PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=None, outcome="interrupted",
+                                   message="m", launcher="l")
+    relaunched = LaunchRequested(upload_id=1, attempt=1, scan=SCAN, requested_by="demo", launch=2)
+    started_again = PipelineStarted(upload_id=1, attempt=1, run_id=2, command=["x"], launcher="l", pid=3, launch=2)
+    succeeded = PipelineFinished(upload_id=1, attempt=1, run_id=2, exit_code=0, outcome="succeeded", message="ok",
+                                 launcher="l", launch=2)
+
+    ranks = [rank_of(event) for event in (interrupted, relaunched, started_again, succeeded)]
+
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4
+    assert [progress_after(e) for e in (relaunched, started_again, succeeded)] == [
+        Progress.NOT_STARTED, Progress.IN_PROGRESS, Progress.SUCCESS]
+    assert rank_of(relaunched) == rank_of_type("upload.launch_requested", launch=2)
+
+
+def test_a_rerun_of_the_same_launch_ranks_its_start_like_the_first_so_progress_stays_in_progress():
+    rerun_started = PipelineStarted(upload_id=1, attempt=1, run_id=9, command=["x"], launcher="other", pid=5)
+    assert rank_of(rerun_started) == rank_of(STARTED)
+    assert rank_of(FAILED) > rank_of(rerun_started)

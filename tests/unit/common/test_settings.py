@@ -137,3 +137,17 @@ def test_zero_concurrent_runs_is_refused(monkeypatch):
         LauncherSettings()
 
     assert caught.value.errors()[0]["loc"] == ("max_concurrent_runs",)
+
+
+def test_only_the_reference_pipeline_is_safe_to_rerun_unless_the_setting_says_otherwise(monkeypatch):
+    assert LauncherSettings().rerun_safe is True
+    monkeypatch.setenv("UPLOADER_PIPELINE_COMMAND", "imaging_upload_file.pl -upload_id {upload_id} {scan_path}")
+    assert LauncherSettings().rerun_safe is False
+    monkeypatch.setenv("UPLOADER_PIPELINE_RERUN_SAFE", "true")
+    assert LauncherSettings().rerun_safe is True
+
+
+def test_the_pipeline_time_limit_is_12_hours_by_default_and_0_means_none(monkeypatch):
+    assert LauncherSettings().pipeline_timeout_seconds == 12 * 3600
+    monkeypatch.setenv("UPLOADER_PIPELINE_TIMEOUT_MINUTES", "0")
+    assert LauncherSettings().pipeline_timeout_seconds is None
