@@ -3,11 +3,11 @@ process group, even when it ignores SIGTERM: its upload fails saying so, and
 the uploads around it go on to Success (its slot is freed)."""
 
 import asyncio
-import os
 
 import pytest
 
 from tests.support.api import UploaderClient
+from tests.support.live_processes import live_members_of_group
 from tests.support.stack import REPO_ROOT
 
 TIMEOUT_MINUTES = 0.1  # 6 s
@@ -47,19 +47,5 @@ async def test_a_hanging_pipeline_is_stopped_at_its_time_limit_and_the_others_su
     assert log[-1] == f"The pipeline timed out after {TIMEOUT_MINUTES:g} minutes and was stopped.", log
     runs = await (await client.get(f"/api/v1/uploads/{hanging}/runs")).json()
     assert runs["runs"][0]["outcome"] == "timed out"
-    group = guard_pid_of(runs)
-    assert not [pid for pid in _pids() if _group_of(pid) == group], "the hanging pipeline outlived its time limit"
+    assert not live_members_of_group(guard_pid_of(runs)), "the hanging pipeline outlived its time limit"
     assert [r["progress"] for r in results] == ["Success"] * OTHER_UPLOADS
-
-
-def _pids() -> list[int]:
-    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-
-
-def _group_of(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else int(fields[2])

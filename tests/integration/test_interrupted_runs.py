@@ -10,6 +10,7 @@ from services.common.messages import LaunchRequested
 from services.launcher.__main__ import build_app
 from tests.integration.helpers import eventually, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
+from tests.support.live_processes import is_alive
 from tests.support.tap import of_upload
 
 QUICK_SUCCESS = """{python} -c "print('[info] done', flush=True)" """
@@ -31,14 +32,6 @@ async def insert_stale_run(pool, upload_id: int, try_number: int = 1) -> None:
                    now() - interval '1 hour')""",
         upload_id, try_number, scan_facts(upload_id).model_dump(),
     )
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 async def child_pid_of(tap, upload_id: int) -> int:

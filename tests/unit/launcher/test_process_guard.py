@@ -8,16 +8,9 @@ import sys
 import time
 
 from services.launcher.execute import GUARD
+from tests.support.live_processes import is_alive
 
 KILL_AFTER = 1.0
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def guarded(*argv: str) -> tuple[subprocess.Popen, int]:
