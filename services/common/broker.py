@@ -1,6 +1,8 @@
 """The RabbitMQ connection and publishing with publisher confirms."""
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -13,6 +15,19 @@ log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_SECONDS = 10
 # What a call on a channel raises when the broker is away (a closed channel is a RuntimeError in aiormq).
 BROKER_ERRORS = (aio_pika.exceptions.AMQPError, aio_pika.exceptions.ChannelInvalidStateError, ConnectionError)
+# A call on a robust channel waits for the connection to come back: at shutdown, wait this long at most.
+SHUTDOWN_STEP_SECONDS = 5
+
+
+async def unless_broker_away(step: Awaitable, what: str) -> None:
+    """A broker call made while shutting down, skipped (with a warning) when the broker is away: a broker gone
+    for good must not keep a service from stopping. What it would have done, the broker does by itself
+    (a closed channel's consumers end and its unacknowledged messages are delivered again)."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await step
+    except (TimeoutError, *BROKER_ERRORS) as error:
+        log.warning(f"{what} skipped at shutdown: the broker is away", extra={"error": repr(error)})
 
 
 async def connect(amqp_url: str, *, wait_seconds: float = 60) -> AbstractRobustConnection:

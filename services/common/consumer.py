@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from services.common import metrics
-from services.common.broker import BROKER_ERRORS, message_from_body, publish
+from services.common.broker import message_from_body, publish, unless_broker_away
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.log_context import about
 from services.common.messages import Event, parse_event
@@ -71,10 +71,7 @@ class EventConsumer:
     async def stop(self, timeout: float = 30) -> None:
         """Stop taking messages, then wait for those in hand to finish."""
         if self._queue and self._consumer_tag:
-            try:
-                await self._queue.cancel(self._consumer_tag)
-            except BROKER_ERRORS as error:
-                log.warning("consumer not cancelled: the broker is away", extra={"error": repr(error)})
+            await unless_broker_away(self._queue.cancel(self._consumer_tag), "cancelling the consumer")
         try:
             async with asyncio.timeout(timeout):
                 await self._idle.wait()

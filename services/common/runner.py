@@ -18,7 +18,7 @@ from aiohttp import web
 
 from services.common import health
 from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
-from services.common.broker import BROKER_ERRORS, connect, open_channel
+from services.common.broker import connect, open_channel, unless_broker_away
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
@@ -88,8 +88,7 @@ def with_request_answerer(app: web.Application, queue_name: str, make_answer: Ca
         queue = await declare_request_queue(app[CHANNEL], queue_name)
         tag = await answer_requests(app[CHANNEL], queue, make_answer(app))
         yield
-        with contextlib.suppress(*BROKER_ERRORS):
-            await queue.cancel(tag)
+        await unless_broker_away(queue.cancel(tag), "cancelling the request answerer")
 
     app.cleanup_ctx.append(answerer_ctx)
 
@@ -134,7 +133,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     app[CHANNEL] = channel
     app[EXCHANGE] = await declare_topology(channel)
     yield
-    await connection.close()
+    await unless_broker_away(connection.close(), "closing the broker connection")
 
 
 @contextlib.asynccontextmanager

@@ -56,9 +56,11 @@ class LaunchSlots:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._listener is not None:
-            await self._listener.remove_listener(runs.RUNS_CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
+        if self._listener is not None:  # it may have died with the database: nothing then to undo
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(runs.RUNS_CHANNEL, self._on_notify)
+            with contextlib.suppress(Exception):
+                await self._pool.release(self._listener)
 
     def _on_notify(self, *_args) -> None:
         self._wake.set()

@@ -1,11 +1,15 @@
-"""Every service stops cleanly and promptly on SIGTERM, as `docker stop` and `make run`'s Ctrl-C ask."""
+"""Every service stops cleanly and promptly on SIGTERM, as `docker stop` and `make run`'s Ctrl-C ask, even
+while RabbitMQ or PostgreSQL is away (a broker call at shutdown waits for a reconnection that may never come)."""
 
+import asyncio
 import signal
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.stack import SERVICES
+from tests.support.stack import SERVICES, ServiceStack
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -17,3 +21,21 @@ def test_a_service_exits_with_status_0_within_seconds_of_sigterm(stack, service)
     assert '"level": "ERROR"' not in stack.log_tail(service, 200)
     stack.start_service(service)
     stack.wait_healthy(service)
+
+
+@pytest.mark.parametrize("server", ["broker", "database"])
+async def test_every_service_stops_within_seconds_of_sigterm_while_a_server_is_away(service_env, tmp_path, server):
+    setting = "UPLOADER_AMQP_URL" if server == "broker" else "UPLOADER_DATABASE_URL"
+    async with TcpProxy("127.0.0.1", urlsplit(service_env[setting]).port) as proxy:
+        away_stack = ServiceStack({**service_env, setting: proxy.through(service_env[setting])}, tmp_path)
+        await asyncio.to_thread(away_stack.start)
+        try:
+            await proxy.cut()
+            await asyncio.sleep(2)
+            started = time.monotonic()
+            statuses = await asyncio.gather(*(asyncio.to_thread(away_stack.stop_service, name, signal.SIGTERM, 30)
+                                              for name in SERVICES))
+        finally:
+            await asyncio.to_thread(away_stack.stop)
+    assert statuses == [0] * len(SERVICES), {name: away_stack.log_tail(name) for name in SERVICES}
+    assert time.monotonic() - started < 15

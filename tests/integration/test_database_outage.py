@@ -8,7 +8,7 @@ message to its queue (30 s); the server itself keeps running for the rest of
 the test run."""
 
 import asyncio
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from services.common import metrics
 from services.common.topology import VALIDATOR_QUEUE
@@ -20,11 +20,6 @@ from tests.support.tcp_proxy import TcpProxy
 OUTAGE_SECONDS = 35
 
 
-def through(proxy: TcpProxy, database_url: str) -> str:
-    parts = urlsplit(database_url)
-    return urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{proxy.port}"))
-
-
 def counted(counter, queue: str) -> float:
     return counter.labels(queue)._value.get()
 
@@ -34,7 +29,7 @@ async def test_an_event_received_while_the_database_is_away_is_decided_once_it_i
     queue = VALIDATOR_QUEUE.name
     upload_id = new_upload_id()
     async with TcpProxy("127.0.0.1", urlsplit(database_url).port or 5432) as proxy:
-        settings = validator_settings().model_copy(update={"database_url": through(proxy, database_url)})
+        settings = validator_settings().model_copy(update={"database_url": proxy.through(database_url)})
         async with running_app(build_app(settings)):
             failed_before = counted(metrics.MESSAGES_FAILED, queue)
             redelivered_before = counted(metrics.MESSAGES_REDELIVERED, queue)

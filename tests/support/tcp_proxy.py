@@ -2,13 +2,14 @@
 stopping the server that the rest of the test run shares.
 
     async with TcpProxy("127.0.0.1", 5432) as proxy:   # listens on proxy.port
-        ...                                             # point the service at proxy.port
+        ...                                             # point the service at proxy.through(url)
         await proxy.cut()       # every connection through it drops; new ones are refused
         await proxy.restore()   # it accepts again, on the same port
 """
 
 import asyncio
 import contextlib
+from urllib.parse import urlsplit, urlunsplit
 
 from tests.support.stack import free_port
 
@@ -27,6 +28,13 @@ class TcpProxy:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.cut()
+
+    def through(self, url: str) -> str:
+        """The server's URL (postgresql://, amqp://) leading through this proxy: credentials and path kept."""
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        address = f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=f"{credentials}@{address}" if credentials else address))
 
     async def restore(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
