@@ -138,13 +138,15 @@ class FaultReport:
     sent: list[Sent]
     fates: list[UploadFate]
     notes: list[str] = field(default_factory=list)  # what the test did, for the failure message
+    other_problems: list[str] = field(default_factory=list)  # found by the test itself
 
     @property
     def accepted(self) -> int:
         return len(self.fates)
 
     def problems(self) -> list[str]:
-        return [f"upload {fate.upload_id}: {problem}" for fate in self.fates for problem in fate.problems]
+        return self.other_problems + [f"upload {fate.upload_id}: {problem}" for fate in self.fates
+                                      for problem in fate.problems]
 
     def counts(self) -> str:
         progress = Counter(fate.progress or "unknown" for fate in self.fates)
