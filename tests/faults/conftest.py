@@ -3,9 +3,11 @@ heartbeats and the numbered pipeline, on a database and vhost of the test module
 kill or leave half-done reaches another module's runs), or on a PostgreSQL cluster or RabbitMQ node of
 the test's own when the fault is a restart of that server (tests/support/private_servers.py)."""
 
+import asyncio
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from services.common.db import open_pool
@@ -92,3 +94,19 @@ def archives(tmp_path):
 
 def demo_client(http, stack) -> UploaderClient:
     return UploaderClient(http, stack.gateway_url, DEMO_TOKEN)
+
+
+async def until_a_run_is_running(pool: asyncpg.Pool, owned_by=lambda owner: True,
+                                 timeout: float = 20) -> bool:
+    """Until a pipeline runs (in a launcher that `owned_by` accepts), so that the fault interrupts one;
+    False if none came within the timeout (the test goes on, and says so)."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                owners = await pool.fetch(
+                    "SELECT owner FROM launcher.runs WHERE state = 'running' AND pid IS NOT NULL")
+                if any(owned_by(row["owner"]) for row in owners):
+                    return True
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        return False

@@ -8,7 +8,6 @@ import contextlib
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,6 +15,7 @@ from services.common.db import open_pool
 from tests.faults.conftest import HEARTBEAT_SECONDS, demo_client, fault_env, numbered_pipeline_command
 from tests.support.fault_accounting import UploadStream, account
 from tests.support.fault_stack import FaultStack
+from tests.support.live_processes import live_members_of_group
 
 LINES, DELAY = 40, 0.3  # a run prints for about 12 s: a kill lands early in it, its orphan would outlive the checks
 UPLOADS = 4  # two launchers with two slots each: all four run at once
@@ -45,21 +45,13 @@ async def module_pool(module_servers):
     await pool.close()
 
 
-def is_alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, dead but not yet reaped by its new parent, does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 async def until_every_one_runs(pool, upload_ids: list[int], timeout: float = 30) -> list:
     """Until each upload's pipeline runs and printed a few lines: its run rows (owner, pid)."""
     async with asyncio.timeout(timeout):
         while True:
-            rows = await pool.fetch("SELECT upload_id, owner, pid, started_at FROM launcher.runs WHERE state = 'running'"
-                                    " AND pid IS NOT NULL AND upload_id = any($1::bigint[])", upload_ids)
+            rows = await pool.fetch("SELECT upload_id, owner, pid, started_at FROM launcher.runs"
+                                    " WHERE state = 'running' AND pid IS NOT NULL AND upload_id = any($1::bigint[])",
+                                    upload_ids)
             if len(rows) == len(upload_ids) and all(
                     (time.time() - row["started_at"].timestamp()) > 5 * DELAY for row in rows):
                 return rows
@@ -83,21 +75,22 @@ async def test_a_launcher_killed_mid_run_its_runs_are_run_again_elsewhere_and_it
     killed_at = time.monotonic()
     notes = [f"{victim} killed while running uploads {sorted(orphans)} (pids {sorted(orphans.values())})",
              f"service logs in {stack.log_dir}"]
+    # Each run's pid leads its process group: the guard, the pipeline and whatever it started.
+    still_alive = {group: live_members_of_group(group) for group in orphans.values()}
     try:
-        still_alive = set(orphans.values())
         while still_alive and time.monotonic() - killed_at < GONE_WITHIN_SECONDS:
             await asyncio.sleep(0.1)
-            still_alive = {pid for pid in still_alive if is_alive(pid)}
+            still_alive = {group: members for group in still_alive if (members := live_members_of_group(group))}
         notes.append(f"its pipelines {'still alive' if still_alive else 'gone'} "
                      f"{time.monotonic() - killed_at:.1f} s after the kill")
         report = await account(client, stream, pool=module_pool, ledger=ledger, lines_per_run=LINES, notes=notes)
     finally:
-        for pid in orphans.values():  # nothing left running after the test, whatever it found
+        for group in still_alive:  # nothing left running after the test, whatever it found
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
     if still_alive:
-        report.other_problems.append(f"the pipelines {sorted(still_alive)} of the killed {victim} still ran "
-                                     f"{GONE_WITHIN_SECONDS} s after the kill (orphans)")
+        report.other_problems.append(f"the process groups of the killed {victim}'s runs still had live members "
+                                     f"{still_alive} {GONE_WITHIN_SECONDS} s after the kill (orphans)")
     other = "launcher.2" if victim == "launcher" else "launcher"
     for fate in report.fates:
         winners = [run for run in fate.runs if run["outcome"] == "succeeded"]

@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 
 from services.common.db import open_pool
-from tests.faults.conftest import demo_client, fault_env, numbered_pipeline_command, prepare_database
+from tests.faults.conftest import (demo_client, fault_env, numbered_pipeline_command, prepare_database,
+                                   until_a_run_is_running)
 from tests.support.fault_accounting import UploadStream, account
 from tests.support.fault_stack import FaultStack
 from tests.support.private_servers import PrivatePostgres, PrivateRabbitMQ
@@ -32,7 +33,8 @@ def private_postgres():
 
 
 async def flow_and_account(env: dict[str, str], tmp_path, http, archives, restart, what: str, down: float):
-    """Run the stack on `env`, send uploads, call `restart()` (blocking) once they flow, and check them."""
+    """Run the stack on `env`, send uploads, call `restart()` (blocking) once they flow and a pipeline runs,
+    and check them."""
     ledger = tmp_path / "ledger"
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -41,13 +43,15 @@ async def flow_and_account(env: dict[str, str], tmp_path, http, archives, restar
         client = demo_client(http, stack)
         notes = [f"service logs in {logs}"]
         stream = UploadStream(client, archives(30), interval=0.5)
-        async with stream:
-            await stream.wait_accepted(4)
-            notes.append(f"{what} stopped at {stream.elapsed():.1f} s, for {down} s")
-            await asyncio.to_thread(restart, down)
-            notes.append(f"{what} back at {stream.elapsed():.1f} s")
-        pool = await open_pool(env["UPLOADER_DATABASE_URL"])
+        pool = await open_pool(env["UPLOADER_DATABASE_URL"])  # asyncpg reconnects it after a restart
         try:
+            async with stream:
+                await stream.wait_accepted(4)
+                if not await until_a_run_is_running(pool):
+                    notes.append("no run was running when the server stopped")
+                notes.append(f"{what} stopped at {stream.elapsed():.1f} s, for {down} s")
+                await asyncio.to_thread(restart, down)
+                notes.append(f"{what} back at {stream.elapsed():.1f} s")
             report = await account(client, stream, pool=pool, ledger=ledger, lines_per_run=LINES, notes=notes)
         finally:
             await pool.close()

@@ -9,7 +9,8 @@ import random
 import pytest
 
 from services.common.db import open_pool
-from tests.faults.conftest import demo_client, fault_env, numbered_pipeline_command
+from tests.faults.conftest import (demo_client, fault_env, numbered_pipeline_command,
+                                   until_a_run_is_running)
 from tests.support.fault_accounting import UploadStream, account
 from tests.support.fault_stack import FaultStack
 from tests.support.stack import SERVICES
@@ -40,17 +41,6 @@ async def module_pool(module_servers):
     await pool.close()
 
 
-async def until_a_run_is_running(pool, stack: FaultStack, launcher: str, timeout: float = 20) -> bool:
-    """Until `launcher` runs a pipeline, so that its kill interrupts one; False if none came."""
-    async with asyncio.timeout(timeout):
-        while True:
-            owners = await pool.fetch("SELECT owner FROM launcher.runs WHERE state = 'running' AND pid IS NOT NULL")
-            if any(stack.owns(launcher, row["owner"]) for row in owners):
-                return True
-            await asyncio.sleep(0.05)
-    return False
-
-
 async def kill_and_restart(stack: FaultStack, name: str, down: float, notes: list[str], clock) -> None:
     await stack.kill(name)
     notes.append(f"{name} killed at {clock():.1f} s")
@@ -67,7 +57,8 @@ async def test_sigkill_of_each_service_in_turn_while_uploads_flow(stack, http, a
     async with stream:
         await stream.wait_accepted(3)
         for name in ("gateway", "validator", "logstore", "launcher"):
-            if name == "launcher" and not await until_a_run_is_running(module_pool, stack, name):
+            in_this_launcher = lambda owner: stack.owns("launcher", owner)  # noqa: E731
+            if name == "launcher" and not await until_a_run_is_running(module_pool, in_this_launcher):
                 notes.append("no run was running when the launcher was killed")
             await kill_and_restart(stack, name, 1.5, notes, stream.elapsed)
             await asyncio.sleep(1)

@@ -30,7 +30,7 @@ import asyncpg
 from services.common.api_models import MAX_LOG_PAGE_LINES
 from tests.support.api import FINISHED, UploaderClient
 
-NUMBERED_LINE = re.compile(r"line (\d+) of (\d+) from pid (\d+)")
+NUMBERED_LINE = re.compile(r"line (\d+) of (\d+) from pid (\d+) in group (\d+)")
 POST_SECONDS = 30  # an upload not answered by then counts as not accepted
 
 
@@ -123,6 +123,11 @@ class UploadFate:
                 by_pid[int(match[3])].append(int(match[1]))
         return dict(by_pid)
 
+    def pids_in_group(self, group: int) -> list[int]:
+        """The numbered pipelines of a run: the group is the run's pid (the process its launcher started)."""
+        return sorted({int(match[3]) for line in self.lines
+                       if (match := NUMBERED_LINE.fullmatch(line["message"])) and int(match[4]) == group})
+
     def describe(self) -> str:
         runs = "; ".join(f"run {r['run_id']} (attempt {r['attempt']}, pid {r['pid']}, {r['launcher']}): "
                          f"{r['outcome']} {_when(r['started_at'])}..{_when(r['ended_at'])}" for r in self.runs)
@@ -148,19 +153,23 @@ class FaultReport:
         return self.other_problems + [f"upload {fate.upload_id}: {problem}" for fate in self.fates
                                       for problem in fate.problems]
 
+    def runs_count(self) -> Counter:
+        return Counter(run["outcome"] for fate in self.fates for run in fate.runs)
+
     def counts(self) -> str:
         progress = Counter(fate.progress or "unknown" for fate in self.fates)
         refused = Counter(str(s.status) if s.status is not None else "no answer" for s in self.sent
                           if s.upload_id is None)
         return (f"sent {len(self.sent)} uploads, {self.accepted} accepted (202)"
                 f"{', not accepted: ' + dict(refused).__repr__() if refused else ''}; "
-                f"of the accepted: {dict(progress)}")
+                f"of the accepted: {dict(progress)}; their runs: {dict(self.runs_count())}")
 
     def assert_clean(self, what: str, min_accepted: int = 1) -> None:
         problems = self.problems()
         if self.accepted < min_accepted:
             problems.insert(0, f"only {self.accepted} uploads were accepted, fewer than {min_accepted}: "
                                "the test proves little")
+        print(f"{what}: {self.counts()}", *(f"  note: {note}" for note in self.notes), sep="\n")  # shown with -s
         if not problems:
             return
         details = [fate.describe() for fate in self.fates if fate.problems][:15]
@@ -212,9 +221,13 @@ def _check(fate: UploadFate, ledger: Path | None, lines_per_run: int) -> None:
     if fate.progress == "Success":
         if len(succeeded) != 1:
             fate.problems.append(f"{len(succeeded)} runs succeeded, not 1")
-        elif by_pid.get(succeeded[0]["pid"]) != list(range(1, lines_per_run + 1)):
-            fate.problems.append(f"the run that succeeded (pid {succeeded[0]['pid']}) has numbered lines "
-                                 f"{by_pid.get(succeeded[0]['pid'])}, not 1..{lines_per_run}")
+        else:
+            group = succeeded[0]["pid"]
+            pids = fate.pids_in_group(group)
+            numbers = [by_pid[pid] for pid in pids]
+            if numbers != [list(range(1, lines_per_run + 1))]:
+                fate.problems.append(f"the run that succeeded (pid {group}) has numbered lines {numbers} "
+                                     f"(pids {pids}), not one pipeline's 1..{lines_per_run}")
 
 
 def overlapping_runs(runs: list[dict], start: str, end: str) -> list[str]:

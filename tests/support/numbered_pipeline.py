@@ -1,7 +1,8 @@
 """A pipeline whose every run can be told apart in the log: it prints --lines numbered lines,
-"[info] line <i> of <n> from pid <pid>", one every --delay seconds, then runs the reference pipeline
+"[info] line <i> of <n> from pid <pid> in group <group>", one every --delay seconds, then runs the reference pipeline
 with the arguments it was given (exec, so the pid stays the pipeline's). The fault tests use it to
-find a log line saved twice, or out of order, or a run's lines missing.
+find a log line saved twice, or out of order, or a run's lines missing. The group is the run's process
+group, whose leader is the process the launcher started (the pid of the run's record).
 
     python tests/support/numbered_pipeline.py --lines 5 --delay 0.1 [--ledger DIR --run-key KEY] \
         -- <reference pipeline arguments>
@@ -51,9 +52,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.ledger is not None:
         hold_run_lock(args.ledger, args.run_key)
-    pid = os.getpid()
+    pid, group = os.getpid(), os.getpgid(0)
     for number in range(1, args.lines + 1):
-        say(f"[info] line {number} of {args.lines} from pid {pid}")
+        say(f"[info] line {number} of {args.lines} from pid {pid} in group {group}")
         time.sleep(args.delay)
     pipeline_args = [arg for arg in args.pipeline_args if arg != "--"]
     os.execv(sys.executable, [sys.executable, "-m", "pipeline", *pipeline_args])

@@ -22,8 +22,9 @@ def line(message: str, line_id: int) -> dict:
     return {"line_id": line_id, "message": message, "is_error": False}
 
 
-def numbered(pid: int, *numbers: int, of: int = 3) -> list[str]:
-    return [f"line {n} of {of} from pid {pid}" for n in numbers]
+def numbered(group: int, *numbers: int, of: int = 3) -> list[str]:
+    """Lines of the pipeline pid group + 1, in the group of the run whose pid is `group`."""
+    return [f"line {n} of {of} from pid {group + 1} in group {group}" for n in numbers]
 
 
 def fate(runs: list[dict], messages: list[str], progress="Success") -> UploadFate:
@@ -55,11 +56,14 @@ def test_lines_saved_twice_out_of_order_or_missing_are_found(tmp_path: Path):
     short = fate([run(1, 0, 2)], numbered(100, 1, 2))
     for checked in (twice, shuffled, short):
         _check(checked, tmp_path, lines_per_run=3)
-    assert twice.problems == ["lines [2] of pid 100 saved more than once",
-                              "the run that succeeded (pid 100) has numbered lines [1, 2, 2, 3], not 1..3"]
-    assert shuffled.problems == ["lines of pid 100 out of order or with a gap: [1, 3, 2]",
-                                 "the run that succeeded (pid 100) has numbered lines [1, 3, 2], not 1..3"]
-    assert short.problems == ["the run that succeeded (pid 100) has numbered lines [1, 2], not 1..3"]
+    assert twice.problems == ["lines [2] of pid 101 saved more than once",
+                              "the run that succeeded (pid 100) has numbered lines [[1, 2, 2, 3]] (pids [101]), "
+                              "not one pipeline's 1..3"]
+    assert shuffled.problems == ["lines of pid 101 out of order or with a gap: [1, 3, 2]",
+                                 "the run that succeeded (pid 100) has numbered lines [[1, 3, 2]] (pids [101]), "
+                                 "not one pipeline's 1..3"]
+    assert short.problems == ["the run that succeeded (pid 100) has numbered lines [[1, 2]] (pids [101]), "
+                              "not one pipeline's 1..3"]
 
 
 def test_a_failure_and_two_live_runs_in_the_ledger_are_found(tmp_path: Path):
