@@ -15,7 +15,9 @@ from tests.support.fault_accounting import UploadStream, account
 from tests.support.fault_stack import FaultStack
 from tests.support.stack import SERVICES
 
-LINES, DELAY = 5, 0.1  # a run: 5 numbered lines in about 0.5 s, then the reference pipeline
+# A run: 6 numbered lines in about 0.9 s, then the reference pipeline; about as long as the launcher's two
+# slots take to keep up with the stream, so that a kill at a random moment often finds runs in hand.
+LINES, DELAY = 6, 0.15
 # The random kills are the same on every run; UPLOADER_FAULT_SEED=n tries others.
 SEED = int(os.environ.get("UPLOADER_FAULT_SEED", "2"))
 
