@@ -32,18 +32,19 @@ def private_postgres():
         yield cluster
 
 
-async def flow_and_account(env: dict[str, str], tmp_path, http, archives, restart, what: str, down: float):
-    """Run the stack on `env`, send uploads, call `restart()` (blocking) once they flow and a pipeline runs,
-    and check them."""
+async def flow_and_account(database_url: str, amqp_url: str, tmp_path, http, archives, restart, what: str,
+                           down: float):
+    """Run the stack on these servers, send uploads, call `restart(down)` (blocking) once they flow and a
+    pipeline runs, and check them."""
     ledger = tmp_path / "ledger"
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {**env, "UPLOADER_PIPELINE_COMMAND": numbered_pipeline_command(ledger, LINES, DELAY)}
+    env = fault_env(database_url, amqp_url, tmp_path, numbered_pipeline_command(ledger, LINES, DELAY))
     with FaultStack(env, logs) as stack:
         client = demo_client(http, stack)
         notes = [f"service logs in {logs}"]
         stream = UploadStream(client, archives(30), interval=0.5)
-        pool = await open_pool(env["UPLOADER_DATABASE_URL"])  # asyncpg reconnects it after a restart
+        pool = await open_pool(database_url)  # asyncpg reconnects it after a restart
         try:
             async with stream:
                 await stream.wait_accepted(4)
@@ -60,9 +61,8 @@ async def flow_and_account(env: dict[str, str], tmp_path, http, archives, restar
 
 async def test_a_rabbitmq_restart_while_uploads_flow(module_servers, private_rabbitmq, tmp_path, http, archives):
     database_url, _ = module_servers
-    env = fault_env(database_url, private_rabbitmq.amqp_url, tmp_path, "")
-    await flow_and_account(env, tmp_path, http, archives, private_rabbitmq.restart, "RabbitMQ",
-                           RABBITMQ_DOWN_SECONDS)
+    await flow_and_account(database_url, private_rabbitmq.amqp_url, tmp_path, http, archives,
+                           private_rabbitmq.restart, "RabbitMQ", RABBITMQ_DOWN_SECONDS)
 
 
 async def test_a_postgresql_restart_while_uploads_flow(module_servers, private_postgres, tmp_path, http, archives):
@@ -74,6 +74,5 @@ async def test_a_postgresql_restart_while_uploads_flow(module_servers, private_p
         await conn.close()
     database_url = private_postgres.url("uploader")
     await prepare_database(database_url)
-    env = fault_env(database_url, amqp_url, tmp_path, "")
-    await flow_and_account(env, tmp_path, http, archives, private_postgres.restart, "PostgreSQL",
-                           POSTGRES_DOWN_SECONDS)
+    await flow_and_account(database_url, amqp_url, tmp_path, http, archives, private_postgres.restart,
+                           "PostgreSQL", POSTGRES_DOWN_SECONDS)

@@ -160,8 +160,8 @@ class FaultReport:
         progress = Counter(fate.progress or "unknown" for fate in self.fates)
         refused = Counter(str(s.status) if s.status is not None else "no answer" for s in self.sent
                           if s.upload_id is None)
-        return (f"sent {len(self.sent)} uploads, {self.accepted} accepted (202)"
-                f"{', not accepted: ' + dict(refused).__repr__() if refused else ''}; "
+        not_accepted = f", not accepted: {dict(refused)}" if refused else ""
+        return (f"sent {len(self.sent)} uploads, {self.accepted} accepted (202){not_accepted}; "
                 f"of the accepted: {dict(progress)}; their runs: {dict(self.runs_count())}")
 
     def assert_clean(self, what: str, min_accepted: int = 1) -> None:
