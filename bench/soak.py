@@ -1,7 +1,7 @@
 """Soak under chaos: N uploads through the whole stack, with two launcher replicas, while a chaos loop
 kills a random service process with SIGKILL every few seconds and starts it again.
 
-    .venv/bin/python bench/soak.py [--uploads 1000] [--kill-every 5] [--seed N]
+    .venv/bin/python bench/soak.py [--uploads 1000] [--kill-every 5] [--seed N] [--rate R] [--keep-logs DIR]
 
 The services run as processes of their own (gateway, validator, logstore, launcher.1 and launcher.2, each
 on its own port, as `make run LAUNCHERS=2` would name them), on a database and a RabbitMQ vhost of their
@@ -9,7 +9,7 @@ own (bench_soak_<random>, removed at the end; bench/stack.py). The pipeline is t
 one-file DICOM archive, behind a witness (bench/soak_pipeline.py) that proves or rules out two live
 processes of one upload attempt.
 
-Uploads are sent a few at a time (--in-flight), each with an Idempotency-Key; a POST that fails because
+Uploads are sent a few at a time (--in-flight; at most --rate a second), each with an Idempotency-Key; a POST that fails because
 the gateway was killed (or answers 5xx while it starts) is sent again with the same key until it gets its
 202, and counts once. The chaos loop kills one service at a time, --kill-every seconds apart on average,
 and starts it again --restart-after seconds later. It goes on until every accepted upload is final
@@ -139,12 +139,15 @@ async def send_upload(http: aiohttp.ClientSession, gateway: str, archive: bytes,
     tally.not_accepted.append(f"no 202 within {POST_GIVE_UP_SECONDS} s (last: {problem})")
 
 
-async def send_all(gateway: str, archive: bytes, uploads: int, in_flight: int, tally: Tally) -> None:
+async def send_all(gateway: str, archive: bytes, uploads: int, in_flight: int, rate: float, tally: Tally) -> None:
+    """Every upload, `in_flight` at a time; with a `rate`, no faster than that many a second."""
     numbers = iter(range(1, uploads + 1))
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as http:
         async def sender() -> None:
             for number in numbers:
+                if rate:
+                    await asyncio.sleep(tally.first_post + (number - 1) / rate - time.monotonic())
                 await send_upload(http, gateway, archive, number, tally)
 
         tally.first_post, tally.first_post_wall = time.monotonic(), time.time()
@@ -235,6 +238,9 @@ async def main() -> int:
     parser.add_argument("--restart-after", type=float, default=1.0, help="seconds a killed service stays down")
     parser.add_argument("--seed", type=int, default=None, help="of the chaos loop's choices (default: random)")
     parser.add_argument("--in-flight", type=int, default=8, help="uploads being sent at once")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="uploads started per second at most (default: as fast as --in-flight allows; below the"
+                             " pipeline's pace, the 202-to-Success times leave out the wait in the queue)")
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds after the last 202 for every upload to be final, chaos going on")
     parser.add_argument("--settle", type=float, default=60.0,
@@ -262,7 +268,7 @@ async def main() -> int:
         stop_watching = asyncio.Event()
         watcher = asyncio.create_task(watch(pool, tally, stop_watching))
         chaos_loop = asyncio.create_task(chaos(stack, rng, args.kill_every, args.restart_after, args.deadline, tally))
-        await send_all(bench.gateway_url, archive, args.uploads, args.in_flight, tally)
+        await send_all(bench.gateway_url, archive, args.uploads, args.in_flight, args.rate, tally)
         print(f"soak: {len(tally.accepted_at)} accepted in {time.monotonic() - tally.first_post:.1f} s;"
               " waiting for them to end", flush=True)
         await chaos_loop
@@ -314,7 +320,8 @@ async def main() -> int:
     if tally.not_accepted:
         print(f"  not accepted          {len(tally.not_accepted):8d}   {collections.Counter(tally.not_accepted).most_common(3)}")
     print(f"  succeeded             {len(successes):8d}")
-    print(f"  failed                {len(failed):8d}   " + ", ".join(f"{cause}: {n}" for cause, n in causes.most_common()))
+    print(f"  failed                {len(failed):8d}   "
+          + (", ".join(f"{cause}: {n}" for cause, n in causes.most_common()) or "(Failure)"))
     print(f"  lost                  {len(lost):8d}   " + (f"upload ids {lost[:20]}" if lost else "(accepted, never final)"))
     print(f"  double-run            {len(double):8d}   (logstore.runs {len(overlapping['logstore.runs'])},"
           f" launcher.runs {len(overlapping['launcher.runs'])}, live processes {len(witnessed)})")
