@@ -20,7 +20,7 @@ stragglers get --settle more seconds. It prints:
   and p50/p99 of the time from each 202 to the logstore's Success;
 - accepted, lost (accepted, never final), failed (Failure, by cause), double-run (two runs of one attempt
   overlapping in time, from logstore.runs and launcher.runs, and two live pipeline processes of one
-  attempt, from the witness);
+  attempt, from the witness), and log lines stored twice;
 - how many times each service was killed.
 
 It exits 1 if an upload was lost or an attempt ran twice at once.
@@ -290,6 +290,9 @@ async def main() -> int:
         causes = await failure_causes(pool, failed)
         overlapping = await double_runs(pool)
         stored = await pool.fetchval("SELECT count(*) FROM gateway.uploads")
+        lines_twice = await pool.fetchval(
+            "SELECT count(*) FROM (SELECT 1 FROM logstore.log_lines GROUP BY upload_id, event_id, message"
+            " HAVING count(*) > 1) AS twice")
         await pool.close()
         witnessed = sorted(path.stem for path in journal.glob("*.overlap"))
         started_lines = (journal / "started").read_text().splitlines() if (journal / "started").exists() else []
@@ -326,6 +329,7 @@ async def main() -> int:
     print(f"  double-run            {len(double):8d}   (logstore.runs {len(overlapping['logstore.runs'])},"
           f" launcher.runs {len(overlapping['launcher.runs'])}, live processes {len(witnessed)})")
     print(f"  pipeline processes    {pipeline_processes:8d}   for {attempts_run} upload attempts")
+    print(f"  log lines twice       {lines_twice:8d}   (a line of one event stored twice)")
     print("  as the API says       " + ", ".join(f"{progress}: {n}" for progress, n in by_api.most_common()))
     print(f"  kills                 {sum(tally.kills.values()):8d}   "
           + ", ".join(f"{name} {tally.kills[name]}" for name in SERVICES))
