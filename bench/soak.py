@@ -10,10 +10,10 @@ one-file DICOM archive, behind a witness (bench/soak_pipeline.py) that proves or
 processes of one upload attempt.
 
 Uploads are sent a few at a time (--in-flight; at most --rate a second), each with an Idempotency-Key; a
-POST that fails because the gateway was killed (or answers 5xx while it starts) is sent again with the
-same key until it gets its 202, and counts once. The chaos loop kills one service at a time, --kill-every
-seconds apart on average, and starts it again --restart-after seconds later. It goes on until every accepted upload is final
-(Success or Failure) or --deadline seconds after the last 202; then every service is up and the
+POST that fails because the gateway was killed (or answers 5xx while it starts) is sent again with the same
+key until it gets its 202, and counts once. The chaos loop kills one service at a time, --kill-every seconds
+apart on average, and starts it again --restart-after seconds later. It goes on until every accepted upload
+is final (Success or Failure) or --deadline seconds after the last 202; then every service is up and the
 stragglers get --settle more seconds. It prints:
 
 - uploads per second (accepted uploads that ended in Success, from the first POST to the last Success),
