@@ -69,7 +69,12 @@ class BenchStack:
         return pool
 
     def start(self) -> None:
-        env = {
+        self.stack = ServiceStack(self.service_env(), self.work, self.services)
+        self.stack.start()
+
+    def service_env(self) -> dict[str, str]:
+        """The services' environment: this bench's database, vhost, scan store and ports."""
+        return {
             "UPLOADER_DATABASE_URL": self.database_url,
             "UPLOADER_AMQP_URL": self.amqp_url,
             "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
@@ -79,8 +84,6 @@ class BenchStack:
             **{f"UPLOADER_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
             **self.extra_env,
         }
-        self.stack = ServiceStack(env, self.work, self.services)
-        self.stack.start()
 
     def pid(self, service: str) -> int:
         return self.stack.processes[service].pid
