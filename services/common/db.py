@@ -23,6 +23,17 @@ TRANSIENT_DB_ERRORS = (
     asyncpg.DeadlockDetectedError,
 )
 
+# Of those, the ones that surely mean the database cannot be reached now (a request answers 503 for them).
+DATABASE_AWAY_ERRORS = (
+    ConnectionRefusedError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -1,6 +1,6 @@
 """JSON error responses: {"error": {first failure}, "errors": [every failure]},
 each failure {"code", "message", "field"}; and the one middleware that turns
-unexpected exceptions into a logged 500."""
+unexpected exceptions into a logged 500 (a 503 while the database is away: the client may try again)."""
 
 import logging
 
@@ -9,8 +9,11 @@ from aiohttp import hdrs, web
 from pydantic import BaseModel, ValidationError
 
 from services.common.api_models import NO_NUL, ErrorBody, ErrorDetail
+from services.common.db import DATABASE_AWAY_ERRORS
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:
@@ -61,6 +64,13 @@ async def json_errors(request: web.Request, handler) -> web.StreamResponse:
         response = error_response(http_error.status, http_error.reason.lower().replace(" ", "_"), http_error.reason)
         if hdrs.ALLOW in http_error.headers:  # a 405 names the methods the resource allows (RFC 9110)
             response.headers[hdrs.ALLOW] = http_error.headers[hdrs.ALLOW]
+        return response
+    except DATABASE_AWAY_ERRORS as error:
+        log.warning("request refused: the database is away", extra={"path": request.path, "error": repr(error)})
+        response = error_response(503, "database_unavailable",
+                                  "The database cannot be reached right now, so nothing was recorded; "
+                                  f"try again in {RETRY_AFTER_SECONDS} seconds.")
+        response.headers[hdrs.RETRY_AFTER] = str(RETRY_AFTER_SECONDS)
         return response
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})

@@ -23,6 +23,7 @@ from services.common.messages import Event, encode_event
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
+MAX_BACKOFF_SECONDS = 5
 RELAY_LOCK_SPACE = 3  # advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys
 
 
@@ -47,39 +48,53 @@ class OutboxRelay:
         self._exchange = exchange
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
 
     async def run(self) -> None:
-        """Publish until cancelled, backing off while the broker or the database is away."""
+        """Publish until cancelled, backing off (up to MAX_BACKOFF_SECONDS) while the broker or the database
+        is away, so that work resumes within seconds of its return."""
         backoff = self._poll_seconds
-        async with self._notifications():
+        try:
             while True:
                 self._wake.clear()
+                await self._keep_listening()
                 try:
                     while await self.publish_pending() == BATCH_SIZE:
                         pass
                     backoff = self._poll_seconds
                 except Exception as error:
                     log.warning("outbox relay failed, will retry", extra={"error": repr(error)})
-                    backoff = min(backoff * 2, 30)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._sleep(backoff)
+        finally:
+            await self._stop_listening()
 
-    @contextlib.asynccontextmanager
-    async def _notifications(self):
-        """LISTEN for new outbox rows; without it (database away at start) the relay polls."""
-        channel = _channel_name(self._schema)
-        listener = None
+    async def _keep_listening(self) -> None:
+        """LISTEN for new outbox rows, and again once the database is back (the listening connection dies
+        with it); meanwhile the relay polls."""
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        await self._stop_listening()
         try:
             listener = await self._pool.acquire()
-            await listener.add_listener(channel, self._on_notify)
-        except Exception as error:
-            log.warning("outbox relay polls only: cannot listen", extra={"error": repr(error)})
+        except Exception:
+            return
         try:
-            yield
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(channel, self._on_notify)
+            await listener.add_listener(_channel_name(self._schema), self._on_notify)
+        except Exception:
+            with contextlib.suppress(Exception):
                 await self._pool.release(listener)
+            return
+        self._listener = listener
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        with contextlib.suppress(Exception):
+            await listener.remove_listener(_channel_name(self._schema), self._on_notify)
+        with contextlib.suppress(Exception):
+            await self._pool.release(listener)
 
     async def flush(self, timeout: float = 10) -> None:
         """Publish what is left, at shutdown: the last changes may have written events just now."""

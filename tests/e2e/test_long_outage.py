@@ -15,7 +15,7 @@ runs again once the database is back.
 import asyncio
 import os
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import aio_pika
 import aiohttp
@@ -42,14 +42,6 @@ SETTLE_SECONDS = 240
 pytestmark = pytest.mark.timeout(OUTAGE_SECONDS + 600)
 
 
-def through(proxy: TcpProxy, url: str) -> str:
-    """The URL with the proxy's port in place of the server's, credentials and path kept."""
-    parts = urlsplit(url)
-    credentials = parts.netloc.rpartition("@")[0]
-    return urlunsplit(parts._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}" if credentials
-                                     else f"127.0.0.1:{proxy.port}"))
-
-
 @pytest.fixture(scope="module")
 async def proxies(service_env):
     """A proxy to PostgreSQL and one to RabbitMQ: (database, broker)."""
@@ -65,8 +57,8 @@ async def outage_stack(service_env, proxies, tmp_path_factory):
     in a thread: the proxies forward in this event loop, which must keep running meanwhile."""
     to_database, to_broker = proxies
     env = {**service_env,
-           "UPLOADER_DATABASE_URL": through(to_database, service_env["UPLOADER_DATABASE_URL"]),
-           "UPLOADER_AMQP_URL": through(to_broker, service_env["UPLOADER_AMQP_URL"]),
+           "UPLOADER_DATABASE_URL": to_database.through(service_env["UPLOADER_DATABASE_URL"]),
+           "UPLOADER_AMQP_URL": to_broker.through(service_env["UPLOADER_AMQP_URL"]),
            "UPLOADER_PIPELINE_COMMAND": SLOW_PIPELINE,
            "UPLOADER_MAX_CONCURRENT_RUNS": str(SLOTS),
            "UPLOADER_RULE_CHECK_TIMEOUT_SECONDS": "0.5"}

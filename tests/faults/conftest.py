@@ -110,3 +110,16 @@ async def until_a_run_is_running(pool: asyncpg.Pool, owned_by=lambda owner: True
                 await asyncio.sleep(0.05)
     except TimeoutError:
         return False
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory):
+    """Where the numbered pipeline records the runs it saw alive (a second live run of one attempt)."""
+    return tmp_path_factory.mktemp("ledger")
+
+
+@pytest.fixture(scope="module")
+async def module_pool(module_servers):
+    pool = await open_pool(module_servers[0])
+    yield pool
+    await pool.close()

@@ -11,7 +11,6 @@ import time
 
 import pytest
 
-from services.common.db import open_pool
 from tests.faults.conftest import HEARTBEAT_SECONDS, demo_client, fault_env, numbered_pipeline_command
 from tests.support.fault_accounting import UploadStream, account
 from tests.support.fault_stack import FaultStack
@@ -25,11 +24,6 @@ GONE_WITHIN_SECONDS = STALE_SECONDS + 5
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory):
-    return tmp_path_factory.mktemp("ledger")
-
-
-@pytest.fixture(scope="module")
 def stack(module_servers, ledger, tmp_path_factory):
     database_url, amqp_url = module_servers
     env = fault_env(database_url, amqp_url, tmp_path_factory.mktemp("mid-run"),
@@ -38,11 +32,6 @@ def stack(module_servers, ledger, tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-async def module_pool(module_servers):
-    pool = await open_pool(module_servers[0])
-    yield pool
-    await pool.close()
 
 
 async def until_every_one_runs(pool, upload_ids: list[int], timeout: float = 30) -> list:

@@ -8,7 +8,6 @@ import random
 
 import pytest
 
-from services.common.db import open_pool
 from tests.faults.conftest import (demo_client, fault_env, numbered_pipeline_command,
                                    until_a_run_is_running)
 from tests.support.fault_accounting import UploadStream, account
@@ -23,11 +22,6 @@ SEED = int(os.environ.get("UPLOADER_FAULT_SEED", "2"))
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory):
-    return tmp_path_factory.mktemp("ledger")
-
-
-@pytest.fixture(scope="module")
 def stack(module_servers, ledger, tmp_path_factory):
     database_url, amqp_url = module_servers
     env = fault_env(database_url, amqp_url, tmp_path_factory.mktemp("kills"),
@@ -36,11 +30,6 @@ def stack(module_servers, ledger, tmp_path_factory):
         yield running
 
 
-@pytest.fixture(scope="module")
-async def module_pool(module_servers):
-    pool = await open_pool(module_servers[0])
-    yield pool
-    await pool.close()
 
 
 async def kill_and_restart(stack: FaultStack, name: str, down: float, notes: list[str], clock) -> None:

@@ -119,9 +119,11 @@ class PrivatePostgres(Started):
 
 
 class PrivateRabbitMQ(Started):
-    """A RabbitMQ node named uploader_test_<random>@localhost, with its AMQP listener on 127.0.0.1:port."""
+    """A RabbitMQ node named uploader_test_<random>@localhost, with its AMQP listener on 127.0.0.1:port,
+    and `extra_config` (rabbitmq.conf lines) if given."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: str = "") -> None:
+        self.extra_config = extra_config
         self.port = free_port()
         self.dist_port = free_port()
         self.node = f"uploader_test_{uuid.uuid4().hex[:10]}@localhost"
@@ -142,7 +144,7 @@ class PrivateRabbitMQ(Started):
         self.dir = Path(tempfile.mkdtemp(prefix="uploader-test-rabbitmq-"))
         (self.dir / "home").mkdir()
         (self.dir / "enabled_plugins").write_text("[].\n")
-        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n{self.extra_config}")
         (self.dir / "rabbitmq-env.conf").write_text("")
         self.resume()
 
@@ -195,6 +197,11 @@ class PrivateRabbitMQ(Started):
 
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines) if self.dir else ""
+
+    def ctl(self, *args: str) -> str:
+        """rabbitmqctl against this node; its output."""
+        return subprocess.run([str(RABBITMQ_SCRIPTS / "rabbitmqctl"), "-n", self.node, *args], env=self.environment(),
+                              capture_output=True, text=True, check=True, timeout=60).stdout
 
     def _end_node(self, timeout: float) -> None:
         if self.process is None:
