@@ -64,6 +64,8 @@ SETTINGS = {
     "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
     "UPLOADER_SHUTDOWN_GRACE_SECONDS": "5",
     "UPLOADER_MAX_CONCURRENT_RUNS": "2",
+    # The witness pipeline wraps the reference pipeline, which is safe to run again.
+    "UPLOADER_PIPELINE_RERUN_SAFE": "true",
 }
 
 

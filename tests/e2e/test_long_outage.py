@@ -61,6 +61,7 @@ async def outage_stack(service_env, proxies, tmp_path_factory):
            "UPLOADER_AMQP_URL": to_broker.through(service_env["UPLOADER_AMQP_URL"]),
            "UPLOADER_PIPELINE_COMMAND": SLOW_PIPELINE,
            "UPLOADER_MAX_CONCURRENT_RUNS": str(SLOTS),
+           "UPLOADER_PIPELINE_RERUN_SAFE": "true",  # the slow pipeline wraps the reference pipeline
            "UPLOADER_RULE_CHECK_TIMEOUT_SECONDS": "0.5"}
     stack = ServiceStack(env, tmp_path_factory.mktemp("outage-logs"))
     await asyncio.to_thread(stack.__enter__)
