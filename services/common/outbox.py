@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractExchange
 from services.common import metrics
 from services.common.broker import message_from_body, publish
 from services.common.messages import Event, encode_event
+from services.common.pool_listener import PoolListener
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class OutboxRelay:
         self._exchange = exchange
         self._poll_seconds = poll_seconds
         self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._listener = PoolListener(pool, _channel_name(schema), self._on_notify)
 
     async def run(self) -> None:
         """Publish until cancelled, backing off (up to MAX_BACKOFF_SECONDS) while the broker or the database
@@ -57,8 +58,8 @@ class OutboxRelay:
         try:
             while True:
                 self._wake.clear()
-                await self._keep_listening()
                 try:
+                    await self._listener.keep()
                     while await self.publish_pending() == BATCH_SIZE:
                         pass
                     backoff = self._poll_seconds
@@ -67,34 +68,7 @@ class OutboxRelay:
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._sleep(backoff)
         finally:
-            await self._stop_listening()
-
-    async def _keep_listening(self) -> None:
-        """LISTEN for new outbox rows, and again once the database is back (the listening connection dies
-        with it); meanwhile the relay polls."""
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        await self._stop_listening()
-        try:
-            listener = await self._pool.acquire()
-        except Exception:
-            return
-        try:
-            await listener.add_listener(_channel_name(self._schema), self._on_notify)
-        except Exception:
-            with contextlib.suppress(Exception):
-                await self._pool.release(listener)
-            return
-        self._listener = listener
-
-    async def _stop_listening(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is None:
-            return
-        with contextlib.suppress(Exception):
-            await listener.remove_listener(_channel_name(self._schema), self._on_notify)
-        with contextlib.suppress(Exception):
-            await self._pool.release(listener)
+            await self._listener.close()
 
     async def flush(self, timeout: float = 10) -> None:
         """Publish what is left, at shutdown: the last changes may have written events just now."""

@@ -15,6 +15,7 @@ import logging
 import asyncpg
 
 from services.common import metrics
+from services.common.pool_listener import PoolListener
 from services.launcher import runs
 from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor
 from services.launcher.interruptions import RerunPolicy, give_up_run
@@ -36,11 +37,10 @@ class LaunchSlots:
         self._stopping = False
         self._running: set[asyncio.Task] = set()
         self._loops: list[asyncio.Task] = []
-        self._listener: asyncpg.Connection | None = None
+        self._listener = PoolListener(pool, runs.RUNS_CHANNEL, self._on_notify)
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(runs.RUNS_CHANNEL, self._on_notify)
+        await self._listener.keep()
         self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
         metrics.PIPELINE_SLOTS.inc(self._slots)
         self._loops.append(asyncio.create_task(self._reap_forever()))
@@ -56,11 +56,7 @@ class LaunchSlots:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._listener is not None:  # it may have died with the database: nothing then to undo
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(runs.RUNS_CHANNEL, self._on_notify)
-            with contextlib.suppress(Exception):
-                await self._pool.release(self._listener)
+        await self._listener.close()
 
     def _on_notify(self, *_args) -> None:
         self._wake.set()
@@ -98,6 +94,7 @@ class LaunchSlots:
         stale_after = self._heartbeat_seconds * STALE_AFTER_BEATS
         while True:
             await asyncio.sleep(self._heartbeat_seconds)
+            await self._listener.keep()  # again, should it have died with the database
             with contextlib.suppress(Exception):
                 await self._reap(stale_after)
 
