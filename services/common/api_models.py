@@ -87,6 +87,12 @@ class LaunchAccepted(BaseModel):
     starts: Literal["now", "once validated"] = Field(description="now, or as soon as the upload is validated")
 
 
+class CancelAccepted(BaseModel):
+    upload_id: int
+    attempt: int
+    status: Literal["cancel requested"] = "cancel requested"
+
+
 class UploadSummary(BaseModel):
     """One upload, with what LORIS's Browse tab shows of it."""
 

@@ -108,6 +108,14 @@ class LaunchRequested(Event):
                                                      "interrupted run, and so on")
 
 
+class RunCancelRequested(Event):
+    """A user asked to stop the run of this launch (queued or running); the launcher stops it."""
+
+    type: Literal["upload.cancel_requested"] = "upload.cancel_requested"
+    requested_by: str
+    launch: int = Field(default=1, ge=1)
+
+
 class PipelineStarted(Event):
     type: Literal["pipeline.started"] = "pipeline.started"
     run_id: int
@@ -148,6 +156,7 @@ class RunOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     TIMED_OUT = "timed out"  # stopped after the pipeline's time limit
+    CANCELLED = "cancelled"  # a user cancelled it (POST .../cancel)
     NOT_STARTED = "not started"  # the command could not be started
     INTERRUPTED = "interrupted"  # the launcher shut down, died, lost its database or failed during the run
     ABANDONED = "abandoned"  # the launcher stopped beating (events of older launchers; now "interrupted")
@@ -155,7 +164,7 @@ class RunOutcome(StrEnum):
     @property
     def may_launch_again(self) -> bool:
         """The run ended for the launcher's reasons, not the upload's: the same attempt may be launched again."""
-        return self in (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED)
+        return self in (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED, RunOutcome.CANCELLED)
 
 
 class PipelineFinished(Event):
@@ -211,6 +220,7 @@ AnyEvent = Annotated[
         UploadValidated,
         UploadRejected,
         LaunchRequested,
+        RunCancelRequested,
         PipelineStarted,
         PipelineLogLine,
         PipelineLogLines,

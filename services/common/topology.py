@@ -30,7 +30,7 @@ class ConsumerQueue:
 
 VALIDATOR_QUEUE = ConsumerQueue("uploader.validator", ("upload.received",))
 # A run starts only when the gateway, the authority on each upload, granted it.
-LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.launch_requested",))
+LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.launch_requested", "upload.cancel_requested"))
 GATEWAY_QUEUE = ConsumerQueue(
     "uploader.gateway",
     ("upload.validated", "upload.rejected", "pipeline.started", "pipeline.finished"),

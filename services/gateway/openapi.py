@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.common.api_models import (
     MAX_ID,
+    CancelAccepted,
     ErrorBody,
     LaunchAccepted,
     LogPage,
@@ -70,8 +71,9 @@ _ONE_UPLOAD = {
     "getUploadLog": "/api/v1/uploads/{upload_id}/log",
     "getUploadRuns": "/api/v1/uploads/{upload_id}/runs",
     "launchUpload": "/api/v1/uploads/{upload_id}/launch",
+    "cancelUpload": "/api/v1/uploads/{upload_id}/cancel",
 }
-_RESPONSE_MODELS = [DeadLettersReplayed, ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, SystemStatus,
+_RESPONSE_MODELS = [CancelAccepted, DeadLettersReplayed, ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, SystemStatus,
                     UploadAccepted, UploadCheckAnswer, UploadPage, UploadSummary]
 _REQUEST_MODELS = [SignIn, UploadCheck, UploadForm]
 _EXAMPLE_ARCHIVE_NAME = "phantom_example.zip"
@@ -137,6 +139,11 @@ def openapi_document() -> dict:
                 "post": _operation("launchUpload", "Launch the pipeline for a validated upload", LaunchAccepted,
                                    202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
                                    links=_links_to_one_upload("$response.body#/upload_id", but="launchUpload")),
+            },
+            "/api/v1/uploads/{upload_id}/cancel": {
+                "post": _operation("cancelUpload", "Stop the upload's pipeline run, queued or running",
+                                   CancelAccepted, 202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
+                                   links=_links_to_one_upload("$response.body#/upload_id", but="cancelUpload")),
             },
             "/api/v1/session": _session_operations(),
             **_status_operations(),

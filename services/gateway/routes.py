@@ -8,6 +8,7 @@ from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway import idempotency
 from services.gateway.auth import USER
+from services.gateway.cancel import request_cancel
 from services.gateway.launch import request_launch
 from services.gateway.log_stream import stream_log
 from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
@@ -34,6 +35,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads/{upload_id}/log/events", stream_log, allow_head=False)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", runs_or_fresh)
     app.router.add_post("/api/v1/uploads/{upload_id}/launch", post_launch)
+    app.router.add_post("/api/v1/uploads/{upload_id}/cancel", post_cancel)
     app.router.add_post("/api/v1/session", post_session)
     app.router.add_get("/api/v1/session", get_session)
     app.router.add_delete("/api/v1/session", delete_session)
@@ -69,6 +71,11 @@ async def post_check(request: web.Request) -> web.Response:
 
 async def post_launch(request: web.Request) -> web.Response:
     accepted = await request_launch(request.app[POOL], upload_id_from_path(request), request[USER])
+    return model_response(accepted, status=202)
+
+
+async def post_cancel(request: web.Request) -> web.Response:
+    accepted = await request_cancel(request.app[POOL], upload_id_from_path(request), request[USER])
     return model_response(accepted, status=202)
 
 

@@ -23,6 +23,7 @@ from services.common.messages import (
     Event,
     LaunchRequested,
     PipelineFinished,
+    RunCancelRequested,
     RunOutcome,
     ScanFacts,
     UploadRejected,
@@ -138,6 +139,19 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
     event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], launch=row["launches"], scan=scan,
                             requested_by=requested_by)
     await add_to_outbox(conn, SCHEMA, event)
+    return True
+
+
+async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
+    """Ask the launcher to stop the current launch's run, queued or running; False if none is granted."""
+    row = await conn.fetchrow(
+        "SELECT attempt, launches FROM gateway.uploads WHERE upload_id = $1 AND state = ANY($2::text[]) FOR UPDATE",
+        upload_id, [LAUNCH_REQUESTED, STARTED],
+    )
+    if row is None:
+        return False
+    await add_to_outbox(conn, SCHEMA, RunCancelRequested(upload_id=upload_id, attempt=row["attempt"],
+                                                         launch=row["launches"], requested_by=requested_by))
     return True
 
 

@@ -44,6 +44,7 @@ from services.common.outbox import add_to_outbox
 from services.common.readable_text import readable
 from services.common.scan_store import ScanStore
 from services.launcher import runs
+from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines, report_fields
@@ -62,6 +63,14 @@ class RunLost(Exception):
     """The run must stop now: it is no longer safely ours to run."""
 
 
+class RunCancelled(Exception):
+    """A user cancelled the run (POST /api/v1/uploads/{id}/cancel)."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
 class RunExecutor:
     def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str,
                  heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None) -> None:
@@ -74,6 +83,7 @@ class RunExecutor:
         self._timeout_seconds = timeout_seconds
         # SIGTERM to SIGKILL, short enough that a stopped run is gone before the reaper may hand it on.
         self._kill_after = min(KILL_AFTER_SECONDS, heartbeat_seconds / 2)
+        self._cancels: dict[int, asyncio.Future[str]] = {}  # running run id -> who cancelled it, once told
 
     async def claim(self) -> tuple[runs.Run, list[str]] | None:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -85,8 +95,18 @@ class RunExecutor:
         return run, argv
 
     async def execute(self, run: runs.Run, argv: list[str]) -> None:
-        with about(upload_id=run.upload_id, attempt=run.attempt):
-            await self._execute(run, argv, time.monotonic())
+        self._cancels[run.run_id] = asyncio.get_running_loop().create_future()
+        try:
+            with about(upload_id=run.upload_id, attempt=run.attempt):
+                await self._execute(run, argv, time.monotonic())
+        finally:
+            self._cancels.pop(run.run_id).cancel()
+
+    def cancel(self, run_id: int, by: str) -> None:
+        """A user cancelled this run (told by a notification): stop it now, not at the next heartbeat."""
+        cancel = self._cancels.get(run_id)
+        if cancel is not None and not cancel.done():
+            cancel.set_result(by)
 
     async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
         try:
@@ -104,8 +124,12 @@ class RunExecutor:
             await asyncio.shield(self._give_up(run, f"The launcher {self._owner} shut down during the run"))
             raise
         except BaseException as error:  # an ExceptionGroup from the run's tasks, or the time limit
+            cancelled = _first(error, RunCancelled)
             if time_limit.expired():
                 await self._finish(run, None, RunOutcome.TIMED_OUT, list(stderr_tail), self._timed_out(), started)
+            elif cancelled is not None:
+                await self._finish(run, None, RunOutcome.CANCELLED, list(stderr_tail),
+                                   f"The run was cancelled by {cancelled.by} and stopped; {AFTER_CANCEL}", started)
             else:
                 await self._give_up(run, self._why_stopped(error))
             return
@@ -169,11 +193,15 @@ class RunExecutor:
 
     async def _keep_beating(self, run: runs.Run) -> None:
         """Beat every heartbeat; raise RunLost when the run was given up, or when no beat got through for
-        FENCE_AFTER_BEATS beats (the reaper takes a run after STALE_AFTER_BEATS)."""
+        FENCE_AFTER_BEATS beats (the reaper takes a run after STALE_AFTER_BEATS); raise RunCancelled when a
+        user cancelled it (told at once, or read at the next beat should the notification be lost)."""
         fence_after = self._heartbeat_seconds * FENCE_AFTER_BEATS
         last_beat = time.monotonic()
+        cancel = self._cancels[run.run_id]
         while True:
-            await asyncio.sleep(self._heartbeat_seconds)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._heartbeat_seconds):
+                    raise RunCancelled(await asyncio.shield(cancel))
             while True:
                 remaining = last_beat + fence_after - time.monotonic()
                 if remaining <= 0:
@@ -182,13 +210,15 @@ class RunExecutor:
                 sent = time.monotonic()
                 try:
                     async with asyncio.timeout(remaining):
-                        still_ours = await runs.beat(self._pool, run.run_id, self._owner)
+                        beat = await runs.beat(self._pool, run.run_id, self._owner)
                 except Exception as error:
                     log.warning("heartbeat not recorded", extra={"error": repr(error)})
                     await asyncio.sleep(min(remaining, self._heartbeat_seconds / 10))
                     continue
-                if not still_ours:
+                if not beat.still_ours:
                     raise RunLost(f"The run on {self._owner} was given up by another launcher")
+                if beat.cancelled_by is not None:
+                    raise RunCancelled(beat.cancelled_by)
                 last_beat = sent
                 break
 

@@ -3,7 +3,7 @@
 One small interface, one implementation now: a template of arguments, each
 filled in from the upload, run without a shell. The default runs the
 project's reference pipeline; a LORIS site sets it to LORIS-MRI, e.g.
-`imaging_upload_file.pl -upload_id {upload_id} -profile prod {scan_path}`.
+`imaging_upload_file.pl -profile {profile} -upload_id {upload_id} {scan_path}`.
 """
 
 import shlex
@@ -13,7 +13,8 @@ from typing import Protocol
 
 from services.common.messages import ScanFacts
 
-PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid", "visit_label")
+PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid",
+                "visit_label", "profile", "phantom")
 
 
 class PipelineCommand(Protocol):
@@ -21,7 +22,8 @@ class PipelineCommand(Protocol):
 
 
 class TemplateCommand:
-    def __init__(self, template: str) -> None:
+    def __init__(self, template: str, profile: str = "prod") -> None:
+        self._profile = profile
         self._parts = shlex.split(template)
         if not self._parts:
             raise ValueError("the pipeline command is empty")
@@ -38,6 +40,8 @@ class TemplateCommand:
             "candid": scan.candid or "",
             "pscid": scan.pscid or "",
             "visit_label": scan.visit_label or "",
+            "profile": self._profile,  # LORIS-MRI's configuration file (-profile)
+            "phantom": "Y" if scan.is_phantom else "N",  # as LORIS's mri_upload.IsPhantom
         }
         return [part.format_map(values) for part in self._parts]
 

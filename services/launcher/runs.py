@@ -14,6 +14,7 @@ from services.common.messages import RunOutcome, ScanFacts
 
 SCHEMA = "launcher"
 RUNS_CHANNEL = "launcher_runs"
+CANCEL_PREFIX = "cancel:"  # a notification on RUNS_CHANNEL naming a running run to stop
 
 _RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan"
 
@@ -94,15 +95,41 @@ async def record_pid(conn: asyncpg.Connection, run_id: int, pid: int) -> None:
     await conn.execute("UPDATE launcher.runs SET pid = $2 WHERE run_id = $1", run_id, pid)
 
 
-async def beat(conn: asyncpg.Connection | asyncpg.Pool, run_id: int, owner: str) -> bool:
-    """Say the run is alive; False if it is no longer ours to run (it was given up)."""
-    still_ours = await conn.fetchval(
+@dataclass(frozen=True)
+class Beat:
+    still_ours: bool  # False: the run was given up
+    cancelled_by: str | None = None
+
+
+async def beat(conn: asyncpg.Connection | asyncpg.Pool, run_id: int, owner: str) -> Beat:
+    """Say the run is alive; and learn whether it is still ours to run, and whether a user cancelled it."""
+    row = await conn.fetchrow(
         """UPDATE launcher.runs SET heartbeat_at = now()
-           WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING true""",
+           WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING cancel_requested_by""",
         run_id,
         owner,
     )
-    return bool(still_ours)
+    return Beat(False) if row is None else Beat(True, row["cancel_requested_by"])
+
+
+async def cancel_runs(conn: asyncpg.Connection, upload_id: int, attempt: int, launch: int, by: str) -> list[Run]:
+    """A user's cancel of a launch: its queued run ends at once (returned, to be announced); its running run
+    is marked, and its launcher, woken by a NOTIFY "cancel:<run_id>:<user>", stops it."""
+    queued = await conn.fetch(
+        f"""UPDATE launcher.runs SET state = 'failed', outcome = 'cancelled', finished_at = now(),
+                cancel_requested_by = $4, ended_why = 'cancelled before it started'
+            WHERE upload_id = $1 AND attempt = $2 AND launch = $3 AND state = 'queued'
+            RETURNING {_RUN_COLUMNS}""",
+        upload_id, attempt, launch, by,
+    )
+    running = await conn.fetch(
+        """UPDATE launcher.runs SET cancel_requested_by = $4
+           WHERE upload_id = $1 AND attempt = $2 AND launch = $3 AND state = 'running' RETURNING run_id""",
+        upload_id, attempt, launch, by,
+    )
+    for row in running:
+        await conn.execute("SELECT pg_notify($1, $2)", RUNS_CHANNEL, f"{CANCEL_PREFIX}{row['run_id']}:{by}")
+    return [_run(row) for row in queued]
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_code: int | None,

@@ -58,8 +58,12 @@ class LaunchSlots:
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self._listener.close()
 
-    def _on_notify(self, *_args) -> None:
-        self._wake.set()
+    def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
+        if payload.startswith(runs.CANCEL_PREFIX):
+            run_id, _, by = payload.removeprefix(runs.CANCEL_PREFIX).partition(":")
+            self._executor.cancel(int(run_id), by)
+        else:
+            self._wake.set()
 
     async def _slot(self) -> None:
         while not self._stopping:

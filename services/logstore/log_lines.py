@@ -13,6 +13,7 @@ from services.common.messages import (
     PipelineReported,
     PipelineRerunQueued,
     PipelineStarted,
+    RunCancelRequested,
     UploadReceived,
     UploadRejected,
     UploadValidated,
@@ -40,6 +41,8 @@ def lines_for(event: Event) -> list[Line]:
             return reasons + [Line("validator", "The upload was rejected: correct the values above and upload it again.", True)]
         case LaunchRequested():
             return [Line("gateway", _launch_message(event))]
+        case RunCancelRequested():
+            return [Line("gateway", f"Cancel requested by {event.requested_by}; the run is being stopped.")]
         case PipelineStarted():
             return [
                 Line("launcher", "Pipeline started."),

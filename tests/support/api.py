@@ -36,6 +36,9 @@ class UploaderClient:
     async def get(self, path: str, **params) -> aiohttp.ClientResponse:
         return await self._request("GET", path, params=params)
 
+    async def post(self, path: str) -> aiohttp.ClientResponse:
+        return await self._request("POST", path)
+
     async def launch(self, upload_id: int) -> aiohttp.ClientResponse:
         return await self._request("POST", f"/api/v1/uploads/{upload_id}/launch")
 

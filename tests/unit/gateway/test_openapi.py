@@ -83,7 +83,7 @@ def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(doc
 def test_each_operation_has_its_own_operation_id(document):
     ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
 
-    assert len(ids) == len(set(ids)) == 14
+    assert len(ids) == len(set(ids)) == 15
 
 
 def test_the_live_log_is_an_event_stream_that_takes_the_log_s_mode_after_and_last_event_id(document):
@@ -211,6 +211,7 @@ def test_the_upload_id_in_a_path_is_a_required_integer_of_63_bits_and_anything_e
     ("getUploadLog", "/api/v1/uploads/{upload_id}/log"),
     ("getUploadRuns", "/api/v1/uploads/{upload_id}/runs"),
     ("launchUpload", "/api/v1/uploads/{upload_id}/launch"),
+    ("cancelUpload", "/api/v1/uploads/{upload_id}/cancel"),
 ])
 def test_the_upload_links_its_upload_id_to_each_operation_on_one_upload(document, operation_id, path):
     links = document["paths"]["/api/v1/uploads"]["post"]["responses"]["202"]["links"]
@@ -225,7 +226,7 @@ def test_every_link_names_an_operation_and_its_path_parameters(document):
     links = [link for _, op in operations.values() for response in op["responses"].values()
              for link in response.get("links", {}).values()]
 
-    assert len(links) == 4 + 3
+    assert len(links) == 5 + 4 + 4  # the upload's to each operation on it; launch's and cancel's to the others
     for link in links:
         path, target = operations[link["operationId"]]
         path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}

@@ -31,7 +31,17 @@ def test_every_placeholder_is_filled_from_the_upload():
 def test_the_placeholders_are_the_documented_ones():
     assert PLACEHOLDERS == (
         "python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid", "visit_label",
+        "profile", "phantom",
     )
+
+
+def test_the_loris_mri_form_takes_the_profile_setting_and_a_phantom_flag_as_loris_writes_it():
+    command = TemplateCommand("imaging_upload_file.pl -profile {profile} -upload_id {upload_id} {scan_path} {phantom}",
+                              profile="study_a")
+
+    assert command.argv(7, 1, SCAN, SCAN_PATH) == [
+        "imaging_upload_file.pl", "-profile", "study_a", "-upload_id", "7", str(SCAN_PATH), "N"]
+    assert command.argv(8, 1, PHANTOM, SCAN_PATH)[-1] == "Y"
 
 
 def test_a_loris_mri_template_renders_to_its_arguments():
@@ -79,7 +89,8 @@ def test_an_unknown_placeholder_is_refused_naming_it_and_listing_the_known_ones(
 
     assert str(caught.value) == (
         "pipeline command argument '{uploadid}' has an unknown placeholder 'uploadid'; known: "
-        "{python}, {upload_id}, {attempt}, {scan_path}, {file_name}, {patient_name}, {candid}, {pscid}, {visit_label}"
+        "{python}, {upload_id}, {attempt}, {scan_path}, {file_name}, {patient_name}, {candid}, {pscid}, {visit_label}, "
+        "{profile}, {phantom}"
     )
 
 

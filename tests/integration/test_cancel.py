@@ -1,0 +1,66 @@
+"""A user's cancel stops a run: a queued one ends at once, a running one is
+stopped with its whole process group as soon as its launcher is told (not at
+its next heartbeat), and either is recorded as cancelled."""
+
+import time
+
+from services.common.messages import LaunchRequested, RunCancelRequested
+from services.launcher.__main__ import build_app
+from tests.integration.helpers import new_upload_id, scan_facts
+from tests.support.inprocess import running_app
+from tests.support.live_processes import is_alive
+from tests.support.tap import of_upload
+
+WITH_A_CHILD = ("""{python} -c "import subprocess, sys, time; """
+                """child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); """
+                """print('[info] child', child.pid, flush=True); time.sleep(300)" """)
+
+
+def granted(upload_id: int) -> LaunchRequested:
+    return LaunchRequested(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id), requested_by="demo")
+
+
+def cancel(upload_id: int) -> RunCancelRequested:
+    return RunCancelRequested(upload_id=upload_id, attempt=1, requested_by="demo")
+
+
+async def test_a_running_run_is_stopped_with_its_children_as_soon_as_it_is_cancelled(launcher_settings, tap, pool):
+    upload_id = new_upload_id()
+    # A heartbeat of 30 s: the stop must come from the notification, not from the next beat.
+    settings = launcher_settings(pipeline_command=WITH_A_CHILD, heartbeat_seconds=30)
+
+    async with running_app(build_app(settings)):
+        await tap.publish(granted(upload_id))
+        first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
+        child = int(first.lines[0].message.split()[-1])
+        cancelled_at = time.monotonic()
+        await tap.publish(cancel(upload_id))
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+        stopped_after = time.monotonic() - cancelled_at
+
+    assert (finished.outcome, finished.exit_code) == ("cancelled", None)
+    assert finished.message == "The run was cancelled by demo and stopped; the upload may be launched again, or overwritten."
+    assert stopped_after < 10, f"stopped {stopped_after:.1f} s after the cancel"
+    assert not is_alive(child)
+    row = await pool.fetchrow("SELECT state, outcome, cancel_requested_by FROM launcher.runs WHERE upload_id = $1",
+                              upload_id)
+    assert tuple(row) == ("failed", "cancelled", "demo")
+
+
+async def test_a_queued_run_is_cancelled_before_it_starts(launcher_settings, tap, pool):
+    busy, queued = new_upload_id(), new_upload_id()
+    settings = launcher_settings(pipeline_command=WITH_A_CHILD, max_concurrent_runs=1)
+
+    async with running_app(build_app(settings)):
+        await tap.publish(granted(busy))
+        await tap.wait_for(of_upload(busy, "pipeline.started"))
+        await tap.publish(granted(queued))
+        await tap.publish(cancel(queued))
+        finished = await tap.wait_for(of_upload(queued, "pipeline.finished"), 15)
+        await tap.publish(cancel(busy))
+        await tap.wait_for(of_upload(busy, "pipeline.finished"), 15)
+
+    assert (finished.outcome, finished.launcher) == ("cancelled", "none")
+    assert finished.message == ("The run was cancelled by demo before it started; the upload may be launched again, "
+                                "or overwritten.")
+    assert not tap.matching(of_upload(queued, "pipeline.started"))
