@@ -13,7 +13,8 @@ uploaded again.
 Never a file a run may read: an overwrite is refused from the grant of a run
 until its end, so a replaced attempt has no run, and the current attempt's
 file is kept in every other state (received, validated, run granted, queued,
-running, succeeded: the launcher removes a success's file itself). The
+running, succeeded: the launcher removes a success's file itself unless
+UPLOADER_KEEP_SCAN_AFTER_SUCCESS keeps it). The
 upload's row stays locked while its files are removed and marked (removed_at),
 so no run is granted and no attempt claimed meanwhile; a removed attempt is
 never granted a run (uploads.grant_run). Removal is idempotent: a file

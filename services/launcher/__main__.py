@@ -45,7 +45,7 @@ def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
         store = DirectoryScanStore(settings.incoming_path)
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
         executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds, policy,
-                               settings.pipeline_timeout_seconds)
+                               settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
         slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds, policy)
         await slots.start()
         yield

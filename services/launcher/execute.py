@@ -73,7 +73,8 @@ class RunCancelled(Exception):
 
 class RunExecutor:
     def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str,
-                 heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None) -> None:
+                 heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None,
+                 keep_scan_after_success: bool = False) -> None:
         self._pool = pool
         self._store = store
         self._command = command
@@ -81,6 +82,7 @@ class RunExecutor:
         self._heartbeat_seconds = heartbeat_seconds
         self._policy = policy
         self._timeout_seconds = timeout_seconds
+        self._keep_scan_after_success = keep_scan_after_success
         # SIGTERM to SIGKILL, short enough that a stopped run is gone before the reaper may hand it on.
         self._kill_after = min(KILL_AFTER_SECONDS, heartbeat_seconds / 2)
         self._cancels: dict[int, asyncio.Future[str]] = {}  # running run id -> who cancelled it, once told
@@ -268,7 +270,7 @@ class RunExecutor:
             return
         log.info("pipeline finished", extra={"exit_code": exit_code, "outcome": outcome.value})
         count_run(outcome, exit_code, time.monotonic() - started)
-        if outcome == RunOutcome.SUCCEEDED:
+        if outcome == RunOutcome.SUCCEEDED and not self._keep_scan_after_success:
             self._store.remove(run.scan.scan_key)
 
     async def _record_finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome,

@@ -80,6 +80,18 @@ async def _absent(path) -> bool:
     return not path.exists()
 
 
+async def test_a_succeeded_scan_stays_in_the_incoming_path_when_the_setting_keeps_it(launcher_settings, tap, incoming_path):
+    upload_id = new_upload_id()
+    scan, path = stored_scan(incoming_path, upload_id)
+
+    async with running_app(build_app(launcher_settings(keep_scan_after_success=True))):
+        await tap.publish(granted(upload_id, 1, scan))
+        finished = await finished_of(tap, upload_id)
+
+    assert finished.succeeded
+    assert path.exists()
+
+
 async def test_a_patient_name_that_does_not_match_fails_with_exit_code_151_in_words_and_keeps_the_scan(
     launcher_settings, tap, incoming_path
 ):
