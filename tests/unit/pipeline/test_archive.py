@@ -1,13 +1,16 @@
 """Safe extraction of scan archives (pipeline.archive)."""
 
 import io
+import os
+import stat
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from pipeline import PipelineFailure
-from pipeline.archive import archive_kind, extract_archive
+from pipeline.archive import ArchiveLimits, archive_kind, extract_archive
 from services.common.exit_codes import ExitCode
 from tests.support.dicom_archives import make_archive_with_member, make_dicom_archive
 
@@ -26,10 +29,25 @@ def files_under(root: Path) -> set[str]:
     return {path.relative_to(root).as_posix() for path in root.rglob("*") if not path.is_dir()}
 
 
-def extraction_failure(archive: Path, work_dir: Path) -> PipelineFailure:
+def extraction_failure(archive: Path, work_dir: Path, limits: ArchiveLimits | None = None) -> PipelineFailure:
     with pytest.raises(PipelineFailure) as caught:
-        extract_archive(archive, work_dir)
+        extract_archive(archive, work_dir, limits)
     return caught.value
+
+
+def archive_of(path: Path, files: dict[str, bytes]) -> Path:
+    """A .tgz, .tar.gz or .zip (by its name) of these files, compressed."""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zip_file:
+            for name, data in files.items():
+                zip_file.writestr(name, data)
+        return path
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return path
 
 
 def tar_with_member(path: Path, member: tarfile.TarInfo, data: bytes = b"") -> Path:
@@ -105,57 +123,92 @@ def test_one_unsafe_entry_means_no_entry_is_extracted_at_all(tmp_path, work_dir,
 
 
 @pytest.mark.parametrize(
-    ("link_type", "target", "reason"),
+    ("member_type", "what"),
     [
-        (tarfile.SYMTYPE, "../../outside", "link pointing outside the work directory"),
-        (tarfile.SYMTYPE, "/etc/passwd", "link to an absolute path"),
-        (tarfile.LNKTYPE, "../../outside", "outside the work directory"),
+        (tarfile.SYMTYPE, "a symbolic link"),
+        (tarfile.LNKTYPE, "a hard link"),
+        (tarfile.CHRTYPE, "a device"),
+        (tarfile.BLKTYPE, "a device"),
+        (tarfile.FIFOTYPE, "a FIFO"),
     ],
 )
-def test_a_tar_link_pointing_outside_the_work_directory_is_refused(
-    tmp_path, work_dir, link_type, target, reason
+def test_a_tar_entry_other_than_a_file_or_folder_is_refused_and_named_even_pointing_inside(
+    tmp_path, work_dir, member_type, what
 ):
-    member = tarfile.TarInfo("study/link")
-    member.type = link_type
-    member.linkname = target
-    archive = tar_with_member(tmp_path / "links.tgz", member)
-
-    failure = extraction_failure(archive, work_dir)
-
-    assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
-    assert "'study/link'" in failure.message
-    assert reason in failure.message
-    assert files_under(tmp_path) == {"links.tgz"}
-
-
-def test_a_tar_device_file_is_refused(tmp_path, work_dir):
-    member = tarfile.TarInfo("study/device")
-    member.type = tarfile.CHRTYPE
-    archive = tar_with_member(tmp_path / "device.tgz", member)
-
-    failure = extraction_failure(archive, work_dir)
-
-    assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
-    assert "'study/device'" in failure.message
-    assert "special file" in failure.message
-    assert files_under(work_dir) == set()
-
-
-def test_a_tar_link_that_stays_inside_the_work_directory_is_extracted(tmp_path, work_dir):
-    archive = tmp_path / "inside.tgz"
+    archive = tmp_path / "special.tgz"
     with tarfile.open(archive, "w:gz") as tar:
         data = b"data"
         target = tarfile.TarInfo("study/file.txt")
         target.size = len(data)
         tar.addfile(target, io.BytesIO(data))
-        link = tarfile.TarInfo("study/link.txt")
-        link.type = tarfile.SYMTYPE
-        link.linkname = "file.txt"
-        tar.addfile(link)
+        special = tarfile.TarInfo("study/special")
+        special.type = member_type
+        special.linkname = "file.txt"
+        tar.addfile(special)
 
-    extract_archive(archive, work_dir)
+    failure = extraction_failure(archive, work_dir)
 
-    assert (work_dir / "study" / "link.txt").read_bytes() == b"data"
+    assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
+    assert failure.message == (f"The archive entry 'study/special' is unsafe to extract: it is {what}; "
+                               "only regular files and folders are extracted.")
+    assert files_under(tmp_path) == {"special.tgz"}, "nothing is extracted from an archive with an unsafe entry"
+
+
+def test_a_zip_symbolic_link_is_refused_and_named(tmp_path, work_dir):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zip_file:
+        link = zipfile.ZipInfo("study/link")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zip_file.writestr(link, "/etc/passwd")
+
+    failure = extraction_failure(archive, work_dir)
+
+    assert failure.message == ("The archive entry 'study/link' is unsafe to extract: it is a symbolic link; "
+                               "only regular files and folders are extracted.")
+    assert files_under(work_dir) == set()
+
+
+@pytest.mark.parametrize("ending", ARCHIVE_ENDINGS)
+def test_an_archive_bomb_by_size_is_refused_before_anything_is_written(tmp_path, work_dir, ending):
+    archive = archive_of(tmp_path / f"zeros{ending}", {"study/zeros.bin": b"\0" * (80 * 1024 * 1024)})
+
+    failure = extraction_failure(archive, work_dir)
+
+    assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
+    assert failure.message == (f"zeros{ending} was not extracted: it would unpack to more than 100 times its size "
+                               "(UPLOADER_ARCHIVE_MAX_RATIO), as an archive bomb would.")
+    assert files_under(work_dir) == set()
+
+
+@pytest.mark.parametrize("ending", ARCHIVE_ENDINGS)
+def test_an_archive_over_the_unpacked_size_limit_is_refused(tmp_path, work_dir, ending):
+    archive = archive_of(tmp_path / f"big{ending}", {f"study/{n}.bin": os.urandom(4096) for n in range(3)})
+
+    failure = extraction_failure(archive, work_dir, ArchiveLimits(max_unpacked_bytes=10_000))
+
+    assert failure.message == (f"big{ending} was not extracted: it would unpack to more than 9.8 KiB "
+                               "(UPLOADER_ARCHIVE_MAX_UNPACKED_BYTES), as an archive bomb would.")
+    assert files_under(work_dir) == set()
+
+
+@pytest.mark.parametrize("ending", ARCHIVE_ENDINGS)
+def test_an_archive_bomb_by_member_count_is_refused(tmp_path, work_dir, ending):
+    archive = archive_of(tmp_path / f"many{ending}", {f"study/{n}.txt": b"x" for n in range(101)})
+
+    failure = extraction_failure(archive, work_dir, ArchiveLimits(max_members=100))
+
+    assert failure.message == (f"many{ending} was not extracted: it holds more than 100 entries "
+                               "(UPLOADER_ARCHIVE_MAX_MEMBERS), as an archive bomb would.")
+    assert files_under(work_dir) == set()
+
+
+def test_the_limits_are_read_from_uploader_archive_settings(monkeypatch):
+    monkeypatch.setenv("UPLOADER_ARCHIVE_MAX_MEMBERS", "7")
+    monkeypatch.setenv("UPLOADER_ARCHIVE_MAX_UNPACKED_BYTES", "1000")
+    monkeypatch.setenv("UPLOADER_ARCHIVE_MAX_RATIO", "20")
+    assert ArchiveLimits() == ArchiveLimits(max_members=7, max_unpacked_bytes=1000, max_ratio=20)
+    monkeypatch.delenv("UPLOADER_ARCHIVE_MAX_MEMBERS")
+    assert ArchiveLimits().max_members == 100_000
 
 
 @pytest.mark.parametrize("ending", ARCHIVE_ENDINGS)
