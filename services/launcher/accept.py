@@ -21,10 +21,10 @@ async def accept_launch(event: Event, conn: asyncpg.Connection) -> None:
 
 
 async def _cancel(conn: asyncpg.Connection, event: RunCancelRequested) -> None:
-    for run in await runs.cancel_runs(conn, event.upload_id, event.attempt, event.launch, event.requested_by):
+    for run_id in await runs.cancel_runs(conn, event.upload_id, event.attempt, event.launch, event.requested_by):
         count_run(RunOutcome.CANCELLED, None)
         await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
+            upload_id=event.upload_id, attempt=event.attempt, launch=event.launch, run_id=run_id, exit_code=None,
             outcome=RunOutcome.CANCELLED, launcher="none",
             message=f"The run was cancelled by {event.requested_by} before it started; {AFTER_CANCEL}",
         ))

@@ -112,14 +112,15 @@ async def beat(conn: asyncpg.Connection | asyncpg.Pool, run_id: int, owner: str)
     return Beat(False) if row is None else Beat(True, row["cancel_requested_by"])
 
 
-async def cancel_runs(conn: asyncpg.Connection, upload_id: int, attempt: int, launch: int, by: str) -> list[Run]:
-    """A user's cancel of a launch: its queued run ends at once (returned, to be announced); its running run
-    is marked, and its launcher, woken by a NOTIFY "cancel:<run_id>:<user>", stops it."""
+async def cancel_runs(conn: asyncpg.Connection, upload_id: int, attempt: int, launch: int, by: str) -> list[int]:
+    """A user's cancel of a launch; returns the run ids it ended at once, to be announced. A queued run ends
+    at once; a running one is marked, and its launcher, woken by a NOTIFY "cancel:<run_id>:<user>", stops it.
+    A cancel handled before its launch's grant (the two may pass each other) leaves the launch's run already
+    ended, so that the grant queues nothing."""
     queued = await conn.fetch(
-        f"""UPDATE launcher.runs SET state = 'failed', outcome = 'cancelled', finished_at = now(),
-                cancel_requested_by = $4, ended_why = 'cancelled before it started'
-            WHERE upload_id = $1 AND attempt = $2 AND launch = $3 AND state = 'queued'
-            RETURNING {_RUN_COLUMNS}""",
+        """UPDATE launcher.runs SET state = 'failed', outcome = 'cancelled', finished_at = now(),
+               cancel_requested_by = $4, ended_why = 'cancelled before it started'
+           WHERE upload_id = $1 AND attempt = $2 AND launch = $3 AND state = 'queued' RETURNING run_id""",
         upload_id, attempt, launch, by,
     )
     running = await conn.fetch(
@@ -129,7 +130,18 @@ async def cancel_runs(conn: asyncpg.Connection, upload_id: int, attempt: int, la
     )
     for row in running:
         await conn.execute("SELECT pg_notify($1, $2)", RUNS_CHANNEL, f"{CANCEL_PREFIX}{row['run_id']}:{by}")
-    return [_run(row) for row in queued]
+    ended = [row["run_id"] for row in queued]
+    if not queued and not running:
+        ahead = await conn.fetchval(
+            """INSERT INTO launcher.runs (upload_id, attempt, launch, scan, state, outcome, cancel_requested_by,
+                                          ended_why, finished_at)
+               SELECT $1, $2, $3, 'null'::jsonb, 'failed', 'cancelled', $4, 'cancelled before its grant came', now()
+               WHERE NOT EXISTS (SELECT 1 FROM launcher.runs WHERE upload_id = $1 AND attempt = $2 AND launch = $3)
+               RETURNING run_id""",
+            upload_id, attempt, launch, by,
+        )
+        ended += [ahead] if ahead is not None else []
+    return ended
 
 
 async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_code: int | None,

@@ -2,6 +2,7 @@
 stopped with its whole process group as soon as its launcher is told (not at
 its next heartbeat), and either is recorded as cancelled."""
 
+import asyncio
 import time
 
 from services.common.messages import LaunchRequested, RunCancelRequested
@@ -64,3 +65,17 @@ async def test_a_queued_run_is_cancelled_before_it_starts(launcher_settings, tap
     assert finished.message == ("The run was cancelled by demo before it started; the upload may be launched again, "
                                 "or overwritten.")
     assert not tap.matching(of_upload(queued, "pipeline.started"))
+
+
+async def test_a_cancel_that_overtakes_its_grant_still_keeps_the_run_from_starting(launcher_settings, tap, pool):
+    upload_id = new_upload_id()
+
+    async with running_app(build_app(launcher_settings(pipeline_command=WITH_A_CHILD))):
+        await tap.publish(cancel(upload_id))
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+        await tap.publish(granted(upload_id))
+        await asyncio.sleep(2)
+
+    assert finished.outcome == "cancelled"
+    assert not tap.matching(of_upload(upload_id, "pipeline.started"))
+    assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", upload_id) == 1
