@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 200
 MAX_BACKOFF_SECONDS = 5
-RELAY_LOCK_SPACE = 3  # advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys
+RELAY_LOCK_SPACE = 3  # advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys, 4 launcher runs
 
 
 def _channel_name(schema: str) -> str:

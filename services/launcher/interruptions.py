@@ -19,6 +19,7 @@ from services.common import metrics
 from services.common.messages import PipelineFinished, PipelineRerunQueued, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
+from services.launcher.accept import AFTER_CANCEL
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,24 @@ class RerunPolicy:
 
 async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, why: str, policy: RerunPolicy) -> bool:
     """End a running run as interrupted (in the caller's transaction), then queue its next try or announce
-    the Failure; False if it was no longer running under that launcher (someone else ended it first)."""
-    ended = await conn.fetchval(
-        """UPDATE launcher.runs SET state = 'failed', outcome = $3, ended_why = $4, finished_at = now()
-           WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING true""",
-        run.run_id, launcher, RunOutcome.INTERRUPTED.value, why,
+    the Failure (or its cancel, had a user asked for one meanwhile); False if it was no longer running under
+    that launcher (someone else ended it first)."""
+    ended = await conn.fetchrow(
+        """UPDATE launcher.runs SET state = 'failed', ended_why = $3, finished_at = now(),
+               outcome = CASE WHEN cancel_requested_by IS NULL THEN 'interrupted' ELSE 'cancelled' END
+           WHERE run_id = $1 AND owner = $2 AND state = 'running' RETURNING cancel_requested_by""",
+        run.run_id, launcher, why,
     )
-    if not ended:
+    if ended is None:
         return False
+    if ended["cancel_requested_by"] is not None:  # a user wanted it stopped: it is not run again
+        metrics.count_run(RunOutcome.CANCELLED, None)
+        await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
+            outcome=RunOutcome.CANCELLED, launcher=launcher,
+            message=f"{why}. It had been cancelled by {ended['cancel_requested_by']}: {AFTER_CANCEL}",
+        ))
+        return True
     metrics.count_run(RunOutcome.INTERRUPTED, None)
     if policy.allows_rerun_after(run):
         next_run_id = await runs.queue_rerun(conn, run)

@@ -15,6 +15,9 @@ from services.common.messages import RunOutcome, ScanFacts
 SCHEMA = "launcher"
 RUNS_CHANNEL = "launcher_runs"
 CANCEL_PREFIX = "cancel:"  # a notification on RUNS_CHANNEL naming a running run to stop
+# Advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys, 3 outbox relays, 4 this: an upload's
+# grant and its cancel, handled side by side, are applied one after the other.
+UPLOAD_RUNS_LOCK_SPACE = 4
 
 _RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan"
 
@@ -36,6 +39,7 @@ def _run(row: asyncpg.Record) -> Run:
 
 async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts, launch: int = 1) -> bool:
     """Queue a run unless this launch already has one or a newer attempt exists."""
+    await _one_change_of_the_upload_at_a_time(conn, upload_id)
     await conn.execute(
         "UPDATE launcher.runs SET state = 'superseded' WHERE upload_id = $1 AND attempt < $2 AND state = 'queued'",
         upload_id,
@@ -66,6 +70,10 @@ async def queue_rerun(conn: asyncpg.Connection, run: Run) -> int:
     )
     await _wake_launchers(conn)
     return run_id
+
+
+async def _one_change_of_the_upload_at_a_time(conn: asyncpg.Connection, upload_id: int) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", UPLOAD_RUNS_LOCK_SPACE, upload_id)
 
 
 async def _wake_launchers(conn: asyncpg.Connection) -> None:
@@ -117,6 +125,7 @@ async def cancel_runs(conn: asyncpg.Connection, upload_id: int, attempt: int, la
     at once; a running one is marked, and its launcher, woken by a NOTIFY "cancel:<run_id>:<user>", stops it.
     A cancel handled before its launch's grant (the two may pass each other) leaves the launch's run already
     ended, so that the grant queues nothing."""
+    await _one_change_of_the_upload_at_a_time(conn, upload_id)
     queued = await conn.fetch(
         """UPDATE launcher.runs SET state = 'failed', outcome = 'cancelled', finished_at = now(),
                cancel_requested_by = $4, ended_why = 'cancelled before it started'

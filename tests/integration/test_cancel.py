@@ -79,3 +79,36 @@ async def test_a_cancel_that_overtakes_its_grant_still_keeps_the_run_from_starti
     assert finished.outcome == "cancelled"
     assert not tap.matching(of_upload(upload_id, "pipeline.started"))
     assert await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1", upload_id) == 1
+
+
+async def test_a_cancelled_run_whose_launcher_died_is_not_run_again(launcher_settings, tap, pool):
+    upload_id = new_upload_id()
+    await pool.execute(
+        """INSERT INTO launcher.runs (upload_id, attempt, scan, state, owner, started_at, heartbeat_at,
+                                      cancel_requested_by)
+           VALUES ($1, 1, $2, 'running', 'a-launcher-that-died', now() - interval '1 hour',
+                   now() - interval '1 hour', 'demo')""",
+        upload_id, scan_facts(upload_id).model_dump(),
+    )
+
+    async with running_app(build_app(launcher_settings(heartbeat_seconds=0.5, pipeline_rerun_safe=True))):
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+
+    assert finished.outcome == "cancelled"
+    assert finished.message == ("The launcher a-launcher-that-died running the pipeline stopped responding. "
+                                "It had been cancelled by demo: the upload may be launched again, or overwritten.")
+    assert not tap.matching(of_upload(upload_id, "pipeline.rerun_queued"))
+
+
+async def test_grants_and_cancels_handled_side_by_side_always_end_cancelled(launcher_settings, tap, pool):
+    upload_ids = [new_upload_id() for _ in range(10)]
+
+    async with running_app(build_app(launcher_settings(pipeline_command=WITH_A_CHILD, max_concurrent_runs=2))):
+        await asyncio.gather(*(tap.publish(event) for upload_id in upload_ids
+                               for event in (granted(upload_id), cancel(upload_id))))
+        finished = [await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 30) for upload_id in upload_ids]
+
+    assert [event.outcome for event in finished] == ["cancelled"] * len(upload_ids)
+    running = await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = any($1::bigint[]) "
+                                  "AND state IN ('queued', 'running')", upload_ids)
+    assert running == 0
