@@ -8,9 +8,9 @@ racing requests cannot both win:
 - a run is granted (state launch_requested) only for the current attempt,
   once validated, automatically or on request; the launcher runs nothing
   without that grant; it is granted again (a new launch of the same attempt)
-  only when the last run ended for the launcher's reasons (interrupted, or
-  its command could not start), never after a success or the pipeline's own
-  failure;
+  only when the last run ended for reasons not the upload's own (interrupted,
+  cancelled, or its command could not start), never after a success or the
+  pipeline's own failure;
 - an event of an earlier attempt changes nothing.
 """
 
