@@ -35,8 +35,9 @@ def test_the_shared_package_imports_no_service():
     assert service_packages_imported(ROOT / "services" / "common") == {"services.common"}
 
 
-def test_the_reference_pipeline_takes_only_the_exit_codes_from_services():
-    assert {name for name in imported_modules(ROOT / "pipeline") if name.startswith("services")} == {"services.common.exit_codes"}
+def test_the_reference_pipeline_takes_only_the_exit_codes_and_sizes_in_words_from_services():
+    assert {name for name in imported_modules(ROOT / "pipeline") if name.startswith("services")} == {
+        "services.common.exit_codes", "services.common.sizes"}
 
 
 @pytest.mark.parametrize("service", SERVICES)
