@@ -43,15 +43,12 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
     )
     if ended is None:
         return False
-    if ended["cancel_requested_by"] is not None:  # a user wanted it stopped: it is not run again
-        metrics.count_run(RunOutcome.CANCELLED, None)
-        await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
-            outcome=RunOutcome.CANCELLED, launcher=launcher,
-            message=f"{why}. It had been cancelled by {ended['cancel_requested_by']}: {AFTER_CANCEL}",
-        ))
+    cancelled_by = ended["cancel_requested_by"]
+    metrics.count_run(RunOutcome.INTERRUPTED if cancelled_by is None else RunOutcome.CANCELLED, None)
+    if cancelled_by is not None:  # a user wanted it stopped: it is not run again
+        await _announce_end(conn, run, launcher, RunOutcome.CANCELLED,
+                            f"{why}. It had been cancelled by {cancelled_by}: {AFTER_CANCEL}")
         return True
-    metrics.count_run(RunOutcome.INTERRUPTED, None)
     if policy.allows_rerun_after(run):
         next_run_id = await runs.queue_rerun(conn, run)
         tries = policy.max_reruns + 1
@@ -62,11 +59,17 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
                     f"(try {run.try_number + 1} of at most {tries}).",
         ))
     else:
-        await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
-            outcome=RunOutcome.INTERRUPTED, launcher=launcher, message=f"{why}. {_what_now(run, policy)}",
-        ))
+        await _announce_end(conn, run, launcher, RunOutcome.INTERRUPTED, f"{why}. {_what_now(run, policy)}")
     return True
+
+
+async def _announce_end(conn: asyncpg.Connection, run: runs.Run, launcher: str, outcome: RunOutcome,
+                        message: str) -> None:
+    """The run's end, without an exit code: the upload's Failure."""
+    await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
+        outcome=outcome, launcher=launcher, message=message,
+    ))
 
 
 def _what_now(run: runs.Run, policy: RerunPolicy) -> str:

@@ -15,10 +15,10 @@ from aiohttp import web
 
 from services.common.app_keys import POOL, REPLICA
 from services.common.settings import LauncherSettings
+from services.launcher.execute import STALE_AFTER_BEATS  # as operations.launchers counts too
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_BEATS = 3  # as operations.launchers and the reaper of runs (slots.py) count
 
 
 async def beat(conn: asyncpg.Connection | asyncpg.Pool, replica: str, slots: int, heartbeat_seconds: float) -> None:

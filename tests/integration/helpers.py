@@ -18,6 +18,7 @@ from services.common.messages import (
     UserScope,
 )
 from services.common.scan_store import scan_key
+from tests.support.tap import of_upload
 
 T = TypeVar("T")
 
@@ -91,3 +92,15 @@ def finished_event(upload_id: int, attempt: int = 1, exit_code: int | None = 0,
         outcome=RunOutcome.SUCCEEDED if succeeded else RunOutcome.FAILED, message=message,
         launcher="test-launcher",
     )
+
+
+# A pipeline command that prints the pid of a child it left sleeping in its process group, then sleeps too.
+WITH_A_CHILD = ("""{python} -c "import subprocess, sys, time; """
+                """child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); """
+                """print('[info] child', child.pid, flush=True); time.sleep(300)" """)
+
+
+async def child_pid_of(tap, upload_id: int) -> int:
+    """The pid WITH_A_CHILD printed first."""
+    first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
+    return int(first.lines[0].message.split()[-1])

@@ -7,14 +7,11 @@ import time
 
 from services.common.messages import LaunchRequested, RunCancelRequested
 from services.launcher.__main__ import build_app
-from tests.integration.helpers import new_upload_id, scan_facts
+from tests.integration.helpers import WITH_A_CHILD, child_pid_of, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
 from tests.support.live_processes import is_alive
 from tests.support.tap import of_upload
 
-WITH_A_CHILD = ("""{python} -c "import subprocess, sys, time; """
-                """child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); """
-                """print('[info] child', child.pid, flush=True); time.sleep(300)" """)
 
 
 def granted(upload_id: int) -> LaunchRequested:
@@ -32,8 +29,7 @@ async def test_a_running_run_is_stopped_with_its_children_as_soon_as_it_is_cance
 
     async with running_app(build_app(settings)):
         await tap.publish(granted(upload_id))
-        first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
-        child = int(first.lines[0].message.split()[-1])
+        child = await child_pid_of(tap, upload_id)
         cancelled_at = time.monotonic()
         await tap.publish(cancel(upload_id))
         finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)

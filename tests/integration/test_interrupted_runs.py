@@ -8,16 +8,12 @@ import asyncio
 
 from services.common.messages import LaunchRequested
 from services.launcher.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from tests.integration.helpers import WITH_A_CHILD, child_pid_of, eventually, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
 from tests.support.live_processes import is_alive
 from tests.support.tap import of_upload
 
 QUICK_SUCCESS = """{python} -c "print('[info] done', flush=True)" """
-# Prints the pid of a child it left sleeping in its process group, then sleeps too.
-WITH_A_CHILD = ("""{python} -c "import subprocess, sys, time; """
-                """child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); """
-                """print('[info] child', child.pid, flush=True); time.sleep(300)" """)
 
 
 def granted(upload_id: int) -> LaunchRequested:
@@ -32,11 +28,6 @@ async def insert_stale_run(pool, upload_id: int, try_number: int = 1) -> None:
                    now() - interval '1 hour')""",
         upload_id, try_number, scan_facts(upload_id).model_dump(),
     )
-
-
-async def child_pid_of(tap, upload_id: int) -> int:
-    first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
-    return int(first.lines[0].message.split()[-1])
 
 
 async def test_a_run_whose_launcher_died_is_ended_interrupted_and_launchable_when_not_safe_to_rerun(

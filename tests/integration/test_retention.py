@@ -138,6 +138,14 @@ async def removed_at(pool, upload_id: int, attempt: int):
                                upload_id, attempt)
 
 
+async def removed_an_hour_later(pool, store, upload_id: int, scan: Path) -> None:
+    """An hour and more on, the attempt's file is removed and marked so."""
+    await an_hour_and_more_later(pool, upload_id)
+    await remove_expired_attempt_files(pool, store, HOUR)
+    assert not scan.exists()
+    assert await removed_at(pool, upload_id, 1) is not None
+
+
 async def test_the_file_of_a_replaced_attempt_is_removed_once_the_retention_after_its_replacement_passed(
         client, pool, store, archive):
     path = archive()
@@ -167,12 +175,7 @@ async def test_the_file_of_a_rejected_upload_is_removed_after_the_retention(clie
     await tap.publish(UploadRejected(upload_id=upload_id, attempt=1,
                                      failures=[RuleFailure(field="candid", code="inactive", message="inactive")]))
     await state_becomes(pool, upload_id, "upload.rejected")
-    await an_hour_and_more_later(pool, upload_id)
-
-    await remove_expired_attempt_files(pool, store, HOUR)
-
-    assert not file_of(store, path.name, upload_id, 1).exists()
-    assert await removed_at(pool, upload_id, 1) is not None
+    await removed_an_hour_later(pool, store, upload_id, file_of(store, path.name, upload_id, 1))
 
 
 async def test_a_file_is_kept_while_its_run_is_granted_or_running_and_removed_once_the_run_failed(
@@ -201,10 +204,7 @@ async def test_a_file_is_kept_while_its_run_is_granted_or_running_and_removed_on
     await remove_expired_attempt_files(pool, store, HOUR)
     assert scan.is_file(), "a failed upload's file was removed before the retention (it may be launched again)"
 
-    await an_hour_and_more_later(pool, upload_id)
-    await remove_expired_attempt_files(pool, store, HOUR)
-    assert not scan.exists()
-    assert await removed_at(pool, upload_id, 1) is not None
+    await removed_an_hour_later(pool, store, upload_id, scan)
 
 
 async def test_removing_a_file_already_gone_is_done_once_and_quietly(client, pool, store, archive, tap):
