@@ -79,6 +79,7 @@ class BenchStack:
             "UPLOADER_AMQP_URL": self.amqp_url,
             "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
             "UPLOADER_INCOMING_PATH": str(self.work / "incoming"),
+            "UPLOADER_PIPELINE_OUTPUT_PATH": str(self.work / "output"),
             "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{self.ports['logstore']}",
             "UPLOADER_LOG_LEVEL": "WARNING",
             **{f"UPLOADER_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},

@@ -35,6 +35,7 @@ export_defaults() {
     export UPLOADER_DATABASE_URL=${UPLOADER_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/${UPLOADER_DB_NAME:-uploader}}
     export UPLOADER_AMQP_URL=${UPLOADER_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
     export UPLOADER_INCOMING_PATH=${UPLOADER_INCOMING_PATH:-$PWD/var/incoming}
+    export UPLOADER_PIPELINE_OUTPUT_PATH=${UPLOADER_PIPELINE_OUTPUT_PATH:-$PWD/var/output}
     export UPLOADER_LOGSTORE_URL=${UPLOADER_LOGSTORE_URL:-http://127.0.0.1:${UPLOADER_LOGSTORE_PORT:-8081}}
     # The Procfile runs `python`: the venv's.
     export PATH=$PWD/.venv/bin:$PATH

@@ -58,13 +58,20 @@ def incoming_path(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def service_env(database_url, amqp_url, incoming_path, pool) -> dict[str, str]:
+def output_path(tmp_path_factory) -> Path:
+    """Where the run's reference pipelines keep what they make (UPLOADER_PIPELINE_OUTPUT_PATH)."""
+    return tmp_path_factory.mktemp("output")
+
+
+@pytest.fixture(scope="session")
+def service_env(database_url, amqp_url, incoming_path, output_path, pool) -> dict[str, str]:
     """The environment of a stack of services for this run (the demo data is loaded)."""
     ports = {name: free_port() for name in ("GATEWAY", "LOGSTORE", "VALIDATOR", "LAUNCHER")}
     return {
         "UPLOADER_DATABASE_URL": database_url,
         "UPLOADER_AMQP_URL": amqp_url,
         "UPLOADER_INCOMING_PATH": str(incoming_path),
+        "UPLOADER_PIPELINE_OUTPUT_PATH": str(output_path),
         "UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
         "UPLOADER_HEARTBEAT_SECONDS": "1",

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.common.messages import TarchiveInfo
 from services.common.progress import Progress
 
 
@@ -108,11 +109,17 @@ class UploadSummary(BaseModel):
     uploaded_at: datetime | None
     uploaded_by: str | None
     tarchive: str | None = Field(description="the DICOM archive the pipeline made, once it reports it")
+    tarchive_info: TarchiveInfo | None = Field(default=None, description="that archive's summary: study date, "
+                                               "patient name, series, md5")
     minc_inserted: int | None = Field(description="null until the pipeline reports it")
     minc_created: int | None = Field(description="null until the pipeline reports it")
     size_bytes: int | None
     attempt: int
     exit_code: int | None
+    failure: str | None = Field(default=None, description="why it failed, in one sentence (null unless Failure)")
+    step: str | None = Field(default=None, description="the current run's last reported step")
+    percent: int | None = Field(default=None, description="the current run's last reported percentage (0-100)")
+    summary: str | None = Field(default=None, description="the current run's summary sentence, once reported")
     updated_at: datetime
 
 

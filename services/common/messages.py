@@ -205,13 +205,54 @@ class PipelineFinishedLate(Event):
     message: str
 
 
+class TarchiveSeries(BaseModel):
+    number: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=1024)
+    modality: str | None = Field(default=None, max_length=64)
+    files: int = Field(ge=0)
+
+
+class TarchiveInfo(BaseModel):
+    """The DICOM archive summary a pipeline reports (LORIS's tarchive): the study, its series, the archive's md5."""
+
+    study_date: str | None = Field(default=None, max_length=64)
+    patient_name: str | None = Field(default=None, max_length=1024)
+    md5: str | None = Field(default=None, max_length=128)
+    files: int | None = Field(default=None, ge=0)
+    series: list[TarchiveSeries] = Field(default_factory=list, max_length=10_000)
+
+
 class PipelineReported(Event):
-    """What the pipeline reports about the scan it inserted; a field it did not report is None."""
+    """What the pipeline reports of a run (the fields it reported since the last such event; the others None):
+    its current step and percentage, the DICOM archive it made, the images it created and inserted, its summary."""
 
     type: Literal["pipeline.reported"] = "pipeline.reported"
+    run_id: int | None = Field(default=None, description="None from launchers before steps were reported")
+    step: str | None = Field(default=None, max_length=1024)
+    percent: int | None = Field(default=None, ge=0, le=100)
     tarchive: str | None = None
+    tarchive_info: TarchiveInfo | None = None
     minc_created: int | None = Field(default=None, ge=0)
     minc_inserted: int | None = Field(default=None, ge=0)
+    summary: str | None = None
+
+
+class FileOutcome(BaseModel):
+    """What a run did with one file of the archive: a line of the upload's per-file report."""
+
+    file: str
+    series: str | None = None
+    outcome: str = Field(min_length=1, max_length=64, description="e.g. inserted, not converted, rejected, "
+                                                                   "not DICOM, not processed")
+    reason: str | None = None
+
+
+class PipelineFileOutcomes(Event):
+    """Per-file outcomes a run reported, in the order it reported them (a batch, like the log lines)."""
+
+    type: Literal["pipeline.file_outcomes"] = "pipeline.file_outcomes"
+    run_id: int
+    files: list[FileOutcome] = Field(min_length=1)
 
 
 AnyEvent = Annotated[
@@ -228,6 +269,7 @@ AnyEvent = Annotated[
         PipelineRerunQueued,
         PipelineFinishedLate,
         PipelineReported,
+        PipelineFileOutcomes,
     ],
     Field(discriminator="type"),
 ]

@@ -71,6 +71,8 @@ class LauncherSettings(ServiceSettings):
     max_concurrent_runs: int = Field(default=2, ge=1)
     pipeline_command: str = "{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} {scan_path}"
     pipeline_profile: str = "prod"  # the command's {profile}: LORIS-MRI's configuration file
+    # The command's {output_dir} is this folder's <upload id>: what the reference pipeline keeps (NIfTI, summary).
+    pipeline_output_path: Path = Path("var/output")
     # After Success the scan leaves the incoming path, unless this keeps it (a Failure's always stays).
     keep_scan_after_success: bool = False
     heartbeat_seconds: float = Field(default=10.0, gt=0)

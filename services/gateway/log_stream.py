@@ -52,18 +52,18 @@ def with_log_streams(app: web.Application) -> None:
 async def stream_log(request: web.Request) -> web.StreamResponse:
     upload_id = upload_id_from_path(request)
     try:
-        upstream = await _open_upstream(request)
+        upstream = await open_upstream(request)
     except (aiohttp.ClientError, TimeoutError) as error:
         return logstore_unavailable(error)
     async with upstream:
         if upstream.status == 404:
             return await _fresh_stream(request, upload_id)
         if upstream.status != 200:
-            return await _answer(upstream)
-        return await _pass_on(request, upstream)
+            return await answer_as_given(upstream)
+        return await pass_on(request, upstream, STREAM_HEADERS)
 
 
-async def _open_upstream(request: web.Request) -> aiohttp.ClientResponse:
+async def open_upstream(request: web.Request) -> aiohttp.ClientResponse:
     app = request.app
     headers = internal_headers(app[SETTINGS].internal_secret, request[USER].scope)
     resume = line_id_from(request.headers.get(LAST_EVENT_ID))
@@ -74,7 +74,7 @@ async def _open_upstream(request: web.Request) -> aiohttp.ClientResponse:
     return await app[STREAM_SESSION].get(url, headers=headers)
 
 
-async def _answer(upstream: aiohttp.ClientResponse) -> web.Response:
+async def answer_as_given(upstream: aiohttp.ClientResponse) -> web.Response:
     """The logstore's refusal (a 400 for a bad query), as it gave it."""
     try:
         body = await upstream.read()
@@ -83,8 +83,9 @@ async def _answer(upstream: aiohttp.ClientResponse) -> web.Response:
     return web.Response(body=body, status=upstream.status, content_type=upstream.content_type)
 
 
-async def _pass_on(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-    response = web.StreamResponse(headers=STREAM_HEADERS)
+async def pass_on(request: web.Request, upstream: aiohttp.ClientResponse, headers: dict) -> web.StreamResponse:
+    """The logstore's answer, chunk by chunk as it comes, with these headers."""
+    response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     open_streams = request.app[OPEN_STREAMS]
     open_streams.add(upstream)

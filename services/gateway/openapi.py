@@ -28,6 +28,8 @@ from services.common.api_models import (
     UploadPage,
     UploadSummary,
 )
+from services.common.file_report import CONTENT_TYPE
+from services.common.messages import FileOutcome
 from services.common.scope import ADMIN
 from services.gateway import idempotency
 from services.gateway.session_models import SessionInfo, SignIn
@@ -70,11 +72,12 @@ _ONE_UPLOAD = {
     "getUpload": "/api/v1/uploads/{upload_id}",
     "getUploadLog": "/api/v1/uploads/{upload_id}/log",
     "getUploadRuns": "/api/v1/uploads/{upload_id}/runs",
+    "getUploadReport": "/api/v1/uploads/{upload_id}/report",
     "launchUpload": "/api/v1/uploads/{upload_id}/launch",
     "cancelUpload": "/api/v1/uploads/{upload_id}/cancel",
 }
-_RESPONSE_MODELS = [CancelAccepted, DeadLettersReplayed, ErrorBody, LaunchAccepted, LogPage, RunList, SessionInfo, SystemStatus,
-                    UploadAccepted, UploadCheckAnswer, UploadPage, UploadSummary]
+_RESPONSE_MODELS = [CancelAccepted, DeadLettersReplayed, ErrorBody, FileOutcome, LaunchAccepted, LogPage, RunList,
+                    SessionInfo, SystemStatus, UploadAccepted, UploadCheckAnswer, UploadPage, UploadSummary]
 _REQUEST_MODELS = [SignIn, UploadCheck, UploadForm]
 _EXAMPLE_ARCHIVE_NAME = "phantom_example.zip"
 
@@ -135,6 +138,7 @@ def openapi_document() -> dict:
                 "get": _operation("getUploadRuns", "The upload's pipeline runs", RunList, 200,
                                   [400, 401, 403, 404, 503], parameters=[_UPLOAD_ID]),
             },
+            "/api/v1/uploads/{upload_id}/report": {"get": _report_operation()},
             "/api/v1/uploads/{upload_id}/launch": {
                 "post": _operation("launchUpload", "Launch the pipeline for a validated upload", LaunchAccepted,
                                    202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
@@ -231,6 +235,19 @@ def _log_events_operation() -> dict:
     return {"operationId": "streamUploadLog", "summary": "The upload's log, live (server-sent events)",
             "parameters": [_UPLOAD_ID, *_query_parameters(LogStreamQuery), last_event_id],
             "responses": {"200": stream, **_error_responses([400, 401, 403, 404, 503], {})}}
+
+
+def _report_operation() -> dict:
+    lines = {"description": "JSON lines, one FileOutcome per file of the archive, from the current attempt's latest "
+                            "run that reported any, in the order the pipeline reported them (a download: "
+                            "Content-Disposition names it upload-<id>-report.jsonl)",
+             "content": {CONTENT_TYPE: {"schema": {"$ref": REF.format(model="FileOutcome")}}}}
+    return {"operationId": "getUploadReport", "summary": "The upload's per-file report: what the pipeline did with "
+                                                         "each file, and why",
+            "parameters": [_UPLOAD_ID],
+            "responses": {"200": lines, **_error_responses(
+                [400, 401, 403, 404, 503],
+                {404: "no such upload (or not one the user may see), or no report yet (no_report)"})}}
 
 
 def _error_responses(errors: list[int], descriptions: dict[int, str]) -> dict:

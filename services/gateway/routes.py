@@ -10,6 +10,7 @@ from services.gateway import idempotency
 from services.gateway.auth import USER
 from services.gateway.cancel import request_cancel
 from services.gateway.launch import request_launch
+from services.gateway.file_report import download_report
 from services.gateway.log_stream import stream_log
 from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.loris_api.routes import setup_loris_routes
@@ -34,6 +35,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads/{upload_id}/log", log_or_fresh)
     app.router.add_get("/api/v1/uploads/{upload_id}/log/events", stream_log, allow_head=False)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", runs_or_fresh)
+    app.router.add_get("/api/v1/uploads/{upload_id}/report", download_report)
     app.router.add_post("/api/v1/uploads/{upload_id}/launch", post_launch)
     app.router.add_post("/api/v1/uploads/{upload_id}/cancel", post_cancel)
     app.router.add_post("/api/v1/session", post_session)

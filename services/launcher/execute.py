@@ -35,7 +35,6 @@ from services.common.messages import (
     Event,
     PipelineFinished,
     PipelineFinishedLate,
-    PipelineReported,
     PipelineStarted,
     RunOutcome,
 )
@@ -47,7 +46,8 @@ from services.launcher import runs
 from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
-from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines, report_fields
+from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
+from services.launcher.pipeline_reports import ReportReader
 from services.launcher.pipeline_command import PipelineCommand
 
 log = logging.getLogger(__name__)
@@ -167,15 +167,15 @@ class RunExecutor:
                       stderr_tail: deque[str]) -> int:
         """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
         any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
-        batches = OutputBatches(run.upload_id, run.attempt, self._write_events)
+        batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events)
         try:
             await self._announce_start(run, argv, process.pid)
             async with asyncio.TaskGroup() as group:
                 beating = group.create_task(self._keep_beating(run))
                 group.create_task(batches.tick())
                 await asyncio.gather(
-                    self._forward(run, process.stdout, False, batches, stderr_tail),
-                    self._forward(run, process.stderr, True, batches, stderr_tail),
+                    self._forward(process.stdout, False, batches, stderr_tail),
+                    self._forward(process.stderr, True, batches, stderr_tail),
                 )
                 batches.output_ended()  # the ticker writes the last lines, then ends
                 exit_code = await process.wait()
@@ -224,17 +224,20 @@ class RunExecutor:
                 last_beat = sent
                 break
 
-    async def _forward(self, run: runs.Run, stream: asyncio.StreamReader, from_stderr: bool,
-                       batches: OutputBatches, stderr_tail: deque[str]) -> None:
+    async def _forward(self, stream: asyncio.StreamReader, from_stderr: bool, batches: OutputBatches,
+                       stderr_tail: deque[str]) -> None:
+        reports = ReportReader()
         async for raw in raw_lines(stream):
             line = classify(readable(raw), from_stderr)
             if from_stderr:
                 stderr_tail.append(line.message)
-            report = report_fields(line.message) if line.is_report else None
-            if report is not None:
-                await batches.add_event(PipelineReported(upload_id=run.upload_id, attempt=run.attempt, **report))
-            else:
+            report = reports.read(line.message) if line.is_report else None
+            if report is None:
                 await batches.add(line)
+            elif report.file is not None:
+                await batches.add_file(report.file, report.line)
+            else:
+                await batches.add_report(report.fields, report.line)
 
     async def _write_events(self, events: list[Event]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():

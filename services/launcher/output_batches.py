@@ -6,10 +6,13 @@ thousands.
 A batch is written when MAX_LINES lines or MAX_BYTES bytes wait, and at the
 latest MAX_DELAY_SECONDS after they started waiting (`tick`), so that a live
 log still shows a line within a moment; `tick` writes the last ones when told
-the output ended. Lines are numbered as they are read;
-batches are written one at a time, in order, and a report is written after the
-lines printed before it. A reader that fills a batch waits for its write, so
-a slow database slows the reading down instead of filling memory.
+the output ended. Lines are numbered as they are read; batches are written
+one at a time, in order. A batch also carries the per-file outcomes and the
+reports (steps, DICOM archive, counts, summary) read with its lines: the
+reports merged into one event, the latest value of each field winning, so a
+pipeline reporting its percentage often costs no more events. A reader that
+fills a batch waits for its write, so a slow database slows the reading down
+instead of filling memory.
 """
 
 import asyncio
@@ -17,7 +20,14 @@ import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 
-from services.common.messages import Event, LogEntry, PipelineLogLines
+from services.common.messages import (
+    Event,
+    FileOutcome,
+    LogEntry,
+    PipelineFileOutcomes,
+    PipelineLogLines,
+    PipelineReported,
+)
 from services.launcher.output_lines import OutputLine
 
 MAX_LINES = 1000
@@ -28,12 +38,15 @@ WriteEvents = Callable[[list[Event]], Awaitable[None]]
 
 
 class OutputBatches:
-    def __init__(self, upload_id: int, attempt: int, write: WriteEvents) -> None:
+    def __init__(self, upload_id: int, attempt: int, run_id: int, write: WriteEvents) -> None:
         self._ids = {"upload_id": upload_id, "attempt": attempt}
+        self._run_id = run_id
         self._write = write
         self._numbers = itertools.count(1)
         self._waiting: list[LogEntry] = []
         self._waiting_bytes = 0
+        self._files: list[FileOutcome] = []
+        self._report: dict = {}
         self._one_write_at_a_time = asyncio.Lock()  # FIFO: batches are written in the order they were cut
         self._output_ended = asyncio.Event()
 
@@ -44,13 +57,26 @@ class OutputBatches:
         if len(self._waiting) >= MAX_LINES or self._waiting_bytes >= MAX_BYTES:
             await self.flush()
 
-    async def add_event(self, event: Event) -> None:
-        """An event of its own (a report), written after every line read before it."""
-        await self.flush([event])
+    async def add_report(self, fields: dict, line: OutputLine) -> None:
+        """Report fields, written with the batch of their log line."""
+        self._report.update(fields)
+        await self.add(line)
 
-    async def flush(self, then: list[Event] = ()) -> None:
+    async def add_file(self, outcome: FileOutcome, line: OutputLine) -> None:
+        self._files.append(outcome)
+        await self.add(line)
+
+    async def flush(self) -> None:
         lines, self._waiting, self._waiting_bytes = self._waiting, [], 0
-        events = ([PipelineLogLines(**self._ids, lines=lines)] if lines else []) + list(then)
+        files, self._files = self._files, []
+        report, self._report = self._report, {}
+        events: list[Event] = []
+        if lines:
+            events.append(PipelineLogLines(**self._ids, lines=lines))
+        if files:
+            events.append(PipelineFileOutcomes(**self._ids, run_id=self._run_id, files=files))
+        if report:
+            events.append(PipelineReported(**self._ids, run_id=self._run_id, **report))
         if events:
             async with self._one_write_at_a_time:
                 await self._write(events)

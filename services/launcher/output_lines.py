@@ -2,17 +2,16 @@
 
 A pipeline may tag each stdout line: `[info] ` for the summary log,
 `[verbose] ` for the detailed log only, `[error] ` for why it fails, and
-`[report] ` followed by a JSON object of what it made (`tarchive`,
-`minc_created`, `minc_inserted`), shown in Browse. Untagged stdout is detail
-(verbose); anything on stderr is an error.
+`[report] ` followed by a JSON object (pipeline_reports.py: steps, the DICOM
+archive, image counts, per-file outcomes, a summary). Untagged stdout is
+detail (verbose); anything on stderr is an error. So plain LORIS-MRI output
+works as it is, without the tags.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-REPORT_FIELDS = ("tarchive", "minc_created", "minc_inserted")
 # The longest line read whole; a longer one is logged in pieces of this size.
 READ_LIMIT_BYTES = 1024**2
 
@@ -58,18 +57,3 @@ def classify(raw: str, from_stderr: bool) -> OutputLine:
             return OutputLine(text[len(tag):], is_error, is_verbose)
     return OutputLine(text, is_error=False, is_verbose=True)
 
-
-def report_fields(text: str) -> dict | None:
-    """The known fields of a report line, or None when it is not a JSON object (then it is logged as it is)."""
-    try:
-        report = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(report, dict):
-        return None
-    fields = {name: report[name] for name in REPORT_FIELDS if name in report}
-    tarchive = fields.get("tarchive")
-    counts_ok = all(isinstance(fields.get(n), int) and fields[n] >= 0 for n in REPORT_FIELDS[1:] if n in fields)
-    if (tarchive is not None and not isinstance(tarchive, str)) or not counts_ok:
-        return None
-    return fields

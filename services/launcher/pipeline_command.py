@@ -14,7 +14,7 @@ from typing import Protocol
 from services.common.messages import ScanFacts
 
 PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid",
-                "visit_label", "profile", "phantom")
+                "visit_label", "profile", "phantom", "output_dir")
 
 
 class PipelineCommand(Protocol):
@@ -22,8 +22,9 @@ class PipelineCommand(Protocol):
 
 
 class TemplateCommand:
-    def __init__(self, template: str, profile: str = "prod") -> None:
+    def __init__(self, template: str, profile: str = "prod", output_path: Path = Path("var/output")) -> None:
         self._profile = profile
+        self._output_path = output_path.resolve()
         self._parts = shlex.split(template)
         if not self._parts:
             raise ValueError("the pipeline command is empty")
@@ -42,6 +43,7 @@ class TemplateCommand:
             "visit_label": scan.visit_label or "",
             "profile": self._profile,  # LORIS-MRI's configuration file (-profile)
             "phantom": "Y" if scan.is_phantom else "N",  # as LORIS's mri_upload.IsPhantom
+            "output_dir": self._output_path / str(upload_id),  # what the reference pipeline keeps of the upload
         }
         return [part.format_map(values) for part in self._parts]
 

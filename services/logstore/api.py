@@ -1,4 +1,4 @@
-"""The logstore's HTTP API: browse uploads, one upload, its log (and its live log), its runs.
+"""The logstore's HTTP API: browse uploads, one upload, its log (and its live log), its runs, its report.
 
 Internal: only the gateway may call it. Each call carries the shared secret
 and the scope of the user the gateway answers for; an upload outside that
@@ -19,6 +19,7 @@ from services.common.messages import UserScope
 from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.logstore import queries
+from services.logstore.file_report import latest_reporting_run, stream_report
 from services.logstore.log_stream import stream_log
 
 SCOPE = web.RequestKey("scope", UserScope)
@@ -32,6 +33,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/uploads/{upload_id}", show_upload)
     app.router.add_get("/api/v1/uploads/{upload_id}/log", show_log)
     app.router.add_get("/api/v1/uploads/{upload_id}/runs", show_runs)
+    app.router.add_get("/api/v1/uploads/{upload_id}/report", show_report)
     app.router.add_get("/api/v1/uploads/{upload_id}/log/events", show_log_events, allow_head=False)
 
 
@@ -96,6 +98,17 @@ async def show_runs(request: web.Request) -> web.Response:
             return _unknown_upload(upload_id)
         runs = await queries.get_runs(conn, upload_id)
     return model_response(RunList(upload_id=upload_id, runs=runs))
+
+
+async def show_report(request: web.Request) -> web.StreamResponse:
+    upload_id = upload_id_from_path(request)
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        upload = await queries.get_upload(conn, upload_id, request[SCOPE], _incoming(request))
+        if upload is None:
+            return _unknown_upload(upload_id)
+        run_id = await latest_reporting_run(conn, upload_id, upload.attempt)
+    return await stream_report(request, pool, upload_id, run_id)
 
 
 def _incoming(request: web.Request):

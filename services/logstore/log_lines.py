@@ -10,7 +10,6 @@ from services.common.messages import (
     PipelineFinishedLate,
     PipelineLogLine,
     PipelineLogLines,
-    PipelineReported,
     PipelineRerunQueued,
     PipelineStarted,
     RunCancelRequested,
@@ -49,8 +48,6 @@ def lines_for(event: Event) -> list[Line]:
                 Line("launcher", f"Command (pid {event.pid} on {event.launcher}): " + " ".join(event.command),
                      is_verbose=True),
             ]
-        case PipelineReported():
-            return [Line("pipeline", _report_message(event))]
         case PipelineLogLines():
             return [Line("pipeline", without_nul(entry.message), entry.is_error, entry.is_verbose) for entry in event.lines]
         case PipelineLogLine():
@@ -83,13 +80,3 @@ def _launch_message(event: LaunchRequested) -> str:
         return f"Pipeline launched again by {event.requested_by} after its interrupted run; the run is queued."
     return f"Pipeline launch requested by {event.requested_by}; the run is queued."
 
-
-def _report_message(event: PipelineReported) -> str:
-    parts = []
-    if event.tarchive is not None:
-        parts.append(f"DICOM archive {event.tarchive}")
-    if event.minc_created is not None:
-        parts.append(f"{event.minc_created} image file(s) created")
-    if event.minc_inserted is not None:
-        parts.append(f"{event.minc_inserted} inserted")
-    return "Pipeline report: " + (", ".join(parts) if parts else "nothing reported") + "."

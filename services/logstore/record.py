@@ -9,6 +9,7 @@ import asyncpg
 
 from services.common.messages import (
     Event,
+    PipelineFileOutcomes,
     PipelineFinished,
     PipelineReported,
     PipelineRerunQueued,
@@ -36,12 +37,15 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
             await _record_site(conn, event)
         case PipelineStarted():
             await record_run_started(conn, event)
+            await _start_run_report(conn, event)
         case PipelineFinished():
             await record_run_finished(conn, event)
         case PipelineRerunQueued():
             await record_run_interrupted(conn, event)
         case PipelineReported():
             await _record_report(conn, event)
+        case PipelineFileOutcomes():
+            await _record_file_outcomes(conn, event)
     if moves_progress(event):
         await _advance_progress(conn, event)
     await _append_log_lines(conn, event)
@@ -60,7 +64,8 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
                visit_label = EXCLUDED.visit_label, is_phantom = EXCLUDED.is_phantom,
                uploaded_by = EXCLUDED.uploaded_by, size_bytes = EXCLUDED.size_bytes,
                uploaded_at = EXCLUDED.uploaded_at, site = coalesce(EXCLUDED.site, u.site),
-               scan_key = EXCLUDED.scan_key, tarchive = NULL, minc_created = NULL, minc_inserted = NULL
+               scan_key = EXCLUDED.scan_key, tarchive = NULL, minc_created = NULL, minc_inserted = NULL,
+               report_run_id = NULL, step = NULL, percent = NULL, tarchive_info = NULL, summary = NULL
            WHERE EXCLUDED.attempt >= u.attempt""",
         event.upload_id,
         scan.file_name,
@@ -87,30 +92,69 @@ async def _record_site(conn: asyncpg.Connection, event: UploadValidated | Upload
         )
 
 
-async def _record_report(conn: asyncpg.Connection, event: PipelineReported) -> None:
+async def _start_run_report(conn: asyncpg.Connection, event: PipelineStarted) -> None:
+    """A new run of the attempt: what an earlier run reported no longer stands."""
     await conn.execute(
-        """UPDATE logstore.uploads SET tarchive = coalesce($3, tarchive),
-               minc_created = coalesce($4, minc_created), minc_inserted = coalesce($5, minc_inserted)
-           WHERE upload_id = $1 AND attempt = $2""",
-        event.upload_id, event.attempt, event.tarchive, event.minc_created, event.minc_inserted,
+        """UPDATE logstore.uploads SET report_run_id = $3, step = NULL, percent = NULL, tarchive = NULL,
+               tarchive_info = NULL, minc_created = NULL, minc_inserted = NULL, summary = NULL
+           WHERE upload_id = $1 AND attempt = $2 AND (report_run_id IS NULL OR report_run_id < $3)""",
+        event.upload_id, event.attempt, event.run_id,
+    )
+
+
+async def _record_report(conn: asyncpg.Connection, event: PipelineReported) -> None:
+    """The fields a run reported; a report of a run older than the one already reported on changes nothing."""
+    info = event.tarchive_info.model_dump(mode="json") if event.tarchive_info is not None else None
+    await conn.execute(
+        """UPDATE logstore.uploads SET report_run_id = coalesce($3, report_run_id),
+               step = coalesce($4, step), percent = coalesce($5, percent), tarchive = coalesce($6, tarchive),
+               tarchive_info = coalesce($7::jsonb, tarchive_info), minc_created = coalesce($8, minc_created),
+               minc_inserted = coalesce($9, minc_inserted), summary = coalesce($10, summary)
+           WHERE upload_id = $1 AND attempt = $2
+             AND ($3::bigint IS NULL OR report_run_id IS NULL OR report_run_id <= $3)""",
+        event.upload_id, event.attempt, event.run_id, event.step, event.percent, event.tarchive, info,
+        event.minc_created, event.minc_inserted, event.summary,
+    )
+
+
+FILE_OUTCOME_COLUMNS = ("upload_id", "attempt", "run_id", "file", "series", "outcome", "reason")
+
+
+async def _record_file_outcomes(conn: asyncpg.Connection, event: PipelineFileOutcomes) -> None:
+    await conn.copy_records_to_table(
+        "file_outcomes", schema_name="logstore", columns=FILE_OUTCOME_COLUMNS,
+        records=[(event.upload_id, event.attempt, event.run_id, file.file, file.series, file.outcome, file.reason)
+                 for file in event.files],
     )
 
 
 async def _advance_progress(conn: asyncpg.Connection, event: Event) -> None:
     exit_code = event.exit_code if isinstance(event, PipelineFinished) else None
     await conn.execute(
-        """INSERT INTO logstore.uploads AS u (upload_id, attempt, state_rank, progress, exit_code)
-           VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO logstore.uploads AS u (upload_id, attempt, state_rank, progress, exit_code, failure)
+           VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (upload_id) DO UPDATE SET
                attempt = EXCLUDED.attempt, state_rank = EXCLUDED.state_rank,
-               progress = EXCLUDED.progress, exit_code = EXCLUDED.exit_code, updated_at = now()
+               progress = EXCLUDED.progress, exit_code = EXCLUDED.exit_code, failure = EXCLUDED.failure,
+               updated_at = now()
            WHERE (EXCLUDED.attempt, EXCLUDED.state_rank) > (u.attempt, u.state_rank)""",
         event.upload_id,
         event.attempt,
         rank_of(event),
         progress_after(event).value,
         exit_code,
+        _failure(event),
     )
+
+
+def _failure(event: Event) -> str | None:
+    """Why the upload failed, in the sentence Browse shows; None when it did not."""
+    match event:
+        case PipelineFinished(succeeded=False):
+            return event.message
+        case UploadRejected():
+            return " ".join(failure.message for failure in event.failures)
+    return None
 
 
 LOG_LINE_COLUMNS = ("upload_id", "attempt", "event_id", "logged_at", "origin", "message", "is_error", "is_verbose")

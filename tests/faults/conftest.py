@@ -50,6 +50,7 @@ def fault_env(database_url: str, amqp_url: str, work_dir: Path, pipeline_command
         "UPLOADER_DATABASE_URL": database_url,
         "UPLOADER_AMQP_URL": amqp_url,
         "UPLOADER_INCOMING_PATH": str(work_dir / "incoming"),
+        "UPLOADER_PIPELINE_OUTPUT_PATH": str(work_dir / "output"),
         "UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
         "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
         "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,

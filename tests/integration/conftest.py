@@ -36,9 +36,10 @@ def validator_settings(database_url, amqp_url, incoming_path, pool):
 
 
 @pytest.fixture
-def launcher_settings(database_url, amqp_url, incoming_path, pool):
+def launcher_settings(database_url, amqp_url, incoming_path, output_path, pool):
     return _settings_factory(
-        LauncherSettings, database_url, amqp_url, incoming_path, max_concurrent_runs=1, heartbeat_seconds=1
+        LauncherSettings, database_url, amqp_url, incoming_path, max_concurrent_runs=1, heartbeat_seconds=1,
+        pipeline_output_path=output_path,
     )
 
 

@@ -643,6 +643,8 @@ async def test_browse_upload_and_log_queries_answer_what_the_logstore_answers(cl
 
     page = await (await client.get("/api/v1/uploads", candid="300001", sort="-uploaded_at")).json()
     assert page["items"][0]["upload_id"] == upload_id and page["items"][0]["file_name"] == path.name
+    no_report = await error_of(await client.get(f"/api/v1/uploads/{upload_id}/report"), 404)
+    assert no_report["code"] == "no_report"
     assert (await client.get("/api/v1/uploads", progress="Bogus")).status == 400
 
 
@@ -651,7 +653,8 @@ async def test_browsing_while_the_logstore_is_down_is_a_503_with_a_json_error(ga
 
     async with running_app(build_gateway(settings)) as url:
         client = UploaderClient(http, url, DEMO_TOKEN)
-        for target in ("/api/v1/uploads", f"/api/v1/uploads/{new_upload_id()}", f"/api/v1/uploads/{new_upload_id()}/log"):
+        for target in ("/api/v1/uploads", f"/api/v1/uploads/{new_upload_id()}", f"/api/v1/uploads/{new_upload_id()}/log",
+                       f"/api/v1/uploads/{new_upload_id()}/report"):
             error = await error_of(await client.get(target), 503)
             assert error["code"] == "logstore_unavailable", target
             assert error["message"] == "The upload log cannot be reached right now; try again shortly."

@@ -252,20 +252,41 @@ async def test_the_last_twenty_lines_of_error_output_are_kept_with_the_finish(la
     assert (finished.exit_code, finished.outcome) == (82, "failed")
 
 
-async def test_a_report_line_becomes_a_report_of_what_the_pipeline_made(launcher_settings, tap, tmp_path):
+async def test_report_lines_become_the_runs_reports_file_outcomes_and_log_lines_in_words(launcher_settings, tap, tmp_path):
     upload_id = new_upload_id()
     script = tmp_path / "reporting_pipeline.py"
     script.write_text(
         "import json\n"
-        "print('[report] ' + json.dumps({'tarchive': 'DCM_x.tar', 'minc_created': 4, 'minc_inserted': 3}))\n"
+        "def report(**fields): print('[report] ' + json.dumps(fields))\n"
+        "report(type='step', name='Extracting', percent=10)\n"
+        "report(type='step', name='Extracting', percent=30)\n"
+        "report(type='tarchive', tarchive='DCM_2024-01-05_x', study_date='2024-01-05', md5='ab', files=1,\n"
+        "       series=[{'number': '1', 'description': 'T1w', 'modality': 'MR', 'files': 1}])\n"
+        "report(type='file', file='s/IM1.dcm', series='1', outcome='inserted', reason=None)\n"
+        "report(type='counts', minc_created=1, minc_inserted=1)\n"
+        "report(type='summary', message='1 series: 1 image kept.')\n"
         "print('[report] not json')\n"
     )
 
     async with running_app(build_app(launcher_settings(pipeline_command=f"{{python}} {script}"))):
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
-        await finished_of(tap, upload_id)
+        finished = await finished_of(tap, upload_id)
 
     # Delivery is at least once: an event may be seen twice, with one event id.
-    [reported] = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.reported"))}.values()
-    assert (reported.tarchive, reported.minc_created, reported.minc_inserted) == ("DCM_x.tar", 4, 3)
-    assert [line.message for line in output_lines(tap, upload_id)] == ["not json"]
+    reports = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.reported"))}.values()
+    merged = {name: value for event in reports for name, value in event.model_dump(exclude_none=True).items()}
+    assert {event.run_id for event in reports} == {finished.run_id}
+    assert (merged["step"], merged["percent"], merged["tarchive"], merged["minc_created"], merged["summary"]) == (
+        "Extracting", 30, "DCM_2024-01-05_x", 1, "1 series: 1 image kept.")
+    assert merged["tarchive_info"]["series"] == [{"number": "1", "description": "T1w", "modality": "MR", "files": 1}]
+    [files] = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.file_outcomes"))}.values()
+    assert [(file.file, file.outcome) for file in files.files] == [("s/IM1.dcm", "inserted")]
+    assert [(line.message, line.is_verbose) for line in output_lines(tap, upload_id)] == [
+        ("Extracting (10%)", False),
+        ("Extracting (30%)", True),
+        ("DICOM archive DCM_2024-01-05_x: study of 2024-01-05, 1 series (1 file), md5 ab.", False),
+        ("s/IM1.dcm (series 1): inserted", True),
+        ("Image files: 1 created, 1 inserted.", False),
+        ("Summary: 1 series: 1 image kept.", False),
+        ("not json", True),
+    ]

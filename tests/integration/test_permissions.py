@@ -94,9 +94,14 @@ async def test_a_user_sees_an_upload_of_a_kind_only_when_allowed(gateway, http, 
     statuses = [(await client.get(path)).status for path in (
         f"/api/v1/uploads/{upload_id}", f"/api/v1/uploads/{upload_id}/log", f"/api/v1/uploads/{upload_id}/runs")]
     launch = await client.launch(upload_id)
+    report = await client.get(f"/api/v1/uploads/{upload_id}/report")
 
     assert (upload_id in {item["upload_id"] for item in browse["items"]}) == (kind in ALLOWED[user])
     assert statuses == [expected] * 3
+    if kind in ALLOWED[user]:  # its report, or none yet
+        assert report.status == 200 or (await report.json())["error"]["code"] == "no_report", await report.text()
+    else:
+        assert (await report.json())["error"]["code"] == "unknown_upload"
     if kind in ALLOWED[user]:
         assert launch.status in (202, 409), await launch.text()
     else:
@@ -135,7 +140,7 @@ async def test_an_own_sites_user_is_told_which_sites_they_may_upload_for(gateway
 
 
 @pytest.mark.parametrize("path", ["/api/v1/uploads", "/api/v1/uploads/1", "/api/v1/uploads/1/log",
-                                  "/api/v1/uploads/1/runs"])
+                                  "/api/v1/uploads/1/runs", "/api/v1/uploads/1/report"])
 async def test_a_user_without_an_uploader_permission_is_refused_everywhere(gateway, http, path):
     viewer = UploaderClient(http, gateway, NO_PERMISSION_TOKEN)
 

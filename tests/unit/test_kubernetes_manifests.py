@@ -190,6 +190,13 @@ def test_the_gateway_and_the_launchers_share_one_read_write_many_claim_at_the_in
     assert OBJECTS[("PersistentVolumeClaim", "incoming-scans")]["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
+def test_the_launchers_keep_the_pipeline_output_on_a_read_write_many_claim_of_its_own():
+    launcher = deployment("launcher")
+    claim = claim_mounted_at(launcher, environment(launcher, OBJECTS)["UPLOADER_PIPELINE_OUTPUT_PATH"])
+    assert claim == {"claimName": "pipeline-output", "readOnly": False}
+    assert OBJECTS[("PersistentVolumeClaim", "pipeline-output")]["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_secret_a_service_needs_comes_from_the_secret(service):
     variables = environment(deployment(service), OBJECTS)

@@ -83,7 +83,7 @@ def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(doc
 def test_each_operation_has_its_own_operation_id(document):
     ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
 
-    assert len(ids) == len(set(ids)) == 15
+    assert len(ids) == len(set(ids)) == 16
 
 
 def test_the_live_log_is_an_event_stream_that_takes_the_log_s_mode_after_and_last_event_id(document):
@@ -226,7 +226,7 @@ def test_every_link_names_an_operation_and_its_path_parameters(document):
     links = [link for _, op in operations.values() for response in op["responses"].values()
              for link in response.get("links", {}).values()]
 
-    assert len(links) == 5 + 4 + 4  # the upload's to each operation on it; launch's and cancel's to the others
+    assert len(links) == 6 + 5 + 5  # the upload's to each operation on it; launch's and cancel's to the others
     for link in links:
         path, target = operations[link["operationId"]]
         path_parameters = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}

@@ -1,11 +1,11 @@
 """A run's output goes to the log in batches: by count, by size and by time, in
-the order it was printed, with a report after the lines printed before it."""
+the order it was printed, with the per-file outcomes and the reports read with its lines."""
 
 import asyncio
 
 import pytest
 
-from services.common.messages import PipelineLogLines, PipelineReported
+from services.common.messages import FileOutcome, PipelineFileOutcomes, PipelineLogLines
 from services.launcher import output_batches
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_lines import OutputLine, raw_lines
@@ -32,7 +32,7 @@ def line(text: str) -> OutputLine:
 async def test_a_full_batch_is_written_at_once_and_numbered_in_order(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_LINES", 3)
     written = Written()
-    batches = OutputBatches(7, 2, written)
+    batches = OutputBatches(7, 2, 99, written)
 
     for n in range(1, 8):
         await batches.add(line(f"line {n}"))
@@ -47,7 +47,7 @@ async def test_a_full_batch_is_written_at_once_and_numbered_in_order(monkeypatch
 async def test_a_batch_is_also_cut_by_its_size(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_BYTES", 10)
     written = Written()
-    batches = OutputBatches(7, 1, written)
+    batches = OutputBatches(7, 1, 99, written)
 
     await batches.add(line("12345"))
     await batches.add(line("67890"))  # 10 bytes: written now
@@ -59,7 +59,7 @@ async def test_a_batch_is_also_cut_by_its_size(monkeypatch):
 async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline_prints_nothing_more(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_DELAY_SECONDS", 0.05)
     written = Written()
-    batches = OutputBatches(7, 1, written)
+    batches = OutputBatches(7, 1, 99, written)
     ticking = asyncio.create_task(batches.tick())
 
     await batches.add(line("only line"))
@@ -73,7 +73,7 @@ async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline
 async def test_when_the_output_ends_during_a_write_the_batch_being_written_and_the_last_lines_are_both_kept(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_DELAY_SECONDS", 0.01)
     written = Written(delay=0.1)
-    batches = OutputBatches(7, 1, written)
+    batches = OutputBatches(7, 1, 99, written)
     ticking = asyncio.create_task(batches.tick())
 
     await batches.add(line("first"))
@@ -85,22 +85,44 @@ async def test_when_the_output_ends_during_a_write_the_batch_being_written_and_t
     assert written.batches == [["first"], ["last"]]
 
 
-async def test_a_report_comes_after_the_lines_printed_before_it():
+async def test_reports_ride_with_their_batch_merged_the_latest_value_of_each_field_winning():
     written = Written()
-    batches = OutputBatches(7, 1, written)
+    batches = OutputBatches(7, 1, 99, written)
 
-    await batches.add(line("before"))
-    await batches.add_event(PipelineReported(upload_id=7, attempt=1, minc_created=2))
+    await batches.add_report({"step": "Extracting", "percent": 5}, line("Extracting (5%)"))
+    await batches.add_report({"step": "Extracting", "percent": 30}, line("Extracting (30%)"))
+    await batches.add_report({"minc_created": 2}, line("Image files: 2 created."))
+    await batches.flush()
     await batches.add(line("after"))
     await batches.flush()
 
     assert [event.type for event in written.events] == ["pipeline.log_lines", "pipeline.reported", "pipeline.log_lines"]
+    report = written.events[1]
+    assert (report.run_id, report.step, report.percent, report.minc_created, report.tarchive) == (
+        99, "Extracting", 30, 2, None)
+    assert written.batches == [["Extracting (5%)", "Extracting (30%)", "Image files: 2 created."], ["after"]]
+
+
+async def test_file_outcomes_are_written_in_one_event_per_batch_in_the_order_they_were_reported(monkeypatch):
+    monkeypatch.setattr(output_batches, "MAX_LINES", 3)
+    written = Written()
+    batches = OutputBatches(7, 1, 99, written)
+
+    for n in range(1, 5):
+        outcome = FileOutcome(file=f"IM{n}.dcm", series="1", outcome="inserted")
+        await batches.add_file(outcome, line(f"IM{n}.dcm (series 1): inserted"))
+    await batches.flush()
+
+    files = [event for event in written.events if isinstance(event, PipelineFileOutcomes)]
+    assert [[outcome.file for outcome in event.files] for event in files] == [
+        ["IM1.dcm", "IM2.dcm", "IM3.dcm"], ["IM4.dcm"]]
+    assert {event.run_id for event in files} == {99}
 
 
 async def test_batches_cut_while_one_is_being_written_are_written_after_it_in_order(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_LINES", 2)
     written = Written(delay=0.01)
-    batches = OutputBatches(7, 1, written)
+    batches = OutputBatches(7, 1, 99, written)
 
     await asyncio.gather(*(batches.add(line(f"line {n}")) for n in range(1, 11)))
     await batches.flush()
@@ -112,7 +134,7 @@ async def test_a_write_that_fails_fails_the_caller():
     async def refuse(events):
         raise ConnectionError("the database is away")
 
-    batches = OutputBatches(7, 1, refuse)
+    batches = OutputBatches(7, 1, 99, refuse)
     await batches.add(line("one"))
 
     with pytest.raises(ConnectionError):

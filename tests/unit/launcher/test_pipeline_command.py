@@ -31,7 +31,7 @@ def test_every_placeholder_is_filled_from_the_upload():
 def test_the_placeholders_are_the_documented_ones():
     assert PLACEHOLDERS == (
         "python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid", "visit_label",
-        "profile", "phantom",
+        "profile", "phantom", "output_dir",
     )
 
 
@@ -90,7 +90,7 @@ def test_an_unknown_placeholder_is_refused_naming_it_and_listing_the_known_ones(
     assert str(caught.value) == (
         "pipeline command argument '{uploadid}' has an unknown placeholder 'uploadid'; known: "
         "{python}, {upload_id}, {attempt}, {scan_path}, {file_name}, {patient_name}, {candid}, {pscid}, {visit_label}, "
-        "{profile}, {phantom}"
+        "{profile}, {phantom}, {output_dir}"
     )
 
 
@@ -111,7 +111,7 @@ def test_an_empty_template_is_refused(template):
 
 def test_the_default_template_runs_the_reference_pipeline_with_this_python(monkeypatch):
     monkeypatch.delenv("UPLOADER_PIPELINE_COMMAND", raising=False)
-    command = TemplateCommand(LauncherSettings().pipeline_command)
+    command = TemplateCommand(LauncherSettings().pipeline_command, output_path=Path("/data/output"))
 
     assert command.argv(7, 2, SCAN, SCAN_PATH) == [
         sys.executable, "-m", "pipeline", "--upload-id", "7", "--patient-name=MTL0001_300001_V1", str(SCAN_PATH),
@@ -120,8 +120,14 @@ def test_the_default_template_runs_the_reference_pipeline_with_this_python(monke
 
 def test_the_default_template_gives_a_phantom_an_empty_patient_name_argument(monkeypatch):
     monkeypatch.delenv("UPLOADER_PIPELINE_COMMAND", raising=False)
-    command = TemplateCommand(LauncherSettings().pipeline_command)
+    command = TemplateCommand(LauncherSettings().pipeline_command, output_path=Path("/data/output"))
 
     assert command.argv(8, 1, PHANTOM, SCAN_PATH) == [
         sys.executable, "-m", "pipeline", "--upload-id", "8", "--patient-name=", str(SCAN_PATH),
     ]
+
+
+def test_the_output_dir_is_the_uploads_own_folder_under_the_output_path():
+    command = TemplateCommand("run --output-dir {output_dir} {scan_path}", output_path=Path("/data/output"))
+
+    assert command.argv(7, 2, SCAN, SCAN_PATH) == ["run", "--output-dir", "/data/output/7", str(SCAN_PATH)]

@@ -111,11 +111,10 @@ def test_a_started_pipeline_logs_a_summary_line_and_its_command_pid_and_launcher
     ]
 
 
-def test_a_pipeline_report_is_one_summary_line_of_what_it_made():
-    event = PipelineReported(upload_id=7, attempt=1, tarchive="DCM_x.tar", minc_created=3, minc_inserted=2)
+def test_a_pipeline_report_adds_no_line_of_its_own_the_launcher_logged_it_in_words_with_the_output():
+    event = PipelineReported(upload_id=7, attempt=1, run_id=3, tarchive="DCM_x.tar", minc_created=3, minc_inserted=2)
 
-    assert lines_for(event) == [
-        Line("pipeline", "Pipeline report: DICOM archive DCM_x.tar, 3 image file(s) created, 2 inserted.")]
+    assert lines_for(event) == []
 
 
 @pytest.mark.parametrize(("is_error", "is_verbose"), [(False, False), (False, True), (True, False)])

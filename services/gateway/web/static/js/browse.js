@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const REFRESH_SECONDS = 3;
 const COLUMNS = [
   (u) => link(u.upload_id),
-  (u) => progressLabel(u.progress),
+  (u) => progressCell(u),
   (u) => orDash(u.candid),
   (u) => orDash(u.pscid),
   (u) => orDash(u.visit_label),
@@ -18,11 +18,60 @@ const COLUMNS = [
   (u) => orDash(u.file_name),
   (u) => dateTime(u.uploaded_at),
   (u) => orDash(u.uploaded_by),
-  (u) => orDash(u.tarchive),
+  (u) => tarchiveCell(u),
   (u) => orDash(u.minc_inserted),
   (u) => orDash(u.minc_created),
 ];
 const FILE_COLUMN = 7;
+
+/** The progress label; while In Progress the run's percentage and step, after a Failure its reason. */
+function progressCell(upload) {
+  const cell = document.createElement("div");
+  cell.append(progressLabel(upload.progress));
+  if (upload.progress === "In Progress" && upload.percent !== null && upload.percent !== undefined) {
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = upload.percent;
+    bar.className = "run-percent";
+    bar.setAttribute("aria-label", `Upload ${upload.upload_id}: ${upload.percent}% done`);
+    cell.append(bar, note("run-step", `${upload.percent}%${upload.step ? ` · ${upload.step}` : ""}`));
+  } else if (upload.progress === "Failure" && upload.failure) {
+    cell.append(note("failure-reason", upload.failure));
+  }
+  return cell;
+}
+
+/** The DICOM archive's name, and its study date, series and files from the tarchive info. */
+function tarchiveCell(upload) {
+  if (!upload.tarchive) return "—";
+  const cell = document.createElement("div");
+  cell.append(note("tarchive-name", upload.tarchive));
+  const info = upload.tarchive_info;
+  if (info) {
+    const parts = [info.study_date ? `Study ${info.study_date}` : "Study date unknown", plural(info.series.length, "series", "series")];
+    if (info.files !== null && info.files !== undefined) parts.push(plural(info.files, "file"));
+    const details = note("tarchive-details", parts.join(" · "));
+    details.title = [...info.series.map(describeSeries), info.md5 ? `md5 ${info.md5}` : ""].filter(Boolean).join("\n");
+    cell.append(details);
+  }
+  return cell;
+}
+
+function describeSeries(series) {
+  const name = [series.description, series.modality && `(${series.modality})`].filter(Boolean).join(" ");
+  return `Series ${series.number ?? "?"}${name ? ` ${name}` : ""}: ${plural(series.files, "file")}`;
+}
+
+function plural(count, noun, nouns = `${noun}s`) {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
+function note(className, text) {
+  const element = document.createElement("div");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
 
 function link(uploadId) {
   const a = document.createElement("a");

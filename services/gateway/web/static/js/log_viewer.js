@@ -41,6 +41,7 @@ export class LogViewer {
     $("log-connection").textContent = "";
     $("log-cause").hidden = true;
     $("log-upload").textContent = `Upload ${uploadId}`;
+    $("log-report").href = uploadPath(uploadId, "/report");
     $("log-body").hidden = false;
     try {
       const upload = await call("GET", uploadPath(uploadId));
