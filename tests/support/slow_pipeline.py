@@ -1,11 +1,13 @@
-"""A pipeline that takes its time: it prints a few progress lines, one every
---delay seconds, then runs the reference pipeline with the arguments it was
-given. The browser tests use it to watch a log grow while a pipeline runs.
+"""A pipeline that takes its time: it prints a few progress lines and reports
+its step ("Preparing", a percent each), one every --delay seconds, then runs
+the reference pipeline with the arguments it was given. The browser tests use
+it to watch a log grow and Browse's percentage while a pipeline runs.
 
     python tests/support/slow_pipeline.py --steps 6 --delay 0.5 -- <reference pipeline arguments>
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -20,6 +22,8 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         print(f"[info] Preparing, step {step} of {args.steps}", flush=True)
         print(f"[verbose] Details of step {step}", flush=True)
+        report = {"type": "step", "name": f"Preparing, step {step} of {args.steps}", "percent": step}
+        print(f"[report] {json.dumps(report)}", flush=True)
         time.sleep(args.delay)
     pipeline_args = [arg for arg in args.pipeline_args if arg != "--"]
     os.execv(sys.executable, [sys.executable, "-m", "pipeline", *pipeline_args])
