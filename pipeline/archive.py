@@ -11,7 +11,8 @@ By our own rules, not the interpreter's extraction filter:
 
 Every entry is checked before anything is written (a first pass reads the
 headers only), so an archive with one unsafe entry extracts nothing. Files
-are then copied in chunks: memory stays flat however large the archive.
+are then copied in chunks: memory stays flat however large the archive. A
+progress callback hears of the bytes written so far, out of the total.
 """
 
 import os
@@ -19,7 +20,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -42,6 +43,8 @@ RATIO_FLOOR_BYTES = 64 * 1024 * 1024
 _CORRUPTION_ERRORS = (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, zlib.error)
 _OUTSIDE = "it would be written outside the work directory"
 _ONLY_FILES = "only regular files and folders are extracted"
+
+Progress = Callable[[int, int], None]  # (bytes written so far, bytes to write in all)
 
 
 class ArchiveLimits(BaseSettings):
@@ -75,13 +78,16 @@ def archive_kind(archive: Path) -> str:
     )
 
 
-def extract_archive(archive: Path, work_dir: Path, limits: ArchiveLimits | None = None) -> int:
+def extract_archive(
+    archive: Path, work_dir: Path, limits: ArchiveLimits | None = None, progress: Progress | None = None
+) -> int:
     """Extract `archive` into `work_dir`; returns the number of files extracted."""
     limits = limits or ArchiveLimits()
     tar = archive_kind(archive) == "tar"
     try:
-        _check_entries(archive, _tar_entries(archive) if tar else _zip_entries(archive), work_dir, limits)
-        return _extract_tar(archive, work_dir) if tar else _extract_zip(archive, work_dir)
+        total = _check_entries(archive, _tar_entries(archive) if tar else _zip_entries(archive), work_dir, limits)
+        written = _Written(total, progress)
+        return _extract_tar(archive, work_dir, written) if tar else _extract_zip(archive, work_dir, written)
     except (*_CORRUPTION_ERRORS, NotImplementedError, RuntimeError) as error:
         # NotImplementedError: unknown zip compression; RuntimeError: encrypted zip.
         raise PipelineFailure(
@@ -91,7 +97,8 @@ def extract_archive(archive: Path, work_dir: Path, limits: ArchiveLimits | None 
         ) from error
 
 
-def _check_entries(archive: Path, entries: Iterator[Entry], work_dir: Path, limits: ArchiveLimits) -> None:
+def _check_entries(archive: Path, entries: Iterator[Entry], work_dir: Path, limits: ArchiveLimits) -> int:
+    """Refuses an unsafe entry or a bomb; returns the number of bytes the files unpack to."""
     archive_bytes = max(archive.stat().st_size, 1)
     members = unpacked = 0
     for entry in entries:
@@ -108,6 +115,19 @@ def _check_entries(archive: Path, entries: Iterator[Entry], work_dir: Path, limi
         if unpacked > RATIO_FLOOR_BYTES and unpacked > limits.max_ratio * archive_bytes:
             raise _bomb(archive, f"it would unpack to more than {limits.max_ratio:g} times its size",
                         "UPLOADER_ARCHIVE_MAX_RATIO")
+    return unpacked
+
+
+class _Written:
+    """Counts the bytes written and tells the progress callback."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.done, self._progress = total, 0, progress
+
+    def add(self, size: int) -> None:
+        self.done += size
+        if self._progress:
+            self._progress(self.done, self.total)
 
 
 def target_of(work_dir: Path, name: str) -> Path:
@@ -162,7 +182,7 @@ def _zip_kind(member: zipfile.ZipInfo) -> str:
     return "a special file"
 
 
-def _extract_tar(archive: Path, work_dir: Path) -> int:
+def _extract_tar(archive: Path, work_dir: Path, written: _Written) -> int:
     files = 0
     with tarfile.open(archive, mode="r|gz") as tar:
         for member in tar:
@@ -170,12 +190,12 @@ def _extract_tar(archive: Path, work_dir: Path) -> int:
             if member.isdir():
                 target.mkdir(parents=True, exist_ok=True)
             else:
-                _write(target, tar.extractfile(member))
+                _write(target, tar.extractfile(member), written)
                 files += 1
     return files
 
 
-def _extract_zip(archive: Path, work_dir: Path) -> int:
+def _extract_zip(archive: Path, work_dir: Path, written: _Written) -> int:
     files = 0
     with zipfile.ZipFile(archive) as zip_file:
         for member in zip_file.infolist():
@@ -184,18 +204,19 @@ def _extract_zip(archive: Path, work_dir: Path) -> int:
                 target.mkdir(parents=True, exist_ok=True)
             else:
                 with zip_file.open(member) as source:  # reads at most its declared size, and checks its CRC
-                    _write(target, source)
+                    _write(target, source, written)
                 files += 1
     return files
 
 
-def _write(target: Path, source: BinaryIO) -> None:
+def _write(target: Path, source: BinaryIO, written: _Written) -> None:
     """A new file, never through a link, filled a chunk at a time."""
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with open(descriptor, "wb") as out:
         while chunk := source.read(CHUNK_BYTES):
             out.write(chunk)
+            written.add(len(chunk))
 
 
 def _unsafe_entry(name: str, reason: str) -> PipelineFailure:
@@ -204,6 +225,7 @@ def _unsafe_entry(name: str, reason: str) -> PipelineFailure:
         f"The archive entry {name!r} is unsafe to extract: {reason}.",
         "Recreate the archive with relative paths inside one folder, "
         "without links or special files, and upload it again.",
+        rejected={name: f"unsafe to extract: {reason}"},
     )
 
 
