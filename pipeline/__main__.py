@@ -1,10 +1,12 @@
-"""python -m pipeline --upload-id ID [--patient-name NAME] ARCHIVE_PATH
+"""python -m pipeline --upload-id ID [--patient-name NAME] [--output-dir DIR] ARCHIVE_PATH
 
 Extracts the scan archive into a temporary work directory, checks its DICOM
-files, removes the work directory and exits with a LORIS-MRI exit code. The
-archive itself is left in place. Each stdout line starts with a tag the
-launcher reads: "[info] " for the summary log, "[verbose] " for the detailed
-log and "[error] " for why the run failed.
+files, writes the DICOM archive summary, converts each series to NIfTI,
+removes the work directory and exits with a LORIS-MRI exit code. The archive
+itself is left in place. Each stdout line starts with a tag the launcher
+reads (pipeline.report): "[info] " for the summary log, "[verbose] " for the
+detailed log, "[error] " for why the run failed and "[report] " for a JSON
+object (a step, the archive summary, the counts, a file's outcome, the summary).
 """
 
 import argparse
@@ -16,14 +18,8 @@ import tempfile
 from pathlib import Path
 
 from pipeline import PipelineFailure
-from pipeline.archive import archive_kind, extract_archive
-from pipeline.dicom_scan import (
-    ScanResult,
-    check_dicom_files_found,
-    check_only_dicom_files,
-    check_patient_name,
-    scan_directory,
-)
+from pipeline.report import NOT_PROCESSED, REJECTED, error, info, report, verbose
+from pipeline.run import Job, run
 from services.common.exit_codes import ExitCode, describe_exit_code
 
 FILES_LISTED_AS_ERRORS = 10  # further offending files go to the detailed log
@@ -31,25 +27,19 @@ FILES_LISTED_AS_ERRORS = 10  # further offending files go to the detailed log
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    archive = Path(args.archive_path)
-    info(f"Upload {args.upload_id}: checking {archive.name}")
+    job = Job(args.upload_id, Path(args.archive_path), args.patient_name,
+              Path(args.output_dir) if args.output_dir else None)
+    info(f"Upload {job.upload_id}: checking {job.archive.name}")
     work_dir = Path(tempfile.mkdtemp(prefix="uploader-pipeline-"))
     try:  # at once: a SIGTERM that comes after the directory exists must go through its removal
         verbose(f"Work directory: {work_dir}")
-        check_archive_path(archive)
-        extract(archive, work_dir)
-        scan = scan_directory(work_dir)
-        report_scan(scan)
-        check_dicom_files_found(scan, archive.name)
-        check_only_dicom_files(scan, archive.name)
-        check_patient_names(scan, args.patient_name)
+        run(job, work_dir)
     except PipelineFailure as failure:
-        report_failure(failure)
+        report_failure(job, failure)
         return failure.exit_code
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
         verbose(f"Removed work directory {work_dir}")
-    info(f"{archive.name} passed all checks")
     return ExitCode.SUCCESS
 
 
@@ -68,73 +58,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--patient-name",
         default="",
-        help="the PatientName every DICOM file must hold; omit or leave empty for a phantom scan",
+        help="the PatientName (and PatientID) every DICOM file must hold; omit or leave empty for a phantom scan",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default="",
+        help="where to keep the result (tarchive_info.json and nifti/); without it, nothing is kept",
     )
     parser.add_argument("archive_path", help="the .tar.gz, .tgz or .zip scan archive")
     return parser.parse_args(argv)
 
 
-def check_archive_path(archive: Path) -> None:
-    if not archive.is_file():
-        raise PipelineFailure(
-            ExitCode.INVALID_PATH,
-            f"The scan archive {archive} does not exist.",
-            "Upload the scan again; if this happens again, tell your LORIS administrator.",
-        )
-    archive_kind(archive)
-
-
-def extract(archive: Path, work_dir: Path) -> None:
-    count = extract_archive(archive, work_dir)
-    info(f"Extracted {count_of(count, 'file')} from {archive.name}")
-
-
-def report_scan(scan: ScanResult) -> None:
-    for dicom in scan.dicom_files:
-        series = "no series number" if dicom.series_number is None else f"series {dicom.series_number}"
-        name = "no PatientName" if dicom.patient_name is None else f"PatientName {dicom.patient_name}"
-        verbose(f"{dicom.path}: {series}, {name}")
-    info(f"Found {count_of(len(scan.dicom_files), 'DICOM file')}")
-
-
-def check_patient_names(scan: ScanResult, expected: str) -> None:
-    if not expected:
-        info("No PatientName given (phantom scan): PatientName check skipped")
-        return
-    check_patient_name(scan, expected)
-    info(f"PatientName {expected} matches in all {count_of(len(scan.dicom_files), 'DICOM file')}")
-
-
-def report_failure(failure: PipelineFailure) -> None:
+def report_failure(job: Job, failure: PipelineFailure) -> None:
     error(failure.message)
     for number, line in enumerate(failure.files):
         (error if number < FILES_LISTED_AS_ERRORS else verbose)(line)
     if len(failure.files) > FILES_LISTED_AS_ERRORS:
         error(f"{len(failure.files) - FILES_LISTED_AS_ERRORS} more files are listed in the detailed log.")
     error(failure.advice)
-    verbose(f"Exit code {int(failure.exit_code)}: {describe_exit_code(failure.exit_code)}")
-
-
-def count_of(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
-
-
-def info(text: str) -> None:
-    _say("info", text)
-
-
-def verbose(text: str) -> None:
-    _say("verbose", text)
-
-
-def error(text: str) -> None:
-    _say("error", text)
-
-
-def _say(tag: str, text: str) -> None:
-    # One message per line: a newline inside a file name or an error must not
-    # start an untagged line.
-    print(f"[{tag}] {' '.join(text.splitlines())}", flush=True)
+    why = describe_exit_code(failure.exit_code)
+    verbose(f"Exit code {int(failure.exit_code)}: {why}")
+    for path, reason in failure.rejected.items():
+        job.files.set(path, REJECTED, reason)
+    job.files.report_all(NOT_PROCESSED, f"the run stopped at the step '{job.steps.name}': {why}")
+    report("summary", message=f"Failed with exit code {int(failure.exit_code)}: {failure.message}")
 
 
 class _Terminated(BaseException):

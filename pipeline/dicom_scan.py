@@ -1,101 +1,110 @@
-"""Reading the extracted files: which are DICOM, and which PatientName each holds.
+"""Reading the extracted files' headers: which are DICOM, and what each DICOM file says.
 
-The checks raise PipelineFailure with LORIS-MRI's exit code for the problem.
+pydicom reads each header only (`stop_before_pixels`), with large values left
+unread unless asked for (`defer_size`); a file's few fields are kept, never
+the file. The checks on what was read are in pipeline.checks.
 """
 
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
 
-from pipeline import PipelineFailure
-from services.common.exit_codes import ExitCode
+DEFER_LARGER_THAN = "64 KB"
 
 
 @dataclass(frozen=True)
 class DicomFile:
-    path: str  # relative to the work directory, with "/" separators
+    path: str  # relative to the archive's root, with "/" separators
     series_number: str | None
     patient_name: str | None  # None when the file has no (or an empty) PatientName
+    patient_id: str | None = None
+    study_uid: str | None = None
+    series_uid: str | None = None
+    series_description: str | None = None
+    modality: str | None = None
+    study_date: str | None = None  # as DICOM writes it: YYYYMMDD
+    identifying_tags: tuple[str, ...] = ()  # the identifying tags filled in, by keyword
+
+
+@dataclass(frozen=True)
+class OtherFile:
+    path: str
+    reason: str  # why it is not DICOM
 
 
 @dataclass
 class ScanResult:
     dicom_files: list[DicomFile] = field(default_factory=list)
-    other_files: list[str] = field(default_factory=list)  # "path: why it is not DICOM"
+    other_files: list[OtherFile] = field(default_factory=list)
 
 
-def scan_directory(root: Path) -> ScanResult:
-    """Read the header of every file under `root`, in a stable (sorted) order."""
+def scan_directory(
+    root: Path, identifying_tags: Iterable[str] = (), progress: Callable[[int, int], None] | None = None
+) -> ScanResult:
+    """Read the header of every file under `root`, in a stable (sorted) order.
+
+    Each DICOM file notes which of `identifying_tags` (DICOM keywords) it
+    fills in; `progress` hears of the files read so far, out of all.
+    """
+    identifying_tags = tuple(identifying_tags)
     result = ScanResult()
-    for path in _files_under(root):
+    paths = _files_under(root)
+    for number, path in enumerate(paths, start=1):
         relative = path.relative_to(root).as_posix()
         try:
-            result.dicom_files.append(_read_dicom(path, relative))
+            result.dicom_files.append(_read_dicom(path, relative, identifying_tags))
         except InvalidDicomError:
-            result.other_files.append(f"{relative}: not a DICOM file")
+            result.other_files.append(OtherFile(relative, "not a DICOM file"))
         except Exception as error:  # a damaged header can fail in many ways
-            result.other_files.append(f"{relative}: unreadable DICOM file ({error})")
+            result.other_files.append(OtherFile(relative, f"unreadable DICOM file ({error})"))
+        if progress:
+            progress(number, len(paths))
     return result
 
 
-def check_dicom_files_found(scan: ScanResult, archive_name: str) -> None:
-    if not scan.dicom_files:
-        raise PipelineFailure(
-            ExitCode.MISSING_FILES,
-            f"No DICOM files were found in {archive_name}.",
-            "Put the scan's DICOM files in the archive and upload it again.",
-            scan.other_files,
-        )
+def _read_dicom(path: Path, relative: str, identifying_tags: tuple[str, ...]) -> DicomFile:
+    dataset = pydicom.dcmread(path, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN)
+    return DicomFile(
+        relative,
+        series_number=_text(dataset, "SeriesNumber"),
+        patient_name=_text(dataset, "PatientName"),
+        patient_id=_text(dataset, "PatientID"),
+        study_uid=_text(dataset, "StudyInstanceUID"),
+        series_uid=_text(dataset, "SeriesInstanceUID"),
+        series_description=_text(dataset, "SeriesDescription"),
+        modality=_text(dataset, "Modality"),
+        study_date=_text(dataset, "StudyDate"),
+        # The top-level dataset is enough: the basic profile's identifying
+        # tags are top-level attributes, and a nested copy of one (in a
+        # sequence) is left to the site's de-identification tool.
+        identifying_tags=tuple(keyword for keyword in identifying_tags if _filled(dataset.get(keyword))),
+    )
 
 
-def check_only_dicom_files(scan: ScanResult, archive_name: str) -> None:
-    if scan.other_files:
-        raise PipelineFailure(
-            ExitCode.INVALID_DICOM,
-            f"{archive_name} holds files that are not DICOM "
-            f"({len(scan.other_files)} of {len(scan.other_files) + len(scan.dicom_files)} files).",
-            "Remove the files that are not DICOM from the archive and upload it again.",
-            scan.other_files,
-        )
+def _text(dataset: pydicom.Dataset, keyword: str) -> str | None:
+    """The value as it is written, or None when it is absent or blank."""
+    value = dataset.get(keyword)
+    text = "" if value is None else str(value)
+    return text if text.strip(" \0") else None
 
 
-def check_patient_name(scan: ScanResult, expected: str) -> None:
-    """Every DICOM file's PatientName must equal `expected` exactly."""
-    total = len(scan.dicom_files)
-    missing = [dicom.path for dicom in scan.dicom_files if dicom.patient_name is None]
-    if missing:
-        raise PipelineFailure(
-            ExitCode.CANNOT_EXTRACT_PATIENT_NAME,
-            f"The PatientName is missing in {len(missing)} of {total} DICOM files; expected {expected!r}.",
-            f"Set the PatientName of these files to {expected!r} and upload the archive again.",
-            [f"{path} has no PatientName" for path in missing],
-        )
-    mismatched = [dicom for dicom in scan.dicom_files if dicom.patient_name != expected]
-    if mismatched:
-        raise PipelineFailure(
-            ExitCode.PATIENT_NAME_MISMATCH,
-            f"The PatientName differs from {expected!r} in {len(mismatched)} of {total} DICOM files.",
-            "Fix the PatientName in these files, or rename the archive, and upload it again.",
-            [
-                f"{dicom.path} has PatientName {dicom.patient_name!r}, expected {expected!r}"
-                for dicom in mismatched
-            ],
-        )
-
-
-def _read_dicom(path: Path, relative: str) -> DicomFile:
-    dataset = pydicom.dcmread(path, stop_before_pixels=True)
-    series = dataset.get("SeriesNumber")
-    return DicomFile(relative, None if series is None else str(series), _patient_name(dataset))
-
-
-def _patient_name(dataset: pydicom.Dataset) -> str | None:
-    value = dataset.get("PatientName")
-    name = "" if value is None else str(value)
-    return name if name.strip() else None
+def _filled(value: object) -> bool:
+    """Whether an element's value says anything: an empty string, list or sequence does not."""
+    if value is None:
+        return False
+    if isinstance(value, Sequence):
+        return len(value) > 0
+    if isinstance(value, (bytes, bytearray)):
+        return bool(bytes(value).strip(b" \0"))
+    if isinstance(value, (list, tuple, MultiValue)):
+        return any(_filled(item) for item in value)
+    return bool(str(value).strip(" \0"))
 
 
 def _files_under(root: Path) -> list[Path]:

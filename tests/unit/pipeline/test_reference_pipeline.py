@@ -3,58 +3,21 @@
 Each test checks the exit code and the lines a user would read.
 """
 
-import os
-import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from tests.support.dicom_archives import make_archive_with_member, make_dicom_archive
-
-ROOT = Path(__file__).resolve().parents[3]
-NAME = "MTL0001_300001_V1"
-TAGGED_LINE = re.compile(r"\[(info|verbose|error)\] \S")
-
-
-@dataclass
-class Run:
-    exit_code: int
-    lines: list[str]
-    temp_dir: Path  # the TMPDIR the pipeline made its work directory in
-
-    def tagged(self, tag: str) -> list[str]:
-        prefix = f"[{tag}] "
-        return [line.removeprefix(prefix) for line in self.lines if line.startswith(prefix)]
-
-    def error_lines_naming(self, *words: str) -> list[str]:
-        return [line for line in self.tagged("error") if all(word in line for word in words)]
-
-
-def pipeline_command(archive: Path | str, *options: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline", "--upload-id", "42", *options, str(archive)]
-
-
-def pipeline_environment(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    temp_dir = tmp_path / "tmp"
-    temp_dir.mkdir(exist_ok=True)
-    return {**os.environ, "TMPDIR": str(temp_dir)}, temp_dir
-
-
-def run_pipeline(tmp_path: Path, command: list[str]) -> Run:
-    env, temp_dir = pipeline_environment(tmp_path)
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    lines = completed.stdout.splitlines()
-    assert completed.stderr == ""
-    assert all(TAGGED_LINE.match(line) for line in lines), lines
-    return Run(completed.returncode, lines, temp_dir)
-
-
-def run_with_name(tmp_path: Path, archive: Path) -> Run:
-    return run_pipeline(tmp_path, pipeline_command(archive, "--patient-name", NAME))
+from tests.unit.pipeline.pipeline_runs import (
+    NAME,
+    ROOT,
+    pipeline_command,
+    pipeline_environment,
+    run_pipeline,
+    run_with_name,
+)
 
 
 @pytest.mark.parametrize("ending", [".tgz", ".tar.gz", ".zip"])
@@ -69,7 +32,14 @@ def test_a_valid_archive_passes_and_the_summary_says_how_many_dicom_files_were_f
         f"Extracted 3 files from {NAME}{ending}",
         "Found 3 DICOM files",
         f"PatientName {NAME} matches in all 3 DICOM files",
+        f"PatientID {NAME} matches in all 3 DICOM files",
+        "No identifying tag is filled in (24 tags checked in 3 DICOM files)",
+        "The DICOM files belong to one study",
         f"{NAME}{ending} passed all checks",
+        f"DICOM archive DCM_2024-01-05_{NAME}: study date 2024-01-05, 1 series, 3 DICOM files",
+        "Series 1 (T1w): MR, 3 DICOM files",
+        "Series 1 (T1w): 1 NIfTI image made from 3 DICOM files",
+        "1 series, 3 DICOM files: 1 NIfTI image created, none kept (no output directory).",
     ]
     assert run.tagged("error") == []
     assert archive.exists(), "the launcher, not the pipeline, removes the archive"
@@ -205,7 +175,7 @@ def test_without_a_patient_name_the_check_is_skipped_for_a_phantom_scan(tmp_path
     run = run_pipeline(tmp_path, pipeline_command(archive, *options))
 
     assert run.exit_code == 0
-    assert "No PatientName given (phantom scan): PatientName check skipped" in run.tagged("info")
+    assert "No PatientName given (phantom scan): PatientName and PatientID checks skipped" in run.tagged("info")
 
 
 @pytest.mark.parametrize(

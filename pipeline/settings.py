@@ -1,0 +1,81 @@
+"""The pipeline's settings, from UPLOADER_* environment variables; a wrong one fails the run with exit 25."""
+
+import difflib
+from typing import Annotated
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydicom.datadict import keyword_dict
+
+from pipeline import PipelineFailure
+from pipeline.archive import ArchiveLimits
+from services.common.exit_codes import ExitCode
+
+# Tags of DICOM PS3.15's basic confidentiality profile that name or locate a
+# person. Left out on purpose: InstitutionName (most scans carry it, and it
+# names a place, not a person), the patient's sex, age, size and weight
+# (research data), and dates other than the birth date (LORIS keeps StudyDate).
+DEFAULT_IDENTIFYING_TAGS = (
+    "PatientBirthDate",
+    "PatientBirthTime",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "OtherPatientNames",
+    "OtherPatientIDs",
+    "OtherPatientIDsSequence",
+    "MedicalRecordLocator",
+    "MilitaryRank",
+    "BranchOfService",
+    "PatientReligiousPreference",
+    "RegionOfResidence",
+    "CountryOfResidence",
+    "ReferringPhysicianName",
+    "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers",
+    "InstitutionAddress",
+    "PhysiciansOfRecord",
+    "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy",
+    "RequestingPhysician",
+    "OperatorsName",
+)
+
+
+class PipelineSettings(BaseSettings):
+    """UPLOADER_IDENTIFYING_TAGS: DICOM keywords, comma-separated, that must be empty or absent in every file.
+    UPLOADER_DCM2NIIX: the dcm2niix program (a path or a name on PATH); empty: the one next to Python's, or PATH's.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="UPLOADER_")
+
+    identifying_tags: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTIFYING_TAGS
+    dcm2niix: str = ""
+
+    @field_validator("identifying_tags", mode="before")
+    @classmethod
+    def _known_keywords(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [keyword.strip() for keyword in value.split(",") if keyword.strip()]
+        for keyword in value:
+            if keyword not in keyword_dict:
+                close = difflib.get_close_matches(keyword, keyword_dict, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(f"{keyword} is not a DICOM keyword{hint}")
+        return tuple(value)
+
+
+def load_settings() -> tuple[PipelineSettings, ArchiveLimits]:
+    try:
+        return PipelineSettings(), ArchiveLimits()
+    except ValidationError as invalid:
+        problem = invalid.errors()[0]
+        prefix = "UPLOADER_ARCHIVE_" if invalid.title == ArchiveLimits.__name__ else "UPLOADER_"
+        setting = prefix + str(problem["loc"][0]).upper() if problem["loc"] else invalid.title
+        reason = problem["msg"].removeprefix("Value error, ")
+        raise PipelineFailure(
+            ExitCode.BAD_CONFIG_SETTING,
+            f"The pipeline setting {setting} is wrong: {reason}.",
+            f"Ask your LORIS administrator to correct {setting}.",
+        ) from invalid
