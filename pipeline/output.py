@@ -31,8 +31,8 @@ class ResultFolder:
         if self.output_dir is None:
             return self
         try:
-            if self.output_dir.exists() and not self.output_dir.is_dir():
-                raise FileExistsError(f"{self.output_dir} exists and is not a directory")
+            if not self.output_dir.name or (self.output_dir.exists() and not self.output_dir.is_dir()):
+                raise FileExistsError(f"{self.output_dir} is not a directory the pipeline may replace")
             self.output_dir.parent.mkdir(parents=True, exist_ok=True)
             for leftover in self._siblings():
                 shutil.rmtree(leftover, ignore_errors=True)
