@@ -127,10 +127,11 @@ def check_deidentification(job: Job, scan: ScanResult, settings: PipelineSetting
 def write_summary(job: Job, scan: ScanResult, result: ResultFolder) -> Tarchive:
     job.steps.start(SUMMARISING, 55)
     tarchive = summarise(job.archive, scan.dicom_files, job.patient_name)
-    info(f"DICOM archive {tarchive.tarchive}: study date {tarchive.study_date or 'unknown'}, "
-         f"{count_of(len(tarchive.series), 'series', 'series')}, {count_of(tarchive.files, 'DICOM file')}")
+    # Detail: the launcher puts the tarchive report in the summary log, in words, and the summary below too.
+    verbose(f"DICOM archive {tarchive.tarchive}: study date {tarchive.study_date or 'unknown'}, "
+            f"{count_of(len(tarchive.series), 'series', 'series')}, {count_of(tarchive.files, 'DICOM file')}")
     for series in tarchive.series:
-        info(f"{series.label()}: {series.modality or 'no modality'}, {count_of(len(series.files), 'DICOM file')}")
+        verbose(f"{series.label()}: {series.modality or 'no modality'}, {count_of(len(series.files), 'DICOM file')}")
     verbose(f"md5 of {job.archive.name}: {tarchive.md5}")
     if result.path:
         write_info(tarchive, result.path, job.archive.name, job.upload_id)
@@ -191,9 +192,7 @@ def finish(job: Job, tarchive: Tarchive, converted: list[Converted], program: st
     report("counts", minc_created=created, minc_inserted=inserted)
     job.files.report_all(NOT_PROCESSED, None)
     job.steps.start(DONE, 100)
-    summary = summary_sentence(tarchive, converted, program, inserted)
-    info(summary)
-    report("summary", message=summary)
+    report("summary", message=summary_sentence(tarchive, converted, program, inserted))
     if job.output_dir:
         verbose(f"Output directory: {job.output_dir}")
 

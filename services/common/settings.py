@@ -69,7 +69,8 @@ class ValidatorSettings(ServiceSettings):
 class LauncherSettings(ServiceSettings):
     port: int = Field(default=8083, validation_alias="UPLOADER_LAUNCHER_PORT")
     max_concurrent_runs: int = Field(default=2, ge=1)
-    pipeline_command: str = "{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} {scan_path}"
+    pipeline_command: str = ("{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} "
+                             "--output-dir {output_dir} {scan_path}")
     pipeline_profile: str = "prod"  # the command's {profile}: LORIS-MRI's configuration file
     # The command's {output_dir} is this folder's <upload id>: what the reference pipeline keeps (NIfTI, summary).
     pipeline_output_path: Path = Path("var/output")

@@ -238,7 +238,7 @@ def test_the_demo_archive_holds_no_other_identifying_patient_tag(admin, tmp_path
     for dataset in dicom_files_in(tmp_path / "MTL0001_300001_V1.tgz"):
         patient_tags = {element.keyword: element.value for element in dataset if element.tag.group == 0x0010}
         filled = {keyword for keyword, value in patient_tags.items() if value not in ("", None)}
-        assert filled == {"PatientName"}
+        assert filled == {"PatientName", "PatientID"}
 
 
 def test_demo_archive_writes_into_the_current_folder_by_default(admin, tmp_path):

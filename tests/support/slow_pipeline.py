@@ -1,5 +1,5 @@
 """A pipeline that takes its time: it prints a few progress lines and reports
-its step ("Preparing", a percent each), one every --delay seconds, then runs
+its step ("Preparing", at 0%: the reference pipeline's own steps follow), one every --delay seconds, then runs
 the reference pipeline with the arguments it was given. The browser tests use
 it to watch a log grow and Browse's percentage while a pipeline runs.
 
@@ -22,7 +22,7 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         print(f"[info] Preparing, step {step} of {args.steps}", flush=True)
         print(f"[verbose] Details of step {step}", flush=True)
-        report = {"type": "step", "name": f"Preparing, step {step} of {args.steps}", "percent": step}
+        report = {"type": "step", "name": f"Preparing, step {step} of {args.steps}", "percent": 0}
         print(f"[report] {json.dumps(report)}", flush=True)
         time.sleep(args.delay)
     pipeline_args = [arg for arg in args.pipeline_args if arg != "--"]

@@ -114,7 +114,8 @@ def test_the_default_template_runs_the_reference_pipeline_with_this_python(monke
     command = TemplateCommand(LauncherSettings().pipeline_command, output_path=Path("/data/output"))
 
     assert command.argv(7, 2, SCAN, SCAN_PATH) == [
-        sys.executable, "-m", "pipeline", "--upload-id", "7", "--patient-name=MTL0001_300001_V1", str(SCAN_PATH),
+        sys.executable, "-m", "pipeline", "--upload-id", "7", "--patient-name=MTL0001_300001_V1",
+        "--output-dir", "/data/output/7", str(SCAN_PATH),
     ]
 
 
@@ -123,7 +124,8 @@ def test_the_default_template_gives_a_phantom_an_empty_patient_name_argument(mon
     command = TemplateCommand(LauncherSettings().pipeline_command, output_path=Path("/data/output"))
 
     assert command.argv(8, 1, PHANTOM, SCAN_PATH) == [
-        sys.executable, "-m", "pipeline", "--upload-id", "8", "--patient-name=", str(SCAN_PATH),
+        sys.executable, "-m", "pipeline", "--upload-id", "8", "--patient-name=", "--output-dir", "/data/output/8",
+        str(SCAN_PATH),
     ]
 
 
