@@ -23,7 +23,7 @@ from tests.support.stack import REPO_ROOT, ServiceStack
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 SLOW_PIPELINE = (f"{{python}} {REPO_ROOT / 'tests/support/slow_pipeline.py'} --steps 6 --delay 0.6 -- "
-                 "--upload-id {upload_id} --patient-name={patient_name} {scan_path}")
+                 "--upload-id {upload_id} --patient-name={patient_name} --output-dir {output_dir} {scan_path}")
 expect.set_options(timeout=20_000)
 
 

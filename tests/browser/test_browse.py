@@ -2,6 +2,8 @@
 opens its log, an own-sites coordinator who sees only their site, and the page at a narrow width and with the
 keyboard alone."""
 
+import re
+
 import pytest
 from playwright.async_api import Page, expect
 
@@ -59,6 +61,38 @@ async def test_browse_shows_the_loris_columns_newest_first_and_a_row_refreshes_b
     await row_of(page, older_name).get_by_role("cell").nth(7).click()  # the file name: the row, not its link
     await expect(page.get_by_role("heading", name="Log Viewer")).to_be_visible()
     await expect(page.get_by_text(f"Upload {older}: {older_name}")).to_be_visible()
+
+
+async def test_a_row_shows_the_runs_percentage_then_the_dicom_archive_and_image_counts(page, api, archive, shoot):
+    upload_id, name = await upload(api, archive)
+    failed_id, failed_name = await upload(api, archive, broken=True)
+    await sign_in(page, "demo")
+    row = row_of(page, name)
+
+    await expect(row.locator(".progress")).to_have_text("In Progress", timeout=60_000)
+    # The slow pipeline's steps, then the reference pipeline's: whichever a refresh finds.
+    bar = row.get_by_role("progressbar", name=re.compile(rf"^Upload {upload_id}: \d+% done$"))
+    await expect(bar).to_be_visible()
+    await expect(row.locator(".run-step")).to_have_text(re.compile(r"^\d+% · (Preparing, step \d of 6|[A-Z][a-z]+.*)$"))
+    await shoot(page, "in-progress")
+
+    await expect(row.locator(".progress")).to_have_text("Success", timeout=60_000)
+    cells = row.get_by_role("cell")
+    await expect(cells.nth(10)).to_contain_text("DCM_2024-01-05_MTL0001_300001_V1")
+    await expect(cells.nth(10)).to_contain_text("Study 2024-01-05 · 1 series · 3 files")
+    await expect(cells.nth(10).locator(".tarchive-details")).to_have_attribute(
+        "title", re.compile(r"^Series 1 T1w \(MR\): 3 files\nmd5 [0-9a-f]{32}$"))
+    await expect(cells.nth(11)).to_have_text("1")  # MINC inserted
+    await expect(cells.nth(12)).to_have_text("1")  # MINC created
+    await expect(row.get_by_role("progressbar")).to_have_count(0)
+
+    failed = row_of(page, failed_name)
+    await expect(failed.locator(".progress")).to_have_text("Failure", timeout=60_000)
+    await expect(failed.locator(".failure-reason")).to_have_text(
+        "Pipeline failed with exit code 151: the PatientName in the DICOM files does not match the file name.")
+    await no_serious_violations(page)
+    await shoot(page, "finished")
+    assert failed_id != upload_id
 
 
 async def test_filters_and_paging_with_the_total(page, api, archive, shoot):

@@ -1,9 +1,11 @@
 """The Log Viewer through faults: the live stream breaks and resumes from the last line it had (the
 browser's EventSource sends Last-Event-ID), with a message while the server cannot be reached; the logstore
-restarts; and without a stream at all, polling keeps the log going."""
+restarts; and without a stream at all, polling keeps the log going. The per-file report downloads from it."""
 
 import asyncio
 import contextlib
+import json
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -96,3 +98,20 @@ async def test_without_a_stream_the_log_is_polled(page, api, archive, shoot):
     expected = [line["line_id"] for line in (await api.log(upload_id))["lines"]]
     assert await line_ids(page) == expected
     await shoot(page, "polled")
+
+
+async def test_the_per_file_report_downloads_from_the_log_viewer(page, api, archive):
+    upload_id = await start_upload(api, archive)
+    await api.wait_for_progress(upload_id)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    await expect(page.locator("#log-progress")).to_have_text("Success")
+
+    async with page.expect_download() as downloading:
+        await page.get_by_role("link", name="Download the per-file report").click()
+    download = await downloading.value
+
+    assert download.suggested_filename == f"upload-{upload_id}-report.jsonl"
+    lines = [json.loads(line) for line in Path(await download.path()).read_text().splitlines()]
+    assert [(line["file"], line["outcome"]) for line in lines] == [
+        (f"study/series1/IM{n:04d}.dcm", "inserted") for n in (1, 2, 3)]
