@@ -42,6 +42,12 @@ class OtherFile:
 class ScanResult:
     dicom_files: list[DicomFile] = field(default_factory=list)
     other_files: list[OtherFile] = field(default_factory=list)
+    # DICOMDIR files: the index a CD or DVD export adds, naming the images; not an image itself, so not checked.
+    indexes: list[str] = field(default_factory=list)
+
+
+# The SOP class of a DICOMDIR (Media Storage Directory Storage).
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 
 
 def scan_directory(
@@ -58,7 +64,11 @@ def scan_directory(
     for number, path in enumerate(paths, start=1):
         relative = path.relative_to(root).as_posix()
         try:
-            result.dicom_files.append(_read_dicom(path, relative, identifying_tags))
+            dataset = pydicom.dcmread(path, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN)
+            if _is_dicomdir(dataset):
+                result.indexes.append(relative)
+            else:
+                result.dicom_files.append(_dicom_file(dataset, relative, identifying_tags))
         except InvalidDicomError:
             result.other_files.append(OtherFile(relative, "not a DICOM file"))
         except Exception as error:  # a damaged header can fail in many ways
@@ -68,8 +78,12 @@ def scan_directory(
     return result
 
 
-def _read_dicom(path: Path, relative: str, identifying_tags: tuple[str, ...]) -> DicomFile:
-    dataset = pydicom.dcmread(path, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN)
+def _is_dicomdir(dataset: pydicom.Dataset) -> bool:
+    meta = getattr(dataset, "file_meta", None)
+    return meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS
+
+
+def _dicom_file(dataset: pydicom.Dataset, relative: str, identifying_tags: tuple[str, ...]) -> DicomFile:
     return DicomFile(
         relative,
         series_number=_text(dataset, "SeriesNumber"),

@@ -36,6 +36,7 @@ from services.common.exit_codes import ExitCode
 CHECKING, EXTRACTING, READING = "Checking the archive", "Extracting", "Reading DICOM headers"
 DEIDENTIFICATION, ONE_STUDY = "Checking de-identification", "Checking the study"
 SUMMARISING, CONVERTING, DONE = "Writing the DICOM archive summary", "Converting to NIfTI", "Done"
+DICOMDIR_REASON = "a DICOMDIR, the index of a CD or DVD export: not an image, so not checked"
 NOT_KEPT = "its series was converted to NIfTI, but not kept: the pipeline ran without --output-dir"
 
 
@@ -100,6 +101,9 @@ def read_headers(job: Job, root: Path, settings: PipelineSettings) -> ScanResult
         verbose(f"{dicom.path}: {series}, {name}")
     for other in scan.other_files:
         job.files.set(other.path, NOT_DICOM, other.reason)
+    for index in scan.indexes:
+        job.files.set(index, NOT_PROCESSED, DICOMDIR_REASON)
+        verbose(f"{index}: {DICOMDIR_REASON}")
     info(f"Found {count_of(len(scan.dicom_files), 'DICOM file')}")
     return scan
 

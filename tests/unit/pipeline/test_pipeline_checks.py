@@ -4,7 +4,11 @@ Each test runs `python -m pipeline` and checks what a user would see: the exit
 code, the log's sentences and the outcome reported for each file.
 """
 
+import io
 from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.support.dicom_archives import make_dicom_archive, series_members, write_archive
 from tests.unit.pipeline.pipeline_runs import NAME, pipeline_command, run_pipeline, run_with_name
@@ -201,3 +205,28 @@ def test_an_unsafe_entry_is_reported_as_rejected(tmp_path):
     assert run.exit_code == 60
     assert run.outcomes() == {"../evil.dcm": ("rejected", "unsafe to extract: it would be written outside the "
                                                           "work directory")}
+
+
+def dicomdir_bytes() -> bytes:
+    """A DICOMDIR as a CD or DVD export writes one beside its images (its records left empty)."""
+    dataset = Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
+    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.FileSetID = "EXPORT"
+    dataset.DirectoryRecordSequence = []
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_a_dicomdir_beside_the_images_is_left_unchecked_and_said_so(tmp_path):
+    archive = write_archive(tmp_path / f"{NAME}.tgz", series_members(NAME, 1, 2) | {"DICOMDIR": dicomdir_bytes()})
+
+    run = run_with_name(tmp_path, archive)
+
+    assert run.exit_code == 0, run.tagged("error")
+    assert "Found 2 DICOM files" in run.tagged("info")
+    assert run.outcomes()["DICOMDIR"] == (
+        "not processed", "a DICOMDIR, the index of a CD or DVD export: not an image, so not checked")
