@@ -36,7 +36,7 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 async def copy_rate(pool, lines: int) -> float:
     """Rows per second of one COPY of `lines` log rows into a table like logstore.log_lines."""
     now = datetime.now(UTC)
-    records = [(1, 1, uuid.uuid4(), now, "pipeline", f"line {n:06d}", False, True) for n in range(1, lines + 1)]
+    records = [(1, 1, uuid.uuid4(), now, "pipeline", f"line {n:06d}", False, True, "stdout") for n in range(1, lines + 1)]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("CREATE TEMP TABLE copy_baseline (LIKE logstore.log_lines INCLUDING ALL) ON COMMIT DROP")
         started = time.perf_counter()

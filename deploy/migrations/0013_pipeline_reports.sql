@@ -20,3 +20,6 @@ CREATE TABLE logstore.file_outcomes (
     reason      text
 );
 CREATE INDEX file_outcomes_run ON logstore.file_outcomes (upload_id, run_id, outcome_id);
+
+-- Where a pipeline printed each of its lines (stdout or stderr); null for the services' own lines.
+ALTER TABLE logstore.log_lines ADD COLUMN stream text;

@@ -181,6 +181,8 @@ class LogLine(BaseModel):
     message: str
     is_error: bool
     is_verbose: bool
+    stream: Literal["stdout", "stderr"] | None = Field(
+        default=None, description="where a pipeline printed the line; null for the services' own lines")
     active: bool
 
 

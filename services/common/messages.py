@@ -143,6 +143,7 @@ class LogEntry(BaseModel):
     message: str
     is_error: bool = False
     is_verbose: bool = False
+    stream: Literal["stdout", "stderr"] | None = Field(default=None, description="None from older launchers")
 
 
 class PipelineLogLines(Event):

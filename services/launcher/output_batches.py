@@ -52,7 +52,8 @@ class OutputBatches:
 
     async def add(self, line: OutputLine) -> None:
         self._waiting.append(LogEntry(line_number=next(self._numbers), message=line.message,
-                                      is_error=line.is_error, is_verbose=line.is_verbose))
+                                      is_error=line.is_error, is_verbose=line.is_verbose,
+                                      stream="stderr" if line.from_stderr else "stdout"))
         self._waiting_bytes += len(line.message)
         if len(self._waiting) >= MAX_LINES or self._waiting_bytes >= MAX_BYTES:
             await self.flush()

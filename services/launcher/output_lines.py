@@ -22,6 +22,7 @@ class OutputLine:
     is_error: bool
     is_verbose: bool
     is_report: bool = False
+    from_stderr: bool = False
 
 
 _TAGS = {
@@ -49,7 +50,7 @@ async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
 def classify(raw: str, from_stderr: bool) -> OutputLine:
     text = raw.rstrip("\r\n")
     if from_stderr:
-        return OutputLine(text, is_error=True, is_verbose=False)
+        return OutputLine(text, is_error=True, is_verbose=False, from_stderr=True)
     if text.startswith(_REPORT_TAG):
         return OutputLine(text[len(_REPORT_TAG):], is_error=False, is_verbose=True, is_report=True)
     for tag, (is_error, is_verbose) in _TAGS.items():

@@ -27,6 +27,7 @@ class Line:
     message: str
     is_error: bool = False
     is_verbose: bool = False
+    stream: str | None = None  # a pipeline's own line: stdout or stderr
 
 
 def lines_for(event: Event) -> list[Line]:
@@ -49,7 +50,8 @@ def lines_for(event: Event) -> list[Line]:
                      is_verbose=True),
             ]
         case PipelineLogLines():
-            return [Line("pipeline", without_nul(entry.message), entry.is_error, entry.is_verbose) for entry in event.lines]
+            return [Line("pipeline", without_nul(entry.message), entry.is_error, entry.is_verbose, entry.stream)
+                    for entry in event.lines]
         case PipelineLogLine():
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
         case PipelineFinished():

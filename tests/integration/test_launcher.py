@@ -195,8 +195,8 @@ async def test_stderr_output_is_an_error_line_and_untagged_output_is_verbose(lau
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         finished = await finished_of(tap, upload_id)
 
-    lines = {line.message: (line.is_error, line.is_verbose) for line in output_lines(tap, upload_id)}
-    assert lines == {"plain detail": (False, True), "it broke": (True, False)}
+    lines = {line.message: (line.is_error, line.is_verbose, line.stream) for line in output_lines(tap, upload_id)}
+    assert lines == {"plain detail": (False, True, "stdout"), "it broke": (True, False, "stderr")}
     assert (finished.exit_code, finished.succeeded) == (0, True)
     assert finished.stderr_tail == ["it broke"]
 

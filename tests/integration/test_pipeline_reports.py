@@ -10,6 +10,8 @@ import pytest
 from services.common.internal_calls import internal_headers
 from services.common.messages import (
     FileOutcome,
+    LogEntry,
+    PipelineLogLines,
     PipelineFileOutcomes,
     PipelineReported,
     RuleFailure,
@@ -179,3 +181,19 @@ async def test_an_upload_without_a_report_is_a_404_that_says_so_and_a_new_attemp
     assert status == 404 and body["error"]["code"] == "no_report"
     assert body["error"]["message"] == (f"Upload {upload_id} has no per-file report: its pipeline has not reported "
                                         "any file for the current attempt (yet).")
+
+
+async def test_each_pipeline_line_in_the_log_says_which_stream_it_came_from(logstore, tap):
+    upload_id = new_upload_id()
+    await tap.publish(received_event(upload_id))
+    await tap.publish(PipelineLogLines(upload_id=upload_id, attempt=1, lines=[
+        LogEntry(line_number=1, message="plain detail", is_verbose=True, stream="stdout"),
+        LogEntry(line_number=2, message="it broke", is_error=True, stream="stderr")]))
+    await logstore.settle()
+
+    log = await logstore.log(upload_id, mode="detailed")
+
+    assert [(line["origin"], line["message"], line["stream"], line["is_verbose"]) for line in log["lines"]] == [
+        ("gateway", log["lines"][0]["message"], None, False),
+        ("pipeline", "plain detail", "stdout", True),
+        ("pipeline", "it broke", "stderr", False)]

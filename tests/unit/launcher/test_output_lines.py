@@ -31,9 +31,10 @@ def test_untagged_stdout_is_detail():
 
 def test_anything_on_stderr_is_an_error_and_keeps_its_text_even_with_a_tag():
     assert classify("Traceback (most recent call last):\n", from_stderr=True) == OutputLine(
-        "Traceback (most recent call last):", is_error=True, is_verbose=False
+        "Traceback (most recent call last):", is_error=True, is_verbose=False, from_stderr=True
     )
-    assert classify("[info] hello\n", from_stderr=True) == OutputLine("[info] hello", is_error=True, is_verbose=False)
+    assert classify("[info] hello\n", from_stderr=True) == OutputLine("[info] hello", is_error=True, is_verbose=False,
+                                                                      from_stderr=True)
 
 
 @pytest.mark.parametrize("raw", ["[info] done\r\n", "[info] done\n", "[info] done\r", "[info] done"])
