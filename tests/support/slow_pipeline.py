@@ -22,7 +22,7 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         print(f"[info] Preparing, step {step} of {args.steps}", flush=True)
         print(f"[verbose] Details of step {step}", flush=True)
-        report = {"type": "step", "name": f"Preparing, step {step} of {args.steps}", "percent": 0}
+        report = {"type": "step", "name": "Preparing", "percent": 0}
         print(f"[report] {json.dumps(report)}", flush=True)
         time.sleep(args.delay)
     pipeline_args = [arg for arg in args.pipeline_args if arg != "--"]
