@@ -60,7 +60,7 @@ bench-soak:
 	bash scripts/setup.sh
 	.venv/bin/python bench/soak.py $(SOAK_ARGS)
 
-# About 2 minutes on 2 cores (300 uploads a row, 20,000 raw messages, a 256 MiB archive); prints the figures and
+# About 1½ minutes on 2 cores (300 uploads a row, 20,000 raw messages, a 256 MiB archive); prints the figures and
 # their ratios to the baselines of the same run.
 BENCH_PIPELINE_ARGS ?=
 bench-pipeline:
