@@ -29,11 +29,9 @@ It exits 1 if an upload was lost or an attempt ran twice at once.
 import argparse
 import asyncio
 import collections
-import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,10 +44,9 @@ import aiohttp
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.stack import TOKEN, BenchStack  # noqa: E402
+from bench.stack import TOKEN, BenchStack, ReplicaStack  # noqa: E402
 from services.gateway.demo_archive import write_demo_archive  # noqa: E402
 from services.validator.load_demo import load_demo_registry  # noqa: E402
-from tests.support.stack import ServiceStack, free_port  # noqa: E402
 
 LAUNCHERS = ("launcher.1", "launcher.2")
 SERVICES = ("logstore", "validator", *LAUNCHERS, "gateway")
@@ -69,22 +66,12 @@ SETTINGS = {
 }
 
 
-class ChaosStack(ServiceStack):
+class ChaosStack(ReplicaStack):
     """The four services with two launcher replicas, each a process of its own that can be killed and started
     again. A launcher's replica name (launcher.1, launcher.2) is the owner of its runs, as under honcho."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         super().__init__(env, log_dir, SERVICES)
-        self.ports.update({name: free_port() for name in LAUNCHERS})
-
-    def start_service(self, name: str) -> None:
-        service = name.partition(".")[0]
-        env = {**os.environ, **self.env, "UPLOADER_REPLICA": name}
-        if service == "launcher":
-            env["UPLOADER_LAUNCHER_PORT"] = str(self.ports[name])
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT,
-                                                    env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, name: str) -> None:
         process = self.processes.pop(name)
@@ -110,10 +97,12 @@ class Tally:
         return [upload_id for upload_id in self.accepted_at if upload_id not in self.final]
 
 
-async def send_upload(http: aiohttp.ClientSession, gateway: str, archive: bytes, number: int, tally: Tally) -> None:
-    """POST one upload until it gets its 202, the same Idempotency-Key each time."""
+async def send_upload(http: aiohttp.ClientSession, gateway: str, archive: bytes, number: int, tally: Tally,
+                      tag: str = "soak") -> None:
+    """POST one upload until it gets its 202, the same Idempotency-Key each time; its file name is made unique
+    by `tag` and `number`."""
     key = str(uuid.uuid4())
-    file_name = f"MTL0001_300001_V1_soak{number:05d}.tgz"
+    file_name = f"MTL0001_300001_V1_{tag}{number:05d}.tgz"
     give_up = time.monotonic() + POST_GIVE_UP_SECONDS
     problem = ""
     while time.monotonic() < give_up:
@@ -141,8 +130,10 @@ async def send_upload(http: aiohttp.ClientSession, gateway: str, archive: bytes,
     tally.not_accepted.append(f"no 202 within {POST_GIVE_UP_SECONDS} s (last: {problem})")
 
 
-async def send_all(gateway: str, archive: bytes, uploads: int, in_flight: int, rate: float, tally: Tally) -> None:
-    """Every upload, `in_flight` at a time; with a `rate`, no faster than that many a second."""
+async def send_all(gateway: str, archive: bytes, uploads: int, in_flight: int, rate: float, tally: Tally,
+                   tag: str = "soak") -> None:
+    """Every upload, `in_flight` at a time; with a `rate`, no faster than that many a second. The file names
+    hold `tag`: a tag of its own for each batch sent to one stack."""
     numbers = iter(range(1, uploads + 1))
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as http:
@@ -150,7 +141,7 @@ async def send_all(gateway: str, archive: bytes, uploads: int, in_flight: int, r
             for number in numbers:
                 if rate:
                     await asyncio.sleep(tally.first_post + (number - 1) / rate - time.monotonic())
-                await send_upload(http, gateway, archive, number, tally)
+                await send_upload(http, gateway, archive, number, tally, tag)
 
         tally.first_post, tally.first_post_wall = time.monotonic(), time.time()
         await asyncio.gather(*(sender() for _ in range(in_flight)))

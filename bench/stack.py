@@ -13,6 +13,7 @@ vhost of their own (both named bench_<what>_<random>), removed at the end.
 import asyncio
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -33,6 +34,20 @@ from tests.support.stack import ServiceStack, free_port  # noqa: E402
 
 TOKEN = "bench-token"
 INTERNAL_SECRET = "bench-internal-secret-of-gateway-and-logstore"
+
+
+class ReplicaStack(ServiceStack):
+    """The services as processes, where any of them may run as named replicas (launcher.1, launcher.2, ... as
+    `make run LAUNCHERS=n` names them): each a process of its own, on its own port, with UPLOADER_REPLICA its
+    name, which is also the owner of a launcher's runs. A replica not started before gets a free port."""
+
+    def start_service(self, name: str) -> None:
+        service = name.partition(".")[0]
+        env = {**os.environ, **self.env, "UPLOADER_REPLICA": name}
+        env[f"UPLOADER_{service.upper()}_PORT"] = str(self.ports.setdefault(name, free_port()))
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{service}"], cwd=REPO_ROOT,
+                                                    env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 class BenchStack:
@@ -99,10 +114,40 @@ class BenchStack:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (0 once it has gone)."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU time a process has used so far (0 once it has gone); with `children`, that of its
+    children it has waited for too (a launcher's pipeline processes)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(command: str) -> float:
+    """CPU time used so far by every process of a server (`command`: its processes' name, e.g. postgres or
+    beam.smp), the ended ones included: those its main process waited for. Counts the server's work for
+    everyone on this machine, not for one database or vhost."""
+    seconds = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split(" (", 1)[1].rsplit(") ", 1)
+        except (OSError, ValueError, IndexError):
+            continue
+        if name == command:
+            seconds += cpu_seconds(int(stat.parent.name), children=_command_of(int(fields.split()[1])) != command)
+    return seconds
+
+
+def _command_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far (/proc/stat: all but idle and iowait)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
