@@ -7,7 +7,7 @@ stream says where the upload is (Not Started) and closes, and the browser's
 EventSource reconnects a second later.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -50,20 +50,31 @@ def with_log_streams(app: web.Application) -> None:
 
 
 async def stream_log(request: web.Request) -> web.StreamResponse:
-    upload_id = upload_id_from_path(request)
+    async def fresh(upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        return await _fresh_stream(request, upload_id_from_path(request))
+
+    return await stream_from_logstore(request, STREAM_HEADERS, fresh)
+
+
+IfNotFound = Callable[[aiohttp.ClientResponse], Awaitable[web.StreamResponse | None]]
+
+
+async def stream_from_logstore(request: web.Request, headers: dict, if_not_found: IfNotFound) -> web.StreamResponse:
+    """The logstore's answer to this request, passed on chunk by chunk with `headers`; its 404 answered by
+    `if_not_found` (None: passed on as it is, like any other refusal); a 503 when it cannot be reached."""
     try:
-        upstream = await open_upstream(request)
+        upstream = await _open_upstream(request)
     except (aiohttp.ClientError, TimeoutError) as error:
         return logstore_unavailable(error)
     async with upstream:
-        if upstream.status == 404:
-            return await _fresh_stream(request, upload_id)
+        if upstream.status == 404 and (answer := await if_not_found(upstream)) is not None:
+            return answer
         if upstream.status != 200:
-            return await answer_as_given(upstream)
-        return await pass_on(request, upstream, STREAM_HEADERS)
+            return await _answer_as_given(upstream)
+        return await _pass_on(request, upstream, headers)
 
 
-async def open_upstream(request: web.Request) -> aiohttp.ClientResponse:
+async def _open_upstream(request: web.Request) -> aiohttp.ClientResponse:
     app = request.app
     headers = internal_headers(app[SETTINGS].internal_secret, request[USER].scope)
     resume = line_id_from(request.headers.get(LAST_EVENT_ID))
@@ -74,7 +85,7 @@ async def open_upstream(request: web.Request) -> aiohttp.ClientResponse:
     return await app[STREAM_SESSION].get(url, headers=headers)
 
 
-async def answer_as_given(upstream: aiohttp.ClientResponse) -> web.Response:
+async def _answer_as_given(upstream: aiohttp.ClientResponse) -> web.Response:
     """The logstore's refusal (a 400 for a bad query), as it gave it."""
     try:
         body = await upstream.read()
@@ -83,7 +94,7 @@ async def answer_as_given(upstream: aiohttp.ClientResponse) -> web.Response:
     return web.Response(body=body, status=upstream.status, content_type=upstream.content_type)
 
 
-async def pass_on(request: web.Request, upstream: aiohttp.ClientResponse, headers: dict) -> web.StreamResponse:
+async def _pass_on(request: web.Request, upstream: aiohttp.ClientResponse, headers: dict) -> web.StreamResponse:
     """The logstore's answer, chunk by chunk as it comes, with these headers."""
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
