@@ -64,7 +64,8 @@ def run(job: Job, work_dir: Path) -> None:
     check_deidentification(job, scan, settings)
     job.steps.start(ONE_STUDY, 52)
     check_single_study(scan)
-    info("The DICOM files belong to one study")
+    verbose("The DICOM files belong to one study")
+    # One summary line for the checks; each one's own line is detail.
     info(f"{job.archive.name} passed all checks")
     with ResultFolder(job.output_dir) as result:
         tarchive = write_summary(job, scan, result)
@@ -87,7 +88,7 @@ def extract(job: Job, root: Path, limits: ArchiveLimits) -> None:
     job.steps.start(EXTRACTING, 5)
     count = extract_archive(job.archive, root, limits, lambda done, total: job.steps.progress(
         EXTRACTING, 5, 30, done, total))
-    info(f"Extracted {count_of(count, 'file')} from {job.archive.name}")
+    verbose(f"Extracted {count_of(count, 'file')} from {job.archive.name}")
 
 
 def read_headers(job: Job, root: Path, settings: PipelineSettings) -> ScanResult:
@@ -113,9 +114,9 @@ def check_deidentification(job: Job, scan: ScanResult, settings: PipelineSetting
     in_all = f"in all {count_of(len(scan.dicom_files), 'DICOM file')}"
     if job.patient_name:
         check_patient_name(scan, job.patient_name)
-        info(f"PatientName {job.patient_name} matches {in_all}")
+        verbose(f"PatientName {job.patient_name} matches {in_all}")
         check_patient_id(scan, job.patient_name)
-        info(f"PatientID {job.patient_name} matches {in_all}")
+        verbose(f"PatientID {job.patient_name} matches {in_all}")
     else:
         info("No PatientName given (phantom scan): PatientName and PatientID checks skipped")
     tags = settings.identifying_tags
@@ -124,8 +125,8 @@ def check_deidentification(job: Job, scan: ScanResult, settings: PipelineSetting
         return
     verbose(f"Identifying tags checked: {', '.join(tags)}")
     check_identifying_tags(scan)
-    info(f"No identifying tag is filled in ({count_of(len(tags), 'tag')} checked "
-         f"in {count_of(len(scan.dicom_files), 'DICOM file')})")
+    verbose(f"No identifying tag is filled in ({count_of(len(tags), 'tag')} checked "
+            f"in {count_of(len(scan.dicom_files), 'DICOM file')})")
 
 
 def write_summary(job: Job, scan: ScanResult, result: ResultFolder) -> Tarchive:
@@ -177,7 +178,7 @@ def _keep(job: Job, done: Converted, result: ResultFolder) -> None:
         info(f"{label} was not converted: {done.reason}")
         _set_outcome(job, files, NOT_CONVERTED, done.reason)
         return
-    info(f"{label}: {count_of(len(done.images), 'NIfTI image')} made from {count_of(len(files), 'DICOM file')}")
+    verbose(f"{label}: {count_of(len(done.images), 'NIfTI image')} made from {count_of(len(files), 'DICOM file')}")
     kept = [result.keep_image(image) for image in done.images]
     for path in kept:
         if path:

@@ -47,7 +47,7 @@ from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
-from services.launcher.pipeline_reports import ReportReader
+from services.launcher.pipeline_reports import read_report
 from services.launcher.pipeline_command import PipelineCommand
 
 log = logging.getLogger(__name__)
@@ -226,12 +226,11 @@ class RunExecutor:
 
     async def _forward(self, stream: asyncio.StreamReader, from_stderr: bool, batches: OutputBatches,
                        stderr_tail: deque[str]) -> None:
-        reports = ReportReader()
         async for raw in raw_lines(stream):
             line = classify(readable(raw), from_stderr)
             if from_stderr:
                 stderr_tail.append(line.message)
-            report = reports.read(line.message) if line.is_report else None
+            report = read_report(line.message) if line.is_report else None
             if report is None:
                 await batches.add(line)
             elif report.file is not None:

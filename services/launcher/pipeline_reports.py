@@ -77,39 +77,32 @@ class Report:
     file: FileOutcome | None = None
 
 
-class ReportReader:
-    """Reads one run's report lines; a step goes to the summary log when it starts, its further percentages to
-    the detailed log only, so that the summary stays a handful of lines."""
-
-    def __init__(self) -> None:
-        self._step: str | None = None
-
-    def read(self, text: str) -> Report | None:
-        """The report on this line, or None when it is not one the launcher understands."""
-        try:
-            report = _parse(text)
-        except (ValueError, ValidationError):
-            return None
-        match report:
-            case StepReport():
-                is_new_step, self._step = report.name != self._step, report.name
-                return Report(_info(f"{report.name} ({report.percent}%)", is_verbose=not is_new_step),
-                              fields={"step": report.name, "percent": report.percent})
-            case TarchiveReport():
-                info = TarchiveInfo.model_validate(report.model_dump(include=set(TarchiveInfo.model_fields)))
-                return Report(_info(tarchive_sentence(report.tarchive, info)),
-                              fields={"tarchive": report.tarchive, "tarchive_info": info})
-            case CountsReport():
-                return Report(_info(counts_sentence(report.minc_created, report.minc_inserted)),
-                              fields=report.model_dump(include={"minc_created", "minc_inserted"}, exclude_none=True))
-            case FileReport():
-                outcome = FileOutcome.model_validate(report.model_dump(include=set(FileOutcome.model_fields)))
-                return Report(OutputLine(file_sentence(outcome), is_error=outcome.outcome in _ERROR_OUTCOMES,
-                                         is_verbose=True), file=outcome)
-            case SummaryReport():
-                return Report(_info(f"Summary: {report.message}"), fields={"summary": report.message})
-            case FactsReport():
-                return Report(_info(facts_sentence(report)), fields=report.model_dump(exclude_none=True))
+def read_report(text: str) -> Report | None:
+    """The report on this line, or None when it is not one the launcher understands."""
+    try:
+        report = _parse(text)
+    except (ValueError, ValidationError):
+        return None
+    match report:
+        case StepReport():
+            # Detail: Browse shows the step and its percentage, the summary log stays a handful of lines.
+            return Report(_info(f"{report.name} ({report.percent}%)", is_verbose=True),
+                          fields={"step": report.name, "percent": report.percent})
+        case TarchiveReport():
+            info = TarchiveInfo.model_validate(report.model_dump(include=set(TarchiveInfo.model_fields)))
+            return Report(_info(tarchive_sentence(report.tarchive, info)),
+                          fields={"tarchive": report.tarchive, "tarchive_info": info})
+        case CountsReport():
+            return Report(_info(counts_sentence(report.minc_created, report.minc_inserted)),
+                          fields=report.model_dump(include={"minc_created", "minc_inserted"}, exclude_none=True))
+        case FileReport():
+            outcome = FileOutcome.model_validate(report.model_dump(include=set(FileOutcome.model_fields)))
+            return Report(OutputLine(file_sentence(outcome), is_error=outcome.outcome in _ERROR_OUTCOMES,
+                                     is_verbose=True), file=outcome)
+        case SummaryReport():
+            return Report(_info(f"Summary: {report.message}"), fields={"summary": report.message})
+        case FactsReport():
+            return Report(_info(facts_sentence(report)), fields=report.model_dump(exclude_none=True))
 
 
 def _parse(text: str) -> _Report:

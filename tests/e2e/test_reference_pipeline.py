@@ -59,12 +59,19 @@ async def test_a_success_shows_its_dicom_archive_the_image_counts_and_a_report_o
     assert json.loads((kept / "tarchive_info.json").read_text())["md5"] == info["md5"]
 
     summary = [line["message"] for line in (await client.log(upload["upload_id"], mode="summary"))["lines"]]
-    assert "Reading DICOM headers (30%)" in summary and "Done (100%)" in summary
-    assert (f"DICOM archive DCM_2024-01-05_{NAME}: study of 2024-01-05, 2 series (5 files), md5 {info['md5']}."
-            in summary)
-    assert "Image files: 2 created, 2 inserted." in summary
-    assert "Summary: 2 series, 5 DICOM files: 2 NIfTI images created and kept." in summary
-    assert not any(line.startswith("study/series3/IM0001.dcm") for line in summary), "a file's outcome is detail"
+    pipeline_summary = summary[summary.index("Pipeline started.") + 1:]
+    assert pipeline_summary == [
+        f"Upload {upload['upload_id']}: checking {path.name}",
+        "Found 5 DICOM files",
+        f"{path.name} passed all checks",
+        f"DICOM archive DCM_2024-01-05_{NAME}: study of 2024-01-05, 2 series (5 files), md5 {info['md5']}.",
+        "Image files: 2 created, 2 inserted.",
+        "Summary: 2 series, 5 DICOM files: 2 NIfTI images created and kept.",
+        "Pipeline finished successfully: the scan was inserted.",
+    ]
+    detailed = [line["message"] for line in (await client.log(upload["upload_id"], mode="detailed"))["lines"]]
+    assert "Reading DICOM headers (30%)" in detailed and "Done (100%)" in detailed
+    assert "study/series3/IM0001.dcm (series 3): inserted" in detailed
 
 
 async def test_a_birth_date_left_in_fails_naming_the_file_and_tag_in_browse_the_log_and_the_report(

@@ -282,7 +282,7 @@ async def test_report_lines_become_the_runs_reports_file_outcomes_and_log_lines_
     [files] = {event.event_id: event for event in tap.matching(of_upload(upload_id, "pipeline.file_outcomes"))}.values()
     assert [(file.file, file.outcome) for file in files.files] == [("s/IM1.dcm", "inserted")]
     assert [(line.message, line.is_verbose) for line in output_lines(tap, upload_id)] == [
-        ("Extracting (10%)", False),
+        ("Extracting (10%)", True),
         ("Extracting (30%)", True),
         ("DICOM archive DCM_2024-01-05_x: study of 2024-01-05, 1 series (1 file), md5 ab.", False),
         ("s/IM1.dcm (series 1): inserted", True),

@@ -66,7 +66,7 @@ def test_identifying_tags_that_are_present_but_empty_pass(tmp_path):
     run = run_with_name(tmp_path, archive)
 
     assert run.exit_code == 0, run.tagged("error")
-    assert "No identifying tag is filled in (24 tags checked in 2 DICOM files)" in run.tagged("info")
+    assert "No identifying tag is filled in (24 tags checked in 2 DICOM files)" in run.tagged("verbose")
 
 
 def test_the_institution_name_passes_by_default_and_the_identifying_tags_can_be_set(tmp_path):
@@ -121,7 +121,7 @@ def test_a_wrong_patient_id_fails_the_run_as_a_patient_name_mismatch_without_pri
         f"study/series1/IM0002.dcm: the PatientID is not '{NAME}'",
         f"Set the PatientID of these files to '{NAME}', as their PatientName, and upload the archive again.",
     ]
-    assert f"PatientName {NAME} matches in all 2 DICOM files" in run.tagged("info")
+    assert f"PatientName {NAME} matches in all 2 DICOM files" in run.tagged("verbose")
     assert not any("998877" in line for line in run.lines)
     assert run.outcomes()["study/series1/IM0002.dcm"] == ("rejected", f"its PatientID is not '{NAME}'")
 

@@ -47,13 +47,10 @@ def test_three_series_become_three_nifti_images_kept_in_the_output_directory(tmp
 
     assert run.exit_code == 0, run.tagged("error")
     info = run.tagged("info")
-    assert info[info.index(f"{NAME}.tgz passed all checks"):] == [
-        f"{NAME}.tgz passed all checks",
-        "Series 2 (T1w): 1 NIfTI image made from 3 DICOM files",
-        "Series 5 (T2w): 1 NIfTI image made from 2 DICOM files",
-        "Series 11 (FLAIR): 1 NIfTI image made from 4 DICOM files",
-    ]
+    assert info[info.index(f"{NAME}.tgz passed all checks"):] == [f"{NAME}.tgz passed all checks"]
     verbose = run.tagged("verbose")
+    assert "Series 2 (T1w): 1 NIfTI image made from 3 DICOM files" in verbose
+    assert "Series 11 (FLAIR): 1 NIfTI image made from 4 DICOM files" in verbose
     assert f"DICOM archive {TARCHIVE}: study date 2024-01-05, 3 series, 9 DICOM files" in verbose
     assert "Series 2 (T1w): MR, 3 DICOM files" in verbose
     tarchive = {
