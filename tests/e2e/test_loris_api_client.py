@@ -114,7 +114,9 @@ async def test_a_loris_upload_script_uploads_launches_and_follows_its_run_to_suc
         answer.raise_for_status()
         dicoms = Dicoms.model_validate(await answer.json())
     assert dicoms.Meta == DicomsMeta(CandID=300001, Visit="V1")
-    assert DicomTar(Tarname=path.name, Patientname="MTL0001_300001_V1", SeriesInfo=[]) in dicoms.DicomTars
+    # Tarname: the DICOM archive the reference pipeline reported, as LORIS names its tarchives.
+    assert DicomTar(Tarname="DCM_2024-01-05_MTL0001_300001_V1", Patientname="MTL0001_300001_V1",
+                    SeriesInfo=[]) in dicoms.DicomTars
 
 
 async def _poll_until_finished(processes, timeout: float = 60) -> Process:

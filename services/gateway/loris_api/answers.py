@@ -3,7 +3,7 @@
 GET .../dicoms lists every upload of the visit the user may see, oldest
 first: Tarname is the DICOM archive the pipeline reported (its base name),
 else the uploaded file's name; Patientname is PSCID_CandID_Visit; SeriesInfo
-is [] (the uploader does not read the DICOM series).
+is [] (the series the reference pipeline reports are in /api/v1's tarchive_info).
 """
 
 from pathlib import PurePosixPath
