@@ -153,6 +153,25 @@ def test_docker_waits_longer_for_a_launcher_to_stop_than_the_launcher_lets_its_p
     assert seconds(launcher["stop_grace_period"]) > grace
 
 
+def test_the_launchers_keep_the_pipeline_output_on_a_volume_the_image_lets_them_write(config):
+    launcher = config["services"]["launcher"]
+    output = launcher["environment"]["UPLOADER_PIPELINE_OUTPUT_PATH"]
+    [mount] = [volume for volume in launcher["volumes"] if _target(volume) == output]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+
+    assert _source(mount) in config["volumes"], "a named volume: the output outlives the container"
+    assert re.search(rf"chown uploader:uploader [^\n]*{re.escape(output)}", dockerfile), (
+        "a new named volume takes the ownership of the image's folder: the launcher (uid 10001) must own it")
+
+
+def _target(volume) -> str:
+    return volume["target"] if isinstance(volume, dict) else volume.split(":")[1]
+
+
+def _source(volume) -> str:
+    return volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+
+
 @pytest.mark.parametrize("worker", WORKERS)
 def test_a_worker_has_no_container_name_and_publishes_no_host_port_so_it_scales(config, worker):
     service = config["services"][worker]
