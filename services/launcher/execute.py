@@ -47,8 +47,8 @@ from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
-from services.launcher.pipeline_reports import read_report
 from services.launcher.pipeline_command import PipelineCommand
+from services.launcher.pipeline_reports import read_report
 
 log = logging.getLogger(__name__)
 
