@@ -1,7 +1,8 @@
-"""The Browse tab: LORIS's columns, filters, sorting, paging, rows that refresh by themselves, a row that
-opens its log, an own-sites coordinator who sees only their site, and the page at a narrow width and with the
-keyboard alone."""
+"""The Browse tab: LORIS's columns, filters, sorting, paging, rows that refresh by themselves (with a run's
+percentage, then its DICOM archive and image counts, or a failure's reason), a row that opens its log, an
+own-sites coordinator who sees only their site, and the page at a narrow width and with the keyboard alone."""
 
+import asyncio
 import re
 
 import pytest
@@ -25,6 +26,13 @@ async def upload(api: UploaderClient, archive, pscid="MTL0001", candid="300001",
     answer = await api.upload(scan, candid=candid, pscid=pscid, visit_label=visit)
     assert answer.status == 202, await answer.text()
     return (await answer.json())["upload_id"], scan.name
+
+
+async def recorded(api: UploaderClient, total: int, timeout: float = 30) -> None:
+    """Until Browse's API lists `total` uploads."""
+    async with asyncio.timeout(timeout):
+        while (await (await api.get("/api/v1/uploads", page_size=1)).json())["total"] < total:
+            await asyncio.sleep(0.1)
 
 
 def table(page: Page):
@@ -113,6 +121,7 @@ async def test_filters_and_paging_with_the_total(page, api, archive, shoot):
     while total <= 20:  # enough uploads for a second page
         await upload(api, archive)
         total += 1
+    await recorded(api, total)  # a 202 comes before the logstore lists the upload
     await browse.get_by_role("button", name="Clear filters").click()
     await browse.get_by_label("Rows per page").select_option("20")
     status = page.locator("#page-status")
