@@ -47,8 +47,10 @@ async def browser_users(pool):
 def web_stack(service_env, tmp_path_factory, browser_users):
     # Runs mostly wait (the slow pipeline sleeps): four at a time keep the queue short for the tests that
     # watch a run from its start.
+    # The browser tests watch runs, they do not test heartbeats: a launcher that fenced itself after a 2-second
+    # stall of this busy machine (the run's default heartbeat is 1 s) would fail a run they wait for.
     overrides = {"UPLOADER_PIPELINE_COMMAND": SLOW_PIPELINE, "UPLOADER_MAX_UPLOAD_BYTES": str(64 * 1024**2),
-                 "UPLOADER_MAX_CONCURRENT_RUNS": "4"}
+                 "UPLOADER_MAX_CONCURRENT_RUNS": "4", "UPLOADER_HEARTBEAT_SECONDS": "5"}
     with ServiceStack({**service_env, **overrides}, tmp_path_factory.mktemp("browser-logs")) as running:
         yield running
 
