@@ -9,6 +9,7 @@ from collections import Counter
 from pipeline import PipelineFailure
 from pipeline.dicom_scan import ScanResult
 from services.common.exit_codes import ExitCode
+from services.common.sizes import count_of
 
 NO_STUDY_UID = "(none)"
 
@@ -94,8 +95,8 @@ def filled_in(*keywords: str) -> str:
     return f"{_and(keywords)} are filled in (they must be empty or removed)"
 
 
-def check_single_study(scan: ScanResult) -> str | None:
-    """All DICOM files must share one StudyInstanceUID; returns it."""
+def check_single_study(scan: ScanResult) -> None:
+    """All DICOM files must share one StudyInstanceUID."""
     studies = Counter(dicom.study_uid or NO_STUDY_UID for dicom in scan.dicom_files)
     if len(studies) > 1:
         ranked = studies.most_common()
@@ -103,11 +104,10 @@ def check_single_study(scan: ScanResult) -> str | None:
             ExitCode.NOT_A_SINGLE_STUDY,
             f"The archive holds {len(studies)} studies (StudyInstanceUID); it must hold one.",
             "Put each study in an archive of its own and upload them one at a time.",
-            [f"StudyInstanceUID {uid}: {files} DICOM file{'s' if files != 1 else ''}" for uid, files in ranked],
+            [f"StudyInstanceUID {uid}: {count_of(files, 'DICOM file')}" for uid, files in ranked],
             {dicom.path: f"its study {dicom.study_uid or NO_STUDY_UID} is one of {len(studies)} in the archive"
              for dicom in scan.dicom_files},
         )
-    return scan.dicom_files[0].study_uid
 
 
 def _and(words: list[str] | tuple[str, ...]) -> str:

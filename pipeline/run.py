@@ -32,6 +32,7 @@ from pipeline.report import (
 from pipeline.settings import PipelineSettings, load_settings
 from pipeline.tarchive import Tarchive, summarise, write_info
 from services.common.exit_codes import ExitCode
+from services.common.sizes import count_of
 
 CHECKING, EXTRACTING, READING = "Checking the archive", "Extracting", "Reading DICOM headers"
 DEIDENTIFICATION, ONE_STUDY = "Checking de-identification", "Checking the study"
@@ -197,23 +198,18 @@ def finish(job: Job, tarchive: Tarchive, converted: list[Converted], program: st
     report("counts", minc_created=created, minc_inserted=inserted)
     job.files.report_all(NOT_PROCESSED, None)
     job.steps.start(DONE, 100)
-    report("summary", message=summary_sentence(tarchive, converted, program, inserted))
+    report("summary", message=summary_sentence(tarchive, converted, program, created, inserted))
     if job.output_dir:
         verbose(f"Output directory: {job.output_dir}")
 
 
-def summary_sentence(tarchive: Tarchive, converted: list[Converted], program: str | None, inserted: int) -> str:
+def summary_sentence(tarchive: Tarchive, converted: list[Converted], program: str | None, created: int,
+                     inserted: int) -> str:
     """'3 series, 120 DICOM files: 3 NIfTI images created and kept.'"""
     scan = f"{count_of(len(tarchive.series), 'series', 'series')}, {count_of(tarchive.files, 'DICOM file')}"
     if program is None:
         return f"{scan}: not converted to NIfTI (dcm2niix is not installed)."
-    created = sum(len(done.images) for done in converted)
     images = count_of(created, "NIfTI image")
     made = f"{images} created and kept" if inserted else f"{images} created, none kept (no output directory)"
     failed = sum(1 for done in converted if not done.images)
     return f"{scan}: {made}; {count_of(failed, 'series', 'series')} not converted." if failed else f"{scan}: {made}."
-
-
-def count_of(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {plural or noun + 's'}"
-

@@ -1,4 +1,4 @@
-"""Sizes in words a user reads."""
+"""Sizes and counts in words a user reads."""
 
 
 def human_size(size: int) -> str:
@@ -9,3 +9,8 @@ def human_size(size: int) -> str:
         size /= 1024
         if size < 1024 or unit == "GiB":
             return f"{size:.1f} {unit}"
+
+
+def count_of(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 file', '3 files'; `plural` where adding an s is wrong ('2 series')."""
+    return f"{number} {noun}" if number == 1 else f"{number} {plural or noun + 's'}"

@@ -8,7 +8,7 @@
     [report] {"type": "file", "file": "study/IM0001.dcm", "series": "3", "outcome": "inserted", "reason": null}
     [report] {"type": "summary", "message": "3 series, 120 DICOM files: 3 NIfTI images created and kept."}
 
-An object without a "type" is the first form of the protocol: {"tarchive", "minc_created", "minc_inserted"}.
+Fields a newer pipeline adds are ignored. An object without a "type" is the first form of the protocol: {"tarchive", "minc_created", "minc_inserted"}.
 Each report also becomes a log line in words; a line that is not a report the launcher understands is logged
 as it is, in the detailed log.
 """
@@ -16,46 +16,43 @@ as it is, in the detailed log.
 from dataclasses import dataclass
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from services.common.messages import FileOutcome, TarchiveInfo
+from services.common.sizes import count_of
 from services.launcher.output_lines import OutputLine
 
 # Outcomes shown as errors in the log: the file is why the run failed, or cannot be used.
 _ERROR_OUTCOMES = frozenset({"rejected", "not DICOM"})
 
 
-class _Report(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # a newer pipeline may say more
-
-
-class StepReport(_Report):
+class StepReport(BaseModel):
     type: Literal["step"]
     name: str = Field(min_length=1, max_length=1024)
     percent: int = Field(ge=0, le=100)
 
 
-class TarchiveReport(_Report, TarchiveInfo):
+class TarchiveReport(TarchiveInfo):
     type: Literal["tarchive"]
     tarchive: str = Field(min_length=1, max_length=1024)
 
 
-class CountsReport(_Report):
+class CountsReport(BaseModel):
     type: Literal["counts"]
     minc_created: int | None = Field(default=None, ge=0)
     minc_inserted: int | None = Field(default=None, ge=0)
 
 
-class FileReport(_Report, FileOutcome):
+class FileReport(FileOutcome):
     type: Literal["file"]
 
 
-class SummaryReport(_Report):
+class SummaryReport(BaseModel):
     type: Literal["summary"]
     message: str = Field(min_length=1, max_length=4096)
 
 
-class FactsReport(_Report):
+class FactsReport(BaseModel):
     """The protocol's first form, without a type."""
 
     tarchive: str | None = Field(default=None, min_length=1, max_length=1024)
@@ -105,7 +102,7 @@ def read_report(text: str) -> Report | None:
             return Report(_info(facts_sentence(report)), fields=report.model_dump(exclude_none=True))
 
 
-def _parse(text: str) -> _Report:
+def _parse(text: str) -> BaseModel:
     if "\\u0000" in text:
         raise ValueError("PostgreSQL cannot keep a NUL character in a report: the line is logged as it is")
     raw = TypeAdapter(dict).validate_json(text)
@@ -120,8 +117,8 @@ def _info(message: str, is_verbose: bool = False) -> OutputLine:
 
 def tarchive_sentence(tarchive: str, info: TarchiveInfo) -> str:
     parts = [f"study of {info.study_date}" if info.study_date else "study date unknown",
-             f"{_count(len(info.series), 'series', 'series')}"
-             + (f" ({_count(info.files, 'file')})" if info.files is not None else "")]
+             f"{count_of(len(info.series), 'series', 'series')}"
+             + (f" ({count_of(info.files, 'file')})" if info.files is not None else "")]
     if info.md5:
         parts.append(f"md5 {info.md5}")
     return f"DICOM archive {tarchive}: " + ", ".join(parts) + "."
@@ -151,7 +148,3 @@ def facts_sentence(report: FactsReport) -> str:
     if report.minc_inserted is not None:
         parts.append(f"{report.minc_inserted} inserted")
     return "Pipeline report: " + (", ".join(parts) if parts else "nothing reported") + "."
-
-
-def _count(number: int, noun: str, plural: str | None = None) -> str:
-    return f"{number} {noun if number == 1 else (plural or noun + 's')}"
