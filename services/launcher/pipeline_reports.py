@@ -8,9 +8,9 @@
     [report] {"type": "file", "file": "study/IM0001.dcm", "series": "3", "outcome": "inserted", "reason": null}
     [report] {"type": "summary", "message": "3 series, 120 DICOM files: 3 NIfTI images created and kept."}
 
-Fields a newer pipeline adds are ignored. An object without a "type" is the first form of the protocol: {"tarchive", "minc_created", "minc_inserted"}.
-Each report also becomes a log line in words; a line that is not a report the launcher understands is logged
-as it is, in the detailed log.
+Fields a newer pipeline adds are ignored. An object without a "type" is the first form of the protocol:
+{"tarchive", "minc_created", "minc_inserted"}. Each report also becomes a log line in words; a line that is not
+a report the launcher understands is logged as it is, in the detailed log.
 """
 
 from dataclasses import dataclass
