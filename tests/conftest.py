@@ -19,6 +19,9 @@ DEMO_TOKEN = "test-demo-token"
 NO_PERMISSION_TOKEN = "test-no-permission-token"
 MAX_UPLOAD_BYTES = 4 * 1024**2
 INTERNAL_SECRET = "test-internal-secret-shared-by-gateway-and-logstore"
+# Every test signs in from 127.0.0.1, where in use sign-ins come from many addresses: the failures of a whole run
+# must not lock the address out (tests of that limit set their own).
+TESTS_SIGN_IN_FAILURES_PER_ADDRESS = 1_000_000
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +80,7 @@ def service_env(database_url, amqp_url, incoming_path, output_path, pool) -> dic
         "UPLOADER_HEARTBEAT_SECONDS": "1",
         "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
         "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
+        "UPLOADER_SIGN_IN_MAX_FAILURES_PER_ADDRESS": str(TESTS_SIGN_IN_FAILURES_PER_ADDRESS),
         **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()},
     }
 

@@ -32,6 +32,15 @@ PREFLIGHT_DECISIONS = Counter(
     "Pre-flight checks by decision (ok, refused), one per failed rule when refused (rule=\"none\" when ok).",
     ["decision", "rule"])
 
+# --- The gateway: sign-in -----------------------------------------------------
+PASSWORD_CHECKS = Counter(
+    "uploader_password_checks_total", "Passwords checked at sign-in, by result (match, mismatch).", ["result"])
+SIGN_INS_REFUSED = Counter(
+    "uploader_sign_ins_refused_total",
+    "Sign-ins refused without checking the password: the gateway was checking as many as it may (reason=\"busy\"), "
+    "or the username or the client address had too many failures (\"username_locked_out\", \"address_locked_out\").",
+    ["reason"])
+
 # --- The validator ----------------------------------------------------------
 VALIDATION_DECISIONS = Counter(
     "uploader_validation_decisions_total",
@@ -111,6 +120,13 @@ def start_at_zero_for_queue(queue: str) -> None:
 def start_uploads_at_zero() -> None:
     for outcome in UPLOAD_OUTCOMES:
         UPLOADS_RECEIVED.labels(outcome)
+
+
+def start_sign_ins_at_zero() -> None:
+    for result in ("match", "mismatch"):
+        PASSWORD_CHECKS.labels(result)
+    for reason in ("busy", "username_locked_out", "address_locked_out"):
+        SIGN_INS_REFUSED.labels(reason)
 
 
 def start_runs_at_zero() -> None:

@@ -4,10 +4,12 @@ Each service has one settings class; the fields every service needs live in
 the base class. The README's configuration table lists every variable.
 """
 
+from ipaddress import ip_network
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "UPLOADER_"
 
@@ -52,6 +54,13 @@ class GatewaySettings(ServiceSettings):
     # Sign-ins of a username are refused for a while after this many failures within the window.
     sign_in_max_failures: int = Field(default=5, ge=1)
     sign_in_window_seconds: float = Field(default=60.0, gt=0)
+    # ... and the sign-ins from one client address, after this many failures (of any usernames) within the window.
+    sign_in_max_failures_per_address: int = Field(default=30, ge=1)
+    # Sign-ins a gateway checks at once (each an argon2 hash of 64 MiB of memory); one more is refused with 503.
+    sign_in_checks_at_once: int = Field(default=2, ge=1)
+    # Reverse proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the client;
+    # from anyone else the header is ignored.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     # RabbitMQ's management API, for the message rates on the status page. Its user and password are those of
     # amqp_url unless the URL gives its own (http://user:password@host:15672); the vhost is always amqp_url's.
     rabbitmq_management_url: str = "http://127.0.0.1:15672"
@@ -60,6 +69,15 @@ class GatewaySettings(ServiceSettings):
     attempt_file_retention_hours: float = Field(default=7 * 24.0, gt=0)
     # How long the answer to an upload's Idempotency-Key is kept; an older key is treated as new.
     idempotency_key_hours: float = Field(default=24.0, gt=0)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [proxy.strip() for proxy in value.split(",") if proxy.strip()]
+        for proxy in value:
+            ip_network(proxy, strict=False)  # a ValueError names the bad one
+        return value
 
 
 class ValidatorSettings(ServiceSettings):

@@ -17,6 +17,7 @@ from services.common.topology import GATEWAY_QUEUE
 from services.gateway.auth import SlashMergingRouter, require_uploader_user
 from services.gateway.log_stream import with_log_streams
 from services.gateway.logstore_proxy import with_logstore_client
+from services.gateway.password_checks import with_password_checks
 from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.routes import setup_routes
 from services.gateway.scan_retention import with_scan_retention
@@ -32,6 +33,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     app[SCAN_STORE] = DirectoryScanStore(settings.incoming_path)
     with_scan_retention(app, app[SCAN_STORE], hours(settings.attempt_file_retention_hours))
     app[TOKEN_CACHE] = TokenCache()
+    with_password_checks(app, settings.sign_in_checks_at_once)
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)
     with_requester(app)
@@ -40,6 +42,7 @@ def build_app(settings: GatewaySettings) -> web.Application:
     with_rabbitmq_management(app, settings.rabbitmq_management_url, settings.amqp_url)
     setup_routes(app)
     metrics.start_uploads_at_zero()
+    metrics.start_sign_ins_at_zero()
     return app
 
 

@@ -46,7 +46,7 @@ _ERRORS = {
     413: "the file is larger than the maximum upload size",
     415: "the file is not a .tgz, .tar.gz or .zip archive",
     422: "the Idempotency-Key was used for an upload with other fields (idempotency_key_reused)",
-    429: "too many failed sign-ins of this username: try again after Retry-After seconds",
+    429: "too many failed sign-ins of this username, or from this address: try again after Retry-After seconds",
     503: "a service behind the gateway cannot be reached",
 }
 _SESSION_COOKIE = {
@@ -168,12 +168,14 @@ def openapi_document() -> dict:
 
 def _session_operations() -> dict:
     sign_in = _operation(
-        "signIn", "Sign in: start a browser session", SessionInfo, 200, [400, 401, 413, 415, 429],
+        "signIn", "Sign in: start a browser session", SessionInfo, 200, [400, 401, 413, 415, 429, 503],
         request_body=_json_body(SignIn),
         headers={"Set-Cookie": {"description": f"the session cookie, {COOKIE_NAME} (HttpOnly, SameSite=Lax, "
                                                "Secure over HTTPS)", "schema": {"type": "string"}}},
         error_descriptions={401: "incorrect username or password", 413: "the request body is too large",
-                            415: "the body is not sent as application/json"})
+                            415: "the body is not sent as application/json",
+                            503: "the gateway is checking as many sign-ins as it may (sign_in_busy): try again "
+                                 "after Retry-After seconds; or the database cannot be reached"})
     sign_out = {
         "operationId": "signOut",
         "summary": "Sign out: end the browser session that signs this request in, and clear its cookie",

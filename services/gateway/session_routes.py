@@ -11,7 +11,8 @@ from services.common.http_errors import error_response, model_response
 from services.common.request_parsing import parse_json_body
 from services.gateway.auth import USER, WEB_SESSION
 from services.gateway.session_models import SessionInfo, SignIn
-from services.gateway.sign_in_limit import SignInLimit, TooManySignIns, sign_in
+from services.gateway.sign_in_limit import sign_in
+from services.gateway.sign_in_refusals import SignInRefused
 from services.gateway.users import User
 from services.gateway.web_sessions import (clear_session_cookie, end_session, session_cookie, set_session_cookie,
                                            start_session)
@@ -25,9 +26,9 @@ async def post_session(request: web.Request) -> web.Response:
     sent = await parse_json_body(request, SignIn)
     pool, settings = request.app[POOL], request.app[SETTINGS]
     try:
-        user = await sign_in(pool, SignInLimit.of(settings), sent.username, sent.password)
-    except TooManySignIns as refused:
-        response = error_response(429, "too_many_sign_ins", str(refused))
+        user = await sign_in(request, sent.username, sent.password)
+    except SignInRefused as refused:
+        response = error_response(refused.status, refused.code, str(refused))
         response.headers["Retry-After"] = str(refused.retry_after)
         return response
     if user is None:

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.common.messages import UserScope
 from services.common.scope import ADMIN, UPLOADER_PERMISSIONS, scope_of
-from services.gateway.passwords import hash_password, verify_password
+from services.gateway.passwords import hash_password
 
 
 @dataclass(frozen=True)
@@ -132,17 +132,19 @@ async def set_password(conn: asyncpg.Connection, username: str, password: str) -
         raise UnknownUserError(username)
 
 
-async def verify_login(conn: asyncpg.Connection | asyncpg.Pool, username: str, password: str) -> User | None:
-    """The user with this name and password, or None. It takes as long for an unknown
-    user, or one without a password, as for a wrong password."""
+@dataclass(frozen=True)
+class Login:
+    user: User
+    password_hash: str | None
+
+
+async def find_login(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> Login | None:
+    """The user of this name and its password hash, to be checked (services/gateway/password_checks.py)."""
     row = await conn.fetchrow(
         "SELECT user_id, username, permissions, sites, password_hash FROM gateway.users WHERE username = $1",
         username,
     )
-    password_hash = row["password_hash"] if row else None
-    if await asyncio.to_thread(verify_password, password_hash, password):
-        return _user(row)
-    return None
+    return None if row is None else Login(_user(row), row["password_hash"])
 
 
 async def issue_token(

@@ -2,15 +2,20 @@
 and stopped by the test) against the run's own database and vhost."""
 
 import contextlib
+import uuid
 
+import aiohttp
 import pytest
 from aiohttp import web
 
+from services.common.scope import UPLOADER_PERMISSIONS
 from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
 from services.gateway.__main__ import build_app as build_gateway
+from services.gateway.users import add_user, set_password
 from services.logstore.__main__ import build_app as build_logstore
 from services.validator.__main__ import build_app as build_validator
-from tests.conftest import INTERNAL_SECRET
+from tests.conftest import INTERNAL_SECRET, TESTS_SIGN_IN_FAILURES_PER_ADDRESS
+from tests.integration.web_sign_in import PASSWORD
 from tests.support.inprocess import running_app
 from tests.support.tap import EventTap
 
@@ -50,7 +55,8 @@ def logstore_settings(database_url, amqp_url, incoming_path, pool):
 
 @pytest.fixture
 def gateway_settings(database_url, amqp_url, incoming_path, pool):
-    return _settings_factory(GatewaySettings, database_url, amqp_url, incoming_path)
+    return _settings_factory(GatewaySettings, database_url, amqp_url, incoming_path,
+                             sign_in_max_failures_per_address=TESTS_SIGN_IN_FAILURES_PER_ADDRESS)
 
 
 @pytest.fixture
@@ -83,3 +89,24 @@ async def gateway_before_the_read_side(gateway_settings, validator_settings, tap
     async with running_app(lagging) as logstore_url, running_app(build_validator(validator_settings())):
         async with running_app(build_gateway(gateway_settings(logstore_url=logstore_url, auto_launch=False))) as url:
             yield url
+
+
+@pytest.fixture
+async def browser():
+    """An HTTP client that keeps no cookies by itself: each test sends the session cookie it means to."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
+
+
+@pytest.fixture
+def new_user(pool):
+    """Makes a user of a name no other test uses, with PASSWORD; returns the name."""
+
+    async def make(permissions=(*sorted(UPLOADER_PERMISSIONS),), sites=("OTT", "MTL")) -> str:
+        username = f"page-user-{uuid.uuid4().hex[:8]}"
+        async with pool.acquire() as conn:
+            await add_user(conn, username, list(sites), list(permissions))
+            await set_password(conn, username, PASSWORD)
+        return username
+
+    return make

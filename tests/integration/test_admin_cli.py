@@ -11,7 +11,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from services.gateway.users import find_user_by_token, verify_login
+from services.gateway.passwords import verify_password
+from services.gateway.users import find_login, find_user_by_token
 
 ADMIN = Path(sys.executable).parent / "uploader-admin"
 DEMO_PATIENT_NAME = "MTL0001_300001_V1"
@@ -120,6 +121,12 @@ async def test_a_grant_to_an_unknown_user_or_of_an_unknown_permission_changes_no
 
 
 # --- passwords --------------------------------------------------------------
+
+
+async def verify_login(pool, username: str, password: str):
+    """The user, if this password signs it in."""
+    found = await find_login(pool, username)
+    return found.user if found and verify_password(found.password_hash, password) else None
 
 
 async def test_the_password_is_the_first_line_of_stdin_and_lets_the_user_log_in(admin, name, pool):

@@ -1,68 +1,33 @@
 """Browser sign-in, as the web page uses it: POST /api/v1/session sets an
 HttpOnly session cookie, the cookie then signs in every /api/v1 request (with
 the session's CSRF token on anything but GET), DELETE signs out everywhere,
-and failed sign-ins are throttled, here and on the LORIS API's login. The
-gateway runs in-process (with a logstore and a validator) on the real
-database and broker."""
+and the LORIS API's login takes no cookie (the limits of sign-in are in
+test_sign_in_limits.py). The gateway runs in-process (with a logstore and a
+validator) on the real database and broker."""
 
-import asyncio
 import hashlib
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
-import aiohttp
 import pytest
 
 from services.common.scope import ALL_PERMISSIONS, UPLOADER_PERMISSIONS
 from services.gateway.__main__ import build_app as build_gateway
-from services.gateway.users import add_user, set_password
 from tests.conftest import DEMO_TOKEN
+from tests.integration.web_sign_in import PASSWORD, SESSION, error_of, sign_in
 from tests.support.inprocess import running_app
 
-SESSION = "/api/v1/session"
-LORIS_LOGIN = "/api/v0.0.4-dev/login"
 COOKIE = "uploader_session"
-PASSWORD = "a long enough password for the page"
 MAX_UPLOAD_BYTES = 2 * 1024**2
-WINDOW_SECONDS = 2
 CHECK = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1", "is_phantom": False, "overwrite": False,
          "file_name": "MTL0001_300001_V1.tgz", "file_size": 1024}
 
 
 @pytest.fixture
 async def gateway(gateway_stack):
-    """A gateway whose sign-in throttle forgets failures after WINDOW_SECONDS (yields its URL)."""
-    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES, sign_in_window_seconds=WINDOW_SECONDS) as (url, _):
+    """A gateway (yields its URL)."""
+    async with gateway_stack(max_upload_bytes=MAX_UPLOAD_BYTES) as (url, _):
         yield url
-
-
-@pytest.fixture
-async def browser():
-    """An HTTP client that keeps no cookies by itself: each test sends the session cookie it means to."""
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
-
-
-@pytest.fixture
-def new_user(pool):
-    """Makes a user of a name no other test uses, with PASSWORD; returns the name."""
-
-    async def make(permissions=(*sorted(UPLOADER_PERMISSIONS),), sites=("OTT", "MTL")) -> str:
-        username = f"page-user-{uuid.uuid4().hex[:8]}"
-        async with pool.acquire() as conn:
-            await add_user(conn, username, list(sites), list(permissions))
-            await set_password(conn, username, PASSWORD)
-        return username
-
-    return make
-
-
-async def sign_in(browser, gateway, username, password=PASSWORD, **headers) -> aiohttp.ClientResponse:
-    async with browser.post(gateway + SESSION, json={"username": username, "password": password},
-                            headers=headers) as answer:
-        await answer.read()
-        return answer
 
 
 async def signed_in(browser, gateway, username) -> tuple[str, str]:
@@ -74,13 +39,6 @@ async def signed_in(browser, gateway, username) -> tuple[str, str]:
 
 def cookie_header(cookie: str, **headers) -> dict:
     return {"Cookie": f"{COOKIE}={cookie}", **headers}
-
-
-async def error_of(answer: aiohttp.ClientResponse, status: int) -> dict:
-    body = await answer.json()
-    assert answer.status == status, body
-    assert body["errors"][0] == body["error"]
-    return body["error"]
 
 
 async def session_row(pool, cookie: str):
@@ -323,73 +281,3 @@ async def test_signing_out_without_a_session_is_a_204_that_clears_the_cookie(gat
         assert answer.status == 204
         assert answer.cookies[COOKIE]["max-age"] == "0"
         assert await answer.read() == b""
-
-
-# --- throttling --------------------------------------------------------------------------------------------------
-
-
-async def fail_to_sign_in(browser, gateway, username: str, times: int) -> None:
-    for _ in range(times):
-        answer = await sign_in(browser, gateway, username, "wrong password")
-        assert answer.status == 401, await answer.text()
-
-
-async def test_five_failures_lock_the_username_out_with_429_until_they_age_out(gateway, browser, new_user):
-    username, bystander = await new_user(), await new_user()
-    await fail_to_sign_in(browser, gateway, username, 5)
-
-    for password in ("wrong password", PASSWORD):
-        refused = await sign_in(browser, gateway, username, password)
-        error = await error_of(refused, 429)
-        retry_after = int(refused.headers["Retry-After"])
-        assert 1 <= retry_after <= WINDOW_SECONDS
-        assert error == {"code": "too_many_sign_ins", "field": None,
-                         "message": f"Too many failed sign-ins for user {username}; try again in {retry_after} seconds."}
-        assert "Set-Cookie" not in refused.headers
-    assert (await sign_in(browser, gateway, bystander)).status == 200
-
-    await asyncio.sleep(retry_after)
-
-    assert (await sign_in(browser, gateway, username)).status == 200
-
-
-async def test_an_unknown_username_is_locked_out_too(gateway, browser):
-    username = f"nobody-{uuid.uuid4().hex[:8]}"
-    await fail_to_sign_in(browser, gateway, username, 5)
-
-    assert (await sign_in(browser, gateway, username, "wrong password")).status == 429
-
-
-async def test_a_successful_sign_in_clears_the_failures(gateway, browser, new_user):
-    username = await new_user()
-    await fail_to_sign_in(browser, gateway, username, 4)
-    assert (await sign_in(browser, gateway, username)).status == 200
-
-    await fail_to_sign_in(browser, gateway, username, 4)
-
-    assert (await sign_in(browser, gateway, username)).status == 200
-
-
-async def test_the_loris_login_is_throttled_too_and_counts_the_same_failures(gateway, browser, new_user):
-    username = await new_user()
-    await fail_to_sign_in(browser, gateway, username, 3)
-    for _ in range(2):
-        async with browser.post(gateway + LORIS_LOGIN, json={"username": username, "password": "wrong"}) as answer:
-            assert answer.status == 401
-
-    async with browser.post(gateway + LORIS_LOGIN, json={"username": username, "password": PASSWORD}) as answer:
-        body = await answer.json()
-        assert answer.status == 429
-        retry_after = int(answer.headers["Retry-After"])
-    assert body == {"error": f"Too many failed sign-ins for user {username}; try again in {retry_after} seconds."}
-    assert (await sign_in(browser, gateway, username)).status == 429
-
-
-async def test_a_loris_login_clears_the_failures_of_the_page(gateway, browser, new_user):
-    username = await new_user()
-    await fail_to_sign_in(browser, gateway, username, 4)
-
-    async with browser.post(gateway + LORIS_LOGIN, json={"username": username, "password": PASSWORD}) as answer:
-        assert answer.status == 200
-
-    await fail_to_sign_in(browser, gateway, username, 4)

@@ -10,7 +10,8 @@ from aiohttp import web
 from services.common.app_keys import POOL, SETTINGS
 from services.common.request_parsing import is_plain_text
 from services.gateway.loris_api.errors import LorisError, loris_error, loris_json
-from services.gateway.sign_in_limit import SignInLimit, TooManySignIns, sign_in
+from services.gateway.sign_in_limit import sign_in
+from services.gateway.sign_in_refusals import SignInRefused
 from services.gateway.users import issue_token
 
 CREDENTIALS = ("username", "password")
@@ -22,9 +23,9 @@ async def post_login(request: web.Request) -> web.Response:
     if not is_plain_text(username + password):
         raise LorisError(401, "Incorrect username or password.")
     try:
-        user = await sign_in(pool, SignInLimit.of(settings), username, password)
-    except TooManySignIns as refused:
-        response = loris_error(429, str(refused))
+        user = await sign_in(request, username, password)
+    except SignInRefused as refused:
+        response = loris_error(refused.status, str(refused))
         response.headers["Retry-After"] = str(refused.retry_after)
         return response
     if user is None:

@@ -302,8 +302,9 @@ def test_the_session_operations_answer_the_session_body_and_the_sign_in_declares
     for method in ("post", "get"):
         assert session[method]["responses"]["200"]["content"]["application/json"]["schema"] == {
             "$ref": REF_PREFIX + "SessionInfo"}
-    assert set(session["post"]["responses"]) == {"200", "400", "401", "413", "415", "429"}
+    assert set(session["post"]["responses"]) == {"200", "400", "401", "413", "415", "429", "503"}
     assert session["post"]["responses"]["429"]["headers"]["Retry-After"]["required"] is True
+    assert "sign_in_busy" in session["post"]["responses"]["503"]["description"]
     assert set(session["delete"]["responses"]) == {"204", "403"}
     assert set(document["components"]["schemas"]["SessionInfo"]["properties"]) == {
         "username", "permissions", "sites", "may_use_uploader", "csrf_token", "max_upload_bytes"}
