@@ -24,7 +24,7 @@ async def check_upload(app: web.Application, check: UploadCheck, user: User) -> 
     if verdict.existing is not None:
         record = verdict.existing
         existing = ExistingUpload(upload_id=record.upload_id, progress=record.progress,
-                                  may_overwrite=record.may_be_replaced)
+                                  may_overwrite=record.may_be_replaced and record.is_phantom == check.is_phantom)
     return UploadCheckAnswer(
         ok=verdict.ok, errors=error_details(shown_failures(verdict.failures)), existing=existing,
         max_upload_bytes=app[SETTINGS].max_upload_bytes,

@@ -116,11 +116,11 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                 if keyed is not None:
                     await idempotency.hold_key(conn, keyed)
                 facts = scan_facts(fields, file_name, "", site)
-                claimed = await uploads.claim_attempt(conn, facts, user.username, overwrite=fields.overwrite,
+                claimed = await uploads.claim_attempt(conn, facts, user.scope, overwrite=fields.overwrite,
                                                       launch_when_valid=launch_when_valid)
                 if claimed is None:
                     existing = await uploads.find_by_name(conn, file_name)
-                    raise UploadRefused([name_taken_failure(existing, fields.overwrite)])
+                    raise UploadRefused([name_taken_failure(existing, fields, user)])
                 upload_id, attempt = claimed
                 key = scan_key(user.username, upload_id, attempt, file_name)
                 await uploads.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)

@@ -19,6 +19,7 @@ from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
 from services.common.http_errors import errors_response
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
 from services.common.request_reply import NoAnswer
+from services.common.scope import may_see
 from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
 from services.gateway import uploads
@@ -38,6 +39,7 @@ _STATUS_BY_CODE = {
     "file_too_large": 413,
     "already_uploaded": 409,
     "cannot_overwrite": 409,
+    "name_taken": 409,
 }
 
 
@@ -53,7 +55,7 @@ class UploadRefused(Exception):
 class Verdict:
     failures: list[RuleFailure]
     site: str | None
-    existing: uploads.UploadRecord | None
+    existing: uploads.UploadRecord | None  # only one the user may see
     validator_answered: bool
 
     @property
@@ -96,10 +98,11 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
     failures = list(reply.failures) if reply else []
     failures += file_failures(file_name, file_size, app[SETTINGS].max_upload_bytes)
     existing = await uploads.find_by_name(app[POOL], file_name)
-    taken = name_taken_failure(existing, fields.overwrite)
+    taken = name_taken_failure(existing, fields, user)
     if taken is not None:
         failures.append(taken)
-    return Verdict(failures, reply.site if reply else None, existing, reply is not None)
+    shown = existing if existing is not None and may_see_upload(user, existing) else None
+    return Verdict(failures, reply.site if reply else None, shown, reply is not None)
 
 
 async def ask_validator(app: web.Application, fields: UploadFields, file_name: str | None, user: User, *,
@@ -146,17 +149,35 @@ def too_large(max_bytes: int) -> RuleFailure:
                                f"({human_size(max_bytes)}).")
 
 
-def name_taken_failure(existing: uploads.UploadRecord | None, overwrite: bool) -> RuleFailure | None:
+def name_taken_failure(existing: uploads.UploadRecord | None, fields: UploadFields, user: User) -> RuleFailure | None:
+    """Why the upload may not take the name of the existing upload, if it may not. Only a user who may see the
+    existing upload learns which it is; only a scan of its kind (phantom or not) may replace it."""
     if existing is None:
         return None
+    if not may_see_upload(user, existing):
+        return RuleFailure(field="file", code="name_taken",
+                           message=f"File {existing.file_name} was already uploaded, in an upload you may not see; "
+                                   f"it cannot be replaced from your account. Rename the file to upload it.")
     where = f"upload {existing.upload_id}, progress {existing.progress}"
     if not existing.may_be_replaced:
         return RuleFailure(field="file", code="cannot_overwrite",
                            message=f"File {existing.file_name} {_why_kept(existing)} ({where}); it cannot be overwritten.")
-    if not overwrite:
+    if existing.is_phantom != fields.is_phantom:
+        return RuleFailure(field="file", code="cannot_overwrite",
+                           message=f"File {existing.file_name} was uploaded as {_kind(existing.is_phantom)} ({where}); "
+                                   f"only {_kind(existing.is_phantom)} may replace it.")
+    if not fields.overwrite:
         return RuleFailure(field="file", code="already_uploaded",
                            message=f"File {existing.file_name} was already uploaded ({where}); {OVERWRITE_HINT}")
     return None
+
+
+def may_see_upload(user: User, record: uploads.UploadRecord) -> bool:
+    return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by)
+
+
+def _kind(is_phantom: bool) -> str:
+    return "a phantom scan" if is_phantom else "a candidate's scan"
 
 
 def _why_kept(existing: uploads.UploadRecord) -> str:

@@ -28,9 +28,11 @@ from services.common.messages import (
     ScanFacts,
     UploadRejected,
     UploadValidated,
+    UserScope,
 )
 from services.common.outbox import add_to_outbox
 from services.common.progress import LAUNCH_RANK_STEP, Progress, progress_after, rank_of, rank_of_type
+from services.common.scope import visible_to_sql
 
 SCHEMA = "gateway"
 RECEIVED = "upload.received"
@@ -77,13 +79,13 @@ async def find_by_id(conn: asyncpg.Connection | asyncpg.Pool, upload_id: int) ->
     return _record(await conn.fetchrow(f"SELECT {_COLUMNS} FROM gateway.uploads WHERE upload_id = $1", upload_id))
 
 
-async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, username: str, *, overwrite: bool,
+async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, uploader: UserScope, *, overwrite: bool,
                         launch_when_valid: bool) -> tuple[int, int] | None:
-    """Start a new attempt: the first for a new name, or a replacement when
-    overwrite is asked and no run is granted. Returns (upload_id, attempt), or
-    None when the name is taken and may not be replaced."""
-    values = (scan.file_name, scan.candid, scan.pscid, scan.visit_label, scan.is_phantom, username, scan.site,
-              launch_when_valid)
+    """Start a new attempt: the first for a new name, or a replacement when overwrite is asked, no run is
+    granted, the uploader may see the upload and it is of the same kind (phantom or not). Returns
+    (upload_id, attempt), or None when the name is taken and may not be replaced."""
+    values = (scan.file_name, scan.candid, scan.pscid, scan.visit_label, scan.is_phantom, uploader.username,
+              scan.site, launch_when_valid)
     row = await conn.fetchrow(
         """INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by, site,
                                         launch_when_valid, attempt, state, state_rank, progress)
@@ -92,16 +94,18 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, username: str
         *values, RECEIVED, rank_of_type(RECEIVED),
     )
     if row is None and overwrite:
-        # The same rule as UploadRecord.may_be_replaced.
+        visible, visible_arguments = visible_to_sql(uploader, 12)
+        # The same rules as UploadRecord.may_be_replaced and upload_rules.name_taken_failure.
         row = await conn.fetchrow(
-            """UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
+            f"""UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
                     uploaded_by = $6, site = $7, launch_when_valid = $8, launch_requested_by = NULL,
                     attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now(),
                     launches = 0, run_outcome = NULL
                 WHERE file_name = $1
                   AND (state = ANY($11::text[]) OR (state = 'pipeline.finished' AND progress = 'Failure'))
+                  AND is_phantom = $5 AND {visible}
                 RETURNING upload_id, attempt""",
-            *values, RECEIVED, rank_of_type(RECEIVED), list(REPLACEABLE_STATES),
+            *values, RECEIVED, rank_of_type(RECEIVED), list(REPLACEABLE_STATES), *visible_arguments,
         )
     return (row["upload_id"], row["attempt"]) if row else None
 
