@@ -15,12 +15,14 @@ are then copied in chunks: memory stays flat however large the archive. A
 progress callback hears of the bytes written so far, out of the total.
 """
 
+import gzip
 import os
 import stat
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -143,8 +145,22 @@ def target_of(work_dir: Path, name: str) -> Path:
     return work_dir.joinpath(*parts)
 
 
+@contextmanager
+def _tar_stream(archive: Path) -> Iterator[tarfile.TarFile]:
+    """The archive as a stream: headers read in turn, data read or skipped.
+
+    tarfile reads a gzip stream cut short after a whole file as a smaller archive; read to its end, gzip
+    checks its end marker and checksum, and raises EOFError for a truncated archive.
+    """
+    with gzip.open(archive) as compressed:
+        with tarfile.open(fileobj=compressed, mode="r|") as tar:
+            yield tar
+        while compressed.read(CHUNK_BYTES):
+            pass
+
+
 def _tar_entries(archive: Path) -> Iterator[Entry]:
-    with tarfile.open(archive, mode="r|gz") as tar:  # a stream: headers read in turn, data skipped
+    with _tar_stream(archive) as tar:
         for member in tar:
             yield Entry(member.name, _tar_kind(member), member.size if member.isreg() else 0)
 
@@ -184,7 +200,7 @@ def _zip_kind(member: zipfile.ZipInfo) -> str:
 
 def _extract_tar(archive: Path, work_dir: Path, written: _Written) -> int:
     files = 0
-    with tarfile.open(archive, mode="r|gz") as tar:
+    with _tar_stream(archive) as tar:
         for member in tar:
             target = target_of(work_dir, member.name)
             if member.isdir():

@@ -36,7 +36,10 @@ def check_only_dicom_files(scan: ScanResult, archive_name: str) -> None:
 
 
 def check_patient_name(scan: ScanResult, expected: str) -> None:
-    """Every DICOM file's PatientName must equal `expected` exactly."""
+    """Every DICOM file's PatientName must equal `expected` (the label the upload names) exactly.
+
+    A wrong PatientName may be the patient's own: it is not printed.
+    """
     total = len(scan.dicom_files)
     missing = [dicom.path for dicom in scan.dicom_files if dicom.patient_name is None]
     if missing:
@@ -47,15 +50,10 @@ def check_patient_name(scan: ScanResult, expected: str) -> None:
             [f"{path} has no PatientName" for path in missing],
             {path: "it has no PatientName" for path in missing},
         )
-    mismatched = [dicom for dicom in scan.dicom_files if dicom.patient_name != expected]
+    mismatched = [dicom.path for dicom in scan.dicom_files if dicom.patient_name != expected]
     if mismatched:
-        raise PipelineFailure(
-            ExitCode.PATIENT_NAME_MISMATCH,
-            f"The PatientName differs from {expected!r} in {len(mismatched)} of {total} DICOM files.",
-            "Fix the PatientName in these files, or rename the archive, and upload it again.",
-            [f"{dicom.path} has PatientName {dicom.patient_name!r}, expected {expected!r}" for dicom in mismatched],
-            {dicom.path: f"its PatientName is {dicom.patient_name!r}, not {expected!r}" for dicom in mismatched},
-        )
+        raise _not_the_label("PatientName", expected, mismatched, total,
+                             "Fix the PatientName in these files, or rename the archive, and upload it again.")
 
 
 def check_patient_id(scan: ScanResult, expected: str) -> None:
@@ -65,13 +63,20 @@ def check_patient_id(scan: ScanResult, expected: str) -> None:
     """
     mismatched = [dicom.path for dicom in scan.dicom_files if dicom.patient_id != expected]
     if mismatched:
-        raise PipelineFailure(
-            ExitCode.PATIENT_NAME_MISMATCH,
-            f"The PatientID differs from {expected!r} in {len(mismatched)} of {len(scan.dicom_files)} DICOM files.",
-            f"Set the PatientID of these files to {expected!r}, as their PatientName, and upload the archive again.",
-            [f"{path}: the PatientID is not {expected!r}" for path in mismatched],
-            {path: f"its PatientID is not {expected!r}" for path in mismatched},
-        )
+        raise _not_the_label(
+            "PatientID", expected, mismatched, len(scan.dicom_files),
+            f"Set the PatientID of these files to {expected!r}, as their PatientName, and upload the archive again.")
+
+
+def _not_the_label(keyword: str, expected: str, paths: list[str], total: int, advice: str) -> PipelineFailure:
+    """Exit 151 naming the files whose `keyword` is not `expected`, and never the value they hold."""
+    return PipelineFailure(
+        ExitCode.PATIENT_NAME_MISMATCH,
+        f"The {keyword} differs from {expected!r} in {len(paths)} of {total} DICOM files.",
+        advice,
+        [f"{path}: the {keyword} is not {expected!r}" for path in paths],
+        {path: f"its {keyword} is not {expected!r}" for path in paths},
+    )
 
 
 def check_identifying_tags(scan: ScanResult) -> None:

@@ -3,6 +3,11 @@
 The series' files are hard-linked (or copied) into a folder of their own in
 the work directory, so that dcm2niix sees that series only, and its images are
 written to another folder there; the caller decides which to keep.
+
+An image carries no identifying value of the files: its name is the caller's,
+no BIDS sidecar is written (-b n), and the header's aux_file, where dcm2niix
+copies the free-text ImageComments, is emptied (-c ""); its descrip holds the
+echo and acquisition times only.
 """
 
 import os
@@ -57,7 +62,7 @@ def convert_series(program: str, series: Series, number: int, root: Path, work_d
     source, target = work_dir / f"series-{number}", work_dir / f"nifti-{number}"
     target.mkdir(parents=True)
     links = _link_files(series, root, source)
-    command = [program, "-z", "y", "-b", "n", "-g", "i", "-f", name, "-o", str(target), str(source)]
+    command = [program, "-z", "y", "-b", "n", "-c", "", "-g", "i", "-f", name, "-o", str(target), str(source)]
     completed = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, errors="replace", check=False)
     output = [_readable(line, source, links) for line in completed.stdout.splitlines() if line.strip()]

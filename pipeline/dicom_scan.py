@@ -2,10 +2,13 @@
 
 pydicom reads each header only (`stop_before_pixels`), with large values left
 unread unless asked for (`defer_size`); a file's few fields are kept, never
-the file. The checks on what was read are in pipeline.checks.
+the file. The checks on what was read are in pipeline.checks. pydicom's
+warnings are silenced: one about a malformed value quotes the value, and on
+stderr it would become an error line of the log.
 """
 
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,21 +64,26 @@ def scan_directory(
     identifying_tags = tuple(identifying_tags)
     result = ScanResult()
     paths = _files_under(root)
-    for number, path in enumerate(paths, start=1):
-        relative = path.relative_to(root).as_posix()
-        try:
-            dataset = pydicom.dcmread(path, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN)
-            if _is_dicomdir(dataset):
-                result.indexes.append(relative)
-            else:
-                result.dicom_files.append(_dicom_file(dataset, relative, identifying_tags))
-        except InvalidDicomError:
-            result.other_files.append(OtherFile(relative, "not a DICOM file"))
-        except Exception as error:  # a damaged header can fail in many ways
-            result.other_files.append(OtherFile(relative, f"unreadable DICOM file ({error})"))
-        if progress:
-            progress(number, len(paths))
+    with warnings.catch_warnings(action="ignore"):
+        for number, path in enumerate(paths, start=1):
+            _read(root, path, identifying_tags, result)
+            if progress:
+                progress(number, len(paths))
     return result
+
+
+def _read(root: Path, path: Path, identifying_tags: tuple[str, ...], result: ScanResult) -> None:
+    relative = path.relative_to(root).as_posix()
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True, defer_size=DEFER_LARGER_THAN)
+        if _is_dicomdir(dataset):
+            result.indexes.append(relative)
+        else:
+            result.dicom_files.append(_dicom_file(dataset, relative, identifying_tags))
+    except InvalidDicomError:
+        result.other_files.append(OtherFile(relative, "not a DICOM file"))
+    except Exception as error:  # a damaged header can fail in many ways
+        result.other_files.append(OtherFile(relative, f"unreadable DICOM file ({error})"))
 
 
 def _is_dicomdir(dataset: pydicom.Dataset) -> bool:

@@ -99,8 +99,7 @@ def read_headers(job: Job, root: Path, settings: PipelineSettings) -> ScanResult
     for dicom in scan.dicom_files:
         job.files.add(dicom.path, dicom.series_number)
         series = "no series number" if dicom.series_number is None else f"series {dicom.series_number}"
-        name = "no PatientName" if dicom.patient_name is None else f"PatientName {dicom.patient_name}"
-        verbose(f"{dicom.path}: {series}, {name}")
+        verbose(f"{dicom.path}: {series}")  # not its PatientName: a phantom's, or a wrong one, may be anyone's
     for other in scan.other_files:
         job.files.set(other.path, NOT_DICOM, other.reason)
     for index in scan.indexes:

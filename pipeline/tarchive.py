@@ -2,7 +2,9 @@
 
 LORIS-MRI names a DICOM archive DCM_{study date}_{name}; here the name is the
 candidate's label (PSCID_CandID_VisitLabel), or the archive's own name for a
-phantom, kept to letters, digits, "_" and "-".
+phantom, kept to letters, digits, "_" and "-". Nothing in it comes from the
+files' patient tags: the upload's candid, pscid and visit label say whose scan
+it is, and a phantom's PatientName may be anyone's.
 """
 
 import datetime
@@ -43,26 +45,23 @@ class Tarchive:
     tarchive: str
     name: str  # the candidate's label, or the archive's name for a phantom, in safe characters
     study_date: str | None  # YYYY-MM-DD
-    patient_name: str | None
     md5: str
     files: int
     series: tuple[Series, ...]
 
     def as_report(self) -> dict:
-        return {"tarchive": self.tarchive, "study_date": self.study_date, "patient_name": self.patient_name,
-                "md5": self.md5, "files": self.files, "series": [series.as_report() for series in self.series]}
+        return {"tarchive": self.tarchive, "study_date": self.study_date, "md5": self.md5, "files": self.files,
+                "series": [series.as_report() for series in self.series]}
 
 
-def summarise(archive: Path, dicom_files: list[DicomFile], patient_name: str) -> Tarchive:
-    """The summary of an archive whose files passed the checks; `patient_name` is empty for a phantom."""
+def summarise(archive: Path, dicom_files: list[DicomFile], label: str) -> Tarchive:
+    """The summary of an archive whose files passed the checks; `label` is the upload's, empty for a phantom."""
     study_date = next((date for dicom in dicom_files if (date := _iso_date(dicom.study_date))), None)
-    names = {dicom.patient_name for dicom in dicom_files}
-    name = _safe_name(patient_name or archive_stem(archive))
+    name = _safe_name(label or archive_stem(archive))
     return Tarchive(
         tarchive=f"DCM_{study_date or UNDATED}_{name}",
         name=name,
         study_date=study_date,
-        patient_name=names.pop() if len(names) == 1 else None,
         md5=file_md5(archive),
         files=len(dicom_files),
         series=group_series(dicom_files),

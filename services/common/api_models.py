@@ -110,7 +110,7 @@ class UploadSummary(BaseModel):
     uploaded_by: str | None
     tarchive: str | None = Field(description="the DICOM archive the pipeline made, once it reports it")
     tarchive_info: TarchiveInfo | None = Field(default=None, description="that archive's summary: study date, "
-                                               "patient name, series, md5")
+                                               "series, files, md5")
     minc_inserted: int | None = Field(description="null until the pipeline reports it")
     minc_created: int | None = Field(description="null until the pipeline reports it")
     size_bytes: int | None

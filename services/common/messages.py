@@ -214,10 +214,13 @@ class TarchiveSeries(BaseModel):
 
 
 class TarchiveInfo(BaseModel):
-    """The DICOM archive summary a pipeline reports (LORIS's tarchive): the study, its series, the archive's md5."""
+    """The DICOM archive summary a pipeline reports (LORIS's tarchive): the study, its series, the archive's md5.
+
+    No patient name: the upload's candid, pscid and visit label say whose scan it is, and a name read from the
+    files (a phantom's, or a wrong one) may be anyone's. A "patient_name" a pipeline reports is dropped, unread.
+    """
 
     study_date: str | None = Field(default=None, max_length=64)
-    patient_name: str | None = Field(default=None, max_length=1024)
     md5: str | None = Field(default=None, max_length=128)
     files: int | None = Field(default=None, ge=0)
     series: list[TarchiveSeries] = Field(default_factory=list, max_length=10_000)

@@ -2,13 +2,14 @@
 
     [report] {"type": "step", "name": "Reading DICOM headers", "percent": 35}
     [report] {"type": "tarchive", "tarchive": "DCM_2024-01-05_MTL0001_300001_V1", "study_date": "2024-01-05",
-              "patient_name": "MTL0001_300001_V1", "md5": "...", "files": 120,
-              "series": [{"number": "3", "description": "T1w", "modality": "MR", "files": 40}]}
+              "md5": "...", "files": 120, "series": [{"number": "3", "description": "T1w", "modality": "MR",
+              "files": 40}]}
     [report] {"type": "counts", "minc_created": 3, "minc_inserted": 3}
     [report] {"type": "file", "file": "study/IM0001.dcm", "series": "3", "outcome": "inserted", "reason": null}
     [report] {"type": "summary", "message": "3 series, 120 DICOM files: 3 NIfTI images created and kept."}
 
-Fields a newer pipeline adds are ignored. An object without a "type" is the first form of the protocol:
+Fields a newer pipeline adds are ignored, and so is a patient name in the DICOM archive summary (messages.TarchiveInfo
+says why). An object without a "type" is the first form of the protocol:
 {"tarchive", "minc_created", "minc_inserted"}. Each report also becomes a log line in words; a line that is not
 a report the launcher understands is logged as it is, in the detailed log.
 """

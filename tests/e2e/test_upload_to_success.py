@@ -38,7 +38,8 @@ async def test_the_detailed_log_adds_the_verbose_lines_and_after_returns_only_ne
     later = await client.log(upload_id, mode="detailed", after=summary["lines"][2]["line_id"])
 
     assert len(detailed["lines"]) > len(summary["lines"])
-    assert any(line["message"].endswith(f"PatientName {path.name.rsplit('_', 1)[0]}") for line in detailed["lines"])
+    label = path.name.rsplit("_", 1)[0]
+    assert f"PatientName {label} matches in all 2 DICOM files" in [line["message"] for line in detailed["lines"]]
     assert [line["line_id"] for line in later["lines"]] == [
         line["line_id"] for line in detailed["lines"] if line["line_id"] > summary["lines"][2]["line_id"]
     ]

@@ -18,6 +18,7 @@ from services.common.messages import (
     TarchiveInfo,
     TarchiveSeries,
     UploadRejected,
+    encode_event,
 )
 from services.logstore.__main__ import build_app
 from tests.conftest import INTERNAL_SECRET
@@ -25,7 +26,7 @@ from tests.integration.helpers import ALL_SITES, finished_event, new_upload_id, 
 from tests.integration.test_logstore import Logstore
 from tests.support.inprocess import running_app
 
-INFO = TarchiveInfo(study_date="2024-01-05", patient_name="MTL0001_300001_V1", md5="ab" * 16, files=5,
+INFO = TarchiveInfo(study_date="2024-01-05", md5="ab" * 16, files=5,
                     series=[TarchiveSeries(number="1", description="T1w", modality="MR", files=3),
                             TarchiveSeries(number="2", description="T2w", modality="MR", files=2)])
 
@@ -84,12 +85,31 @@ async def test_after_success_the_upload_shows_its_dicom_archive_summary_counts_a
 
     assert upload["progress"] == "Success" and upload["failure"] is None
     assert upload["tarchive"] == "DCM_2024-01-05_MTL0001_300001_V1"
-    assert TarchiveInfo.model_validate(upload["tarchive_info"]) == INFO
+    assert upload["tarchive_info"] == INFO.model_dump(mode="json")
     assert (upload["minc_created"], upload["minc_inserted"]) == (2, 2)
     assert upload["summary"] == "2 series, 5 DICOM files: 2 NIfTI images created and kept."
     _, browse = await logstore.get("/api/v1/uploads", candid=upload["candid"], page_size=500)
     [row] = [item for item in browse["items"] if item["upload_id"] == upload_id]
     assert row["tarchive_info"] == upload["tarchive_info"]
+
+
+async def test_a_patient_name_in_a_dicom_archive_summary_of_an_older_launcher_is_not_kept(logstore, tap):
+    upload_id = new_upload_id()
+    started = started_event(upload_id)
+    event = json.loads(encode_event(reported(upload_id, started.run_id, tarchive="DCM_2024-01-05_phantom",
+                                            tarchive_info=INFO)))
+    event["tarchive_info"]["patient_name"] = "TREMBLAY^JOSEPHINE"
+    for published in (received_event(upload_id), started):
+        await tap.publish(published)
+    await tap.publish_raw(json.dumps(event).encode(), event["type"])
+    await logstore.settle()
+
+    upload = await logstore.upload(upload_id)
+
+    assert upload["tarchive_info"] == INFO.model_dump(mode="json")
+    _, browse = await logstore.get("/api/v1/uploads", candid=upload["candid"], page_size=500)
+    [row] = [item for item in browse["items"] if item["upload_id"] == upload_id]
+    assert "TREMBLAY" not in json.dumps(row)
 
 
 async def test_a_failure_names_its_cause_and_a_relaunch_or_new_attempt_clears_it(logstore, tap):

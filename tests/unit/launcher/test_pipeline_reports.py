@@ -20,9 +20,9 @@ def test_a_step_is_a_detailed_line_and_the_runs_step_and_percentage():
     assert step.fields == {"step": "Extracting", "percent": 25}
 
 
-def test_the_tarchive_report_is_one_summary_line_and_the_archive_summary():
+def test_the_tarchive_report_is_one_summary_line_and_the_archive_summary_without_the_patient_name_reported():
     [report] = read({"type": "tarchive", "tarchive": "DCM_2024-01-05_MTL0001_300001_V1", "study_date": "2024-01-05",
-                     "patient_name": "MTL0001_300001_V1", "md5": "0f" * 16, "files": 7,
+                     "patient_name": "TREMBLAY^JOSEPHINE", "md5": "0f" * 16, "files": 7,
                      "series": [{"number": "1", "description": "T1w", "modality": "MR", "files": 4},
                                 {"number": "2", "description": None, "modality": "MR", "files": 3}]})
 
@@ -31,11 +31,11 @@ def test_the_tarchive_report_is_one_summary_line_and_the_archive_summary():
     assert not report.line.is_verbose
     assert report.fields == {
         "tarchive": "DCM_2024-01-05_MTL0001_300001_V1",
-        "tarchive_info": TarchiveInfo(study_date="2024-01-05", patient_name="MTL0001_300001_V1", md5="0f" * 16,
-                                      files=7, series=[TarchiveSeries(number="1", description="T1w", modality="MR",
-                                                                      files=4),
-                                                       TarchiveSeries(number="2", modality="MR", files=3)]),
+        "tarchive_info": TarchiveInfo(study_date="2024-01-05", md5="0f" * 16, files=7,
+                                      series=[TarchiveSeries(number="1", description="T1w", modality="MR", files=4),
+                                              TarchiveSeries(number="2", modality="MR", files=3)]),
     }
+    assert "TREMBLAY" not in report.fields["tarchive_info"].model_dump_json()
 
 
 def test_counts_and_a_summary_are_summary_lines():

@@ -5,6 +5,7 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -221,6 +222,28 @@ def test_an_archive_that_is_not_an_archive_is_reported_as_corrupt(tmp_path, work
     assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
     assert failure.message.startswith(f"Could not extract scan{ending}: ")
     assert "upload it again" in failure.advice
+
+
+def test_a_tar_gz_cut_short_just_after_a_whole_file_is_reported_as_corrupt_not_read_as_fewer_files(
+        tmp_path, work_dir):
+    whole = io.BytesIO()
+    with tarfile.open(fileobj=whole, mode="w") as tar:
+        for number in (1, 2, 3):
+            member = tarfile.TarInfo(f"study/IM{number}.dcm")
+            member.size = 1000
+            tar.addfile(member, io.BytesIO(bytes([number]) * 1000))
+    third_file = tarfile.open(fileobj=io.BytesIO(whole.getvalue())).getmembers()[2].offset
+    # A gzip stream of the first two files, flushed but never ended: what a copy cut short there leaves.
+    compressor = zlib.compressobj(wbits=31)
+    archive = tmp_path / "scan.tgz"
+    archive.write_bytes(compressor.compress(whole.getvalue()[:third_file]) + compressor.flush(zlib.Z_SYNC_FLUSH))
+
+    failure = extraction_failure(archive, work_dir)
+
+    assert failure.exit_code == ExitCode.EXTRACTION_FAILURE
+    assert failure.message == ("Could not extract scan.tgz: Compressed file ended before the end-of-stream marker "
+                               "was reached.")
+    assert files_under(work_dir) == set()
 
 
 @pytest.mark.parametrize("ending", ARCHIVE_ENDINGS)

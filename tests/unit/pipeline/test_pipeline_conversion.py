@@ -54,8 +54,8 @@ def test_three_series_become_three_nifti_images_kept_in_the_output_directory(tmp
     assert f"DICOM archive {TARCHIVE}: study date 2024-01-05, 3 series, 9 DICOM files" in verbose
     assert "Series 2 (T1w): MR, 3 DICOM files" in verbose
     tarchive = {
-        "tarchive": TARCHIVE, "study_date": "2024-01-05", "patient_name": NAME,
-        "md5": hashlib.md5(archive.read_bytes()).hexdigest(), "files": 9,
+        "tarchive": TARCHIVE, "study_date": "2024-01-05", "md5": hashlib.md5(archive.read_bytes()).hexdigest(),
+        "files": 9,
         "series": [{"number": "2", "description": "T1w", "modality": "MR", "files": 3},
                    {"number": "5", "description": "T2w", "modality": "MR", "files": 2},
                    {"number": "11", "description": "FLAIR", "modality": "MR", "files": 4}],
