@@ -5,9 +5,10 @@ the base class. The README's configuration table lists every variable.
 """
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "UPLOADER_"
 
@@ -72,6 +73,9 @@ class LauncherSettings(ServiceSettings):
     pipeline_command: str = ("{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} "
                              "--output-dir {output_dir} {scan_path}")
     pipeline_profile: str = "prod"  # the command's {profile}: LORIS-MRI's configuration file
+    # Names of variables the pipeline gets from the launcher's environment, comma-separated, beyond the few it
+    # always gets (services/launcher/pipeline_environment.py): what a site's LORIS-MRI needs.
+    pipeline_environment: Annotated[tuple[str, ...], NoDecode] = ()
     # The command's {output_dir} is this folder's <upload id>: what the reference pipeline keeps (NIfTI, summary).
     pipeline_output_path: Path = Path("var/output")
     # After Success the scan leaves the incoming path, unless this keeps it (a Failure's always stays).
@@ -84,6 +88,13 @@ class LauncherSettings(ServiceSettings):
     pipeline_max_reruns: int = Field(default=3, ge=0)
     # Stop a run after this long (0: no limit); the upload fails with "timed out after N minutes".
     pipeline_timeout_minutes: float = Field(default=720.0, ge=0)
+
+    @field_validator("pipeline_environment", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @property
     def rerun_safe(self) -> bool:

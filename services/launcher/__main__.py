@@ -24,7 +24,7 @@ from services.launcher.slots import LaunchSlots
 
 
 def build_app(settings: LauncherSettings) -> web.Application:
-    command = TemplateCommand(settings.pipeline_command, settings.pipeline_profile, settings.pipeline_output_path)
+    command = TemplateCommand.from_settings(settings)
     app = service_app("launcher", settings)
     with_outbox_relay(app, SCHEMA)
     app.cleanup_ctx.append(launcher_presence(settings))
