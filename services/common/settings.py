@@ -88,6 +88,9 @@ class LauncherSettings(ServiceSettings):
     pipeline_max_reruns: int = Field(default=3, ge=0)
     # Stop a run after this long (0: no limit); the upload fails with "timed out after N minutes".
     pipeline_timeout_minutes: float = Field(default=720.0, ge=0)
+    # In Kubernetes: the pod's service account (its token and the API's CA), with which the launcher keeps
+    # its pod's deletion cost at its runs in flight (services/launcher/pod_deletion_cost.py).
+    kubernetes_service_account_path: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
     @field_validator("pipeline_environment", mode="before")
     @classmethod
