@@ -54,7 +54,8 @@ class OwnPod:
             return None
         host = environ["KUBERNETES_SERVICE_HOST"]
         host = f"[{host}]" if ":" in host else host  # an IPv6 address
-        return cls(f"https://{host}:{environ['KUBERNETES_SERVICE_PORT']}", environ["POD_NAMESPACE"], environ["POD_NAME"])
+        api_url = f"https://{host}:{environ['KUBERNETES_SERVICE_PORT']}"
+        return cls(api_url, environ["POD_NAMESPACE"], environ["POD_NAME"])
 
     @property
     def url(self) -> str:

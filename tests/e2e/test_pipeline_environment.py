@@ -8,6 +8,7 @@ import os
 import pytest
 
 from services.launcher.pipeline_environment import BASICS, PIPELINE_SETTINGS
+from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 
 PRINT_ENVIRONMENT = ("{python} -c \"import json, os; print('[info] environment: ' + json.dumps(sorted(os.environ))); "
@@ -32,9 +33,13 @@ async def test_the_pipeline_gets_only_the_allowed_variables_and_none_of_the_laun
     upload_id = (await answer.json())["upload_id"]
     assert (await client.wait_for_progress(upload_id))["progress"] == "Success"
 
-    messages = [line["message"] for line in (await client.log(upload_id))["lines"]]
-    [printed] = [message.removeprefix("environment: ") for message in messages if message.startswith("environment: ")]
-    names = set(json.loads(printed))
+    async def printed() -> list[str]:  # the logstore may still be storing the log (the gateway tells the progress)
+        messages = [line["message"] for line in (await client.log(upload_id))["lines"]]
+        return messages if any(message.startswith("environment: ") for message in messages) else []
+
+    messages = await eventually(printed, timeout=30, what="the pipeline's environment in the log")
+    [names] = [set(json.loads(message.removeprefix("environment: "))) for message in messages
+               if message.startswith("environment: ")]
 
     launcher_environment = {**os.environ, **stack.env}
     assert {"UPLOADER_DATABASE_URL", "UPLOADER_AMQP_URL", "UPLOADER_INTERNAL_SECRET"} <= set(launcher_environment)

@@ -9,7 +9,7 @@ from services.launcher.__main__ import build_app
 from tests.integration.helpers import eventually, new_upload_id, scan_facts
 from tests.integration.test_launcher import finished_of, granted
 from tests.support.inprocess import running_app
-from tests.support.kubernetes_api import FakeKubernetesApi, make_tls, service_account_folder
+from tests.support.kubernetes_api import FakeKubernetesApi
 from tests.support.tap import of_upload
 
 NAMESPACE = "imaging-uploader"
@@ -18,8 +18,7 @@ POD = "launcher-7c5d8f9b6d-x2kqz"
 
 @pytest.fixture
 async def api(tmp_path):
-    _, certificate, key = make_tls(tmp_path)
-    api = FakeKubernetesApi(NAMESPACE, [POD], certificate, key)
+    api = FakeKubernetesApi(NAMESPACE, [POD], tmp_path)
     await api.up()
     yield api
     await api.down()
@@ -30,7 +29,7 @@ def in_the_pod(api, tmp_path, monkeypatch):
     """The launcher's environment in the manifests' pod; returns its service account folder."""
     for name, value in api.in_cluster(POD).items():
         monkeypatch.setenv(name, value)
-    return service_account_folder(tmp_path / "serviceaccount", tmp_path / "ca.crt", NAMESPACE)
+    return api.service_account(tmp_path / "serviceaccount")
 
 
 def waiting_pipeline(folder) -> tuple[str, object]:
@@ -51,16 +50,11 @@ async def test_a_busy_launcher_s_pod_costs_its_run_and_an_idle_one_s_nothing_eve
     command, release = waiting_pipeline(tmp_path)
     settings = launcher_settings(pipeline_command=command, kubernetes_service_account_path=in_the_pod)
 
-    def cost_is(value: str):
-        async def check() -> bool:
-            return api.cost(POD) == value
-        return check
-
     async with running_app(build_app(settings)):
-        await eventually(cost_is("0"), what="the cost reset when the launcher starts")
+        await eventually(api.cost_is(POD, "0"), what="the cost reset when the launcher starts")
         await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
         await tap.wait_for(of_upload(upload_id, "pipeline.started"))
-        await eventually(cost_is("1"), what="the cost of the busy launcher's pod")
+        await eventually(api.cost_is(POD, "1"), what="the cost of the busy launcher's pod")
 
         await api.down()
         release.touch()
@@ -69,6 +63,6 @@ async def test_a_busy_launcher_s_pod_costs_its_run_and_an_idle_one_s_nothing_eve
         assert api.cost(POD) == "1"
 
         await api.up()
-        await eventually(cost_is("0"), timeout=30, what="the idle launcher's cost, once the API is back")
+        await eventually(api.cost_is(POD, "0"), timeout=30, what="the idle launcher's cost, once the API is back")
 
     assert [cost for _, cost in api.patches] == ["0", "1", "0"]

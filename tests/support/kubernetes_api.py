@@ -24,8 +24,9 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
         subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
 
     key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=test-kubernetes-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=test-kubernetes-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     openssl("req", "-new", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-apiserver")
     (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
                                        "authorityKeyIdentifier=keyid,issuer\n")
@@ -34,19 +35,12 @@ def make_tls(folder: Path) -> tuple[Path, Path, Path]:
     return folder / "ca.crt", folder / "server.crt", folder / "server.key"
 
 
-def service_account_folder(folder: Path, ca: Path, namespace: str) -> Path:
-    """What Kubernetes mounts at /var/run/secrets/kubernetes.io/serviceaccount."""
-    folder.mkdir()
-    (folder / "token").write_text(TOKEN + "\n")
-    (folder / "ca.crt").write_bytes(ca.read_bytes())
-    (folder / "namespace").write_text(namespace)
-    return folder
-
-
 class FakeKubernetesApi:
     host = "127.0.0.1"
 
-    def __init__(self, namespace: str, pod_names: list[str], certificate: Path, key: Path) -> None:
+    def __init__(self, namespace: str, pod_names: list[str], folder: Path) -> None:
+        """folder: where its CA and certificate are made."""
+        self.ca, certificate, key = make_tls(folder)
         self.namespace = namespace
         self.pods = {name: {"apiVersion": "v1", "kind": "Pod", "metadata": {
             "name": name, "namespace": namespace, "annotations": {"prometheus.io/scrape": "true"}}}
@@ -63,8 +57,23 @@ class FakeKubernetesApi:
         return {"KUBERNETES_SERVICE_HOST": self.host, "KUBERNETES_SERVICE_PORT": str(self.port),
                 "POD_NAME": pod_name, "POD_NAMESPACE": self.namespace}
 
+    def service_account(self, folder: Path) -> Path:
+        """What Kubernetes mounts in a pod at /var/run/secrets/kubernetes.io/serviceaccount."""
+        folder.mkdir()
+        (folder / "token").write_text(TOKEN + "\n")
+        (folder / "ca.crt").write_bytes(self.ca.read_bytes())
+        (folder / "namespace").write_text(self.namespace)
+        return folder
+
     def cost(self, pod_name: str) -> str | None:
         return self.pods[pod_name]["metadata"]["annotations"].get(COST)
+
+    def cost_is(self, pod_name: str, value: str):
+        """A check for tests.integration.helpers.eventually."""
+        async def check() -> bool:
+            return self.cost(pod_name) == value
+
+        return check
 
     async def up(self) -> None:
         app = web.Application()

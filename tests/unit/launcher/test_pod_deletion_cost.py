@@ -9,7 +9,7 @@ import pytest
 
 from services.launcher.pod_deletion_cost import pod_deletion_cost
 from tests.integration.helpers import eventually
-from tests.support.kubernetes_api import FakeKubernetesApi, make_tls, service_account_folder
+from tests.support.kubernetes_api import FakeKubernetesApi, make_tls
 
 NAMESPACE = "imaging-uploader"
 POD = "launcher-7c5d8f9b6d-x2kqz"
@@ -17,30 +17,17 @@ OTHER_POD = "gateway-5f7b9c8d7f-h4mnp"
 FAST_RETRIES = 0.5  # the longest wait between tries, in seconds
 
 
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
 @pytest.fixture
-async def api(tls):
-    _, certificate, key = tls
-    api = FakeKubernetesApi(NAMESPACE, [POD, OTHER_POD], certificate, key)
+async def api(tmp_path):
+    api = FakeKubernetesApi(NAMESPACE, [POD, OTHER_POD], tmp_path)
     await api.up()
     yield api
     await api.down()
 
 
 @pytest.fixture
-def service_account(tmp_path, tls):
-    return service_account_folder(tmp_path / "serviceaccount", tls[0], NAMESPACE)
-
-
-def cost_is(api: FakeKubernetesApi, value: str):
-    async def check() -> bool:
-        return api.cost(POD) == value
-
-    return check
+def service_account(api, tmp_path):
+    return api.service_account(tmp_path / "serviceaccount")
 
 
 async def test_outside_kubernetes_nothing_is_called(api, service_account):
@@ -54,13 +41,13 @@ async def test_outside_kubernetes_nothing_is_called(api, service_account):
 
 async def test_the_cost_is_reset_at_start_then_follows_the_runs_in_flight(api, service_account):
     async with pod_deletion_cost(service_account, api.in_cluster(POD), FAST_RETRIES) as runs_in_flight:
-        await eventually(cost_is(api, "0"), what="the cost reset at start")
+        await eventually(api.cost_is(POD, "0"), what="the cost reset at start")
         runs_in_flight(1)
-        await eventually(cost_is(api, "1"), what="the cost of one run")
+        await eventually(api.cost_is(POD, "1"), what="the cost of one run")
         runs_in_flight(2)
-        await eventually(cost_is(api, "2"), what="the cost of two runs")
+        await eventually(api.cost_is(POD, "2"), what="the cost of two runs")
         runs_in_flight(0)
-        await eventually(cost_is(api, "0"), what="the cost of an idle launcher")
+        await eventually(api.cost_is(POD, "0"), what="the cost of an idle launcher")
 
     assert api.patches == [(POD, "0"), (POD, "1"), (POD, "2"), (POD, "0")]
     assert api.pods[POD]["metadata"]["annotations"]["prometheus.io/scrape"] == "true", "other annotations are kept"
@@ -71,14 +58,14 @@ async def test_while_the_api_is_away_the_runs_go_on_and_the_latest_count_is_sent
     api, service_account, caplog
 ):
     async with pod_deletion_cost(service_account, api.in_cluster(POD), FAST_RETRIES) as runs_in_flight:
-        await eventually(cost_is(api, "0"), what="the cost reset at start")
+        await eventually(api.cost_is(POD, "0"), what="the cost reset at start")
         await api.down()
         runs_in_flight(1)  # returns at once: a run never waits for the API
         runs_in_flight(2)
         await eventually(lambda: _logged(caplog, "could not set the pod deletion cost"), what="a failed try")
         runs_in_flight(1)
         await api.up()
-        await eventually(cost_is(api, "1"), what="the latest count, once the API is back")
+        await eventually(api.cost_is(POD, "1"), what="the latest count, once the API is back")
 
     assert api.patches == [(POD, "0"), (POD, "1")], "a count overtaken while the API was away is never sent"
 
@@ -92,7 +79,7 @@ async def test_a_refused_patch_is_tried_again_with_the_token_read_anew(api, serv
         runs_in_flight(1)
         await eventually(lambda: _logged(caplog, "401 Unauthorized"), what="the refusal, logged")
         token.write_text(right)
-        await eventually(cost_is(api, "1"), what="the cost, with the new token")
+        await eventually(api.cost_is(POD, "1"), what="the cost, with the new token")
 
     assert 401 in api.refused
 
@@ -100,7 +87,9 @@ async def test_a_refused_patch_is_tried_again_with_the_token_read_anew(api, serv
 async def test_an_api_whose_certificate_the_pods_ca_did_not_sign_is_never_sent_the_token(
     api, service_account, tmp_path, caplog
 ):
-    other_ca, _, _ = make_tls(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_ca, _, _ = make_tls(other)
     (service_account / "ca.crt").write_bytes(other_ca.read_bytes())
     async with pod_deletion_cost(service_account, api.in_cluster(POD), FAST_RETRIES) as runs_in_flight:
         runs_in_flight(1)
