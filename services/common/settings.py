@@ -90,6 +90,9 @@ class LauncherSettings(ServiceSettings):
     pipeline_command: str = ("{python} -m pipeline --upload-id {upload_id} --patient-name={patient_name} "
                              "--output-dir {output_dir} {scan_path}")
     pipeline_profile: str = "prod"  # the command's {profile}: LORIS-MRI's configuration file
+    # Names of variables the pipeline gets from the launcher's environment, comma-separated, beyond the few it
+    # always gets (services/launcher/pipeline_environment.py): what a site's LORIS-MRI needs.
+    pipeline_environment: Annotated[tuple[str, ...], NoDecode] = ()
     # The command's {output_dir} is this folder's <upload id>: what the reference pipeline keeps (NIfTI, summary).
     pipeline_output_path: Path = Path("var/output")
     # After Success the scan leaves the incoming path, unless this keeps it (a Failure's always stays).
@@ -102,6 +105,16 @@ class LauncherSettings(ServiceSettings):
     pipeline_max_reruns: int = Field(default=3, ge=0)
     # Stop a run after this long (0: no limit); the upload fails with "timed out after N minutes".
     pipeline_timeout_minutes: float = Field(default=720.0, ge=0)
+    # In Kubernetes: the pod's service account (its token and the API's CA), with which the launcher keeps
+    # its pod's deletion cost at its runs in flight (services/launcher/pod_deletion_cost.py).
+    kubernetes_service_account_path: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+    @field_validator("pipeline_environment", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @property
     def rerun_safe(self) -> bool:

@@ -14,22 +14,22 @@ from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.common.topology import LAUNCHER_QUEUE
 from services.launcher import runs
-from services.launcher.runs import SCHEMA
 from services.launcher.accept import accept_launch
 from services.launcher.execute import RunExecutor
 from services.launcher.interruptions import RerunPolicy
 from services.launcher.pipeline_command import TemplateCommand
+from services.launcher.pod_deletion_cost import pod_deletion_cost
 from services.launcher.presence import launcher_presence
 from services.launcher.slots import LaunchSlots
 
 
 def build_app(settings: LauncherSettings) -> web.Application:
-    command = TemplateCommand(settings.pipeline_command, settings.pipeline_profile, settings.pipeline_output_path)
+    command = TemplateCommand.from_settings(settings)
     app = service_app("launcher", settings)
-    with_outbox_relay(app, SCHEMA)
+    with_outbox_relay(app, runs.SCHEMA)
     app.cleanup_ctx.append(launcher_presence(settings))
     app.cleanup_ctx.append(_launch_slots(settings, command))
-    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
+    with_consumer(app, LAUNCHER_QUEUE, runs.SCHEMA, accept_launch)
     with_sampled_metrics(app, _sample_queued_runs)
     metrics.start_runs_at_zero()
     return app
@@ -46,10 +46,11 @@ def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
         executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds, policy,
                                settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
-        slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds, policy)
-        await slots.start()
-        yield
-        await slots.stop(settings.shutdown_grace_seconds)
+        async with pod_deletion_cost(settings.kubernetes_service_account_path) as cost:  # a no-op elsewhere
+            slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds, policy, cost)
+            await slots.start()
+            yield
+            await slots.stop(settings.shutdown_grace_seconds)
 
     return slots_ctx
 

@@ -149,6 +149,7 @@ class RunExecutor:
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-S", str(GUARD), str(watch), str(self._kill_after), *argv,
+                env=self._command.environment,  # never the launcher's own, which holds its passwords
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

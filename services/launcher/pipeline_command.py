@@ -1,34 +1,47 @@
 """The command the launcher runs for a scan.
 
 One small interface, one implementation now: a template of arguments, each
-filled in from the upload, run without a shell. The default runs the
-project's reference pipeline; a LORIS site sets it to LORIS-MRI, e.g.
+filled in from the upload, run without a shell, in an environment of its own
+(services/launcher/pipeline_environment.py). The default runs the project's
+reference pipeline; a LORIS site sets it to LORIS-MRI, e.g.
 `imaging_upload_file.pl -profile {profile} -upload_id {upload_id} {scan_path}`.
 """
 
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from services.common.messages import ScanFacts
+from services.common.settings import LauncherSettings
+from services.launcher.pipeline_environment import pipeline_environment
 
 PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid",
                 "visit_label", "profile", "phantom", "output_dir")
 
 
 class PipelineCommand(Protocol):
+    environment: Mapping[str, str]  # the whole environment the command runs in
+
     def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]: ...
 
 
 class TemplateCommand:
-    def __init__(self, template: str, profile: str = "prod", output_path: Path = Path("var/output")) -> None:
+    def __init__(self, template: str, profile: str = "prod", output_path: Path = Path("var/output"),
+                 environment: Mapping[str, str] | None = None) -> None:
+        self.environment = pipeline_environment() if environment is None else environment
         self._profile = profile
         self._output_path = output_path.resolve()
         self._parts = shlex.split(template)
         if not self._parts:
             raise ValueError("the pipeline command is empty")
         self._check_placeholders()
+
+    @classmethod
+    def from_settings(cls, settings: LauncherSettings) -> "TemplateCommand":
+        return cls(settings.pipeline_command, settings.pipeline_profile, settings.pipeline_output_path,
+                   pipeline_environment(settings.pipeline_environment))
 
     def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]:
         values = {

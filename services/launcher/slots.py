@@ -11,6 +11,7 @@ In Progress forever after its launcher died.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import asyncpg
 
@@ -27,8 +28,9 @@ POLL_SECONDS = 1.0
 
 class LaunchSlots:
     def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, slots: int, heartbeat_seconds: float,
-                 policy: RerunPolicy) -> None:
+                 policy: RerunPolicy, runs_in_flight: Callable[[int], None] = lambda count: None) -> None:
         self._pool = pool
+        self._runs_in_flight = runs_in_flight  # told each change of the count (services/launcher/pod_deletion_cost.py)
         self._executor = executor
         self._policy = policy
         self._slots = slots
@@ -80,6 +82,7 @@ class LaunchSlots:
     async def _execute(self, run: runs.Run, argv: list[str]) -> None:
         task = asyncio.create_task(self._executor.execute(run, argv))
         self._running.add(task)
+        self._runs_in_flight(len(self._running))
         try:
             with metrics.PIPELINE_RUNS_IN_FLIGHT.track_inprogress():
                 await task  # cancelling the slot cancels the run, which stops the process
@@ -87,6 +90,7 @@ class LaunchSlots:
             log.exception("pipeline run failed unexpectedly", extra={"upload_id": run.upload_id, "attempt": run.attempt})
         finally:
             self._running.discard(task)
+            self._runs_in_flight(len(self._running))
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):

@@ -20,6 +20,13 @@ class SecretRef:
     key: str
 
 
+@dataclass(frozen=True)
+class FieldRef:
+    """A variable the downward API sets from the pod's own fields (metadata.name, ...)."""
+
+    path: str
+
+
 def documents(path: Path) -> list[dict]:
     return [document for document in yaml.safe_load_all(path.read_text()) if document]
 
@@ -47,15 +54,17 @@ def only_container(workload: dict) -> dict:
     return container
 
 
-def environment(workload: dict, objects: dict[tuple[str, str], dict]) -> dict[str, str | SecretRef]:
+def environment(workload: dict, objects: dict[tuple[str, str], dict]) -> dict[str, str | SecretRef | FieldRef]:
     """The container's variables as Kubernetes sets them: the ConfigMaps of envFrom, then env over them."""
     container = only_container(workload)
-    variables: dict[str, str | SecretRef] = {}
+    variables: dict[str, str | SecretRef | FieldRef] = {}
     for source in container.get("envFrom", []):
         variables.update(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])
     for variable in container.get("env", []):
         if "value" in variable:
             variables[variable["name"]] = variable["value"]
+        elif "fieldRef" in variable["valueFrom"]:
+            variables[variable["name"]] = FieldRef(variable["valueFrom"]["fieldRef"]["fieldPath"])
         else:
             ref = variable["valueFrom"]["secretKeyRef"]
             variables[variable["name"]] = SecretRef(ref["name"], ref["key"])

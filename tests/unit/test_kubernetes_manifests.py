@@ -1,8 +1,8 @@
 """The Kubernetes manifests (deploy/kubernetes/) are valid, with no cluster and no network, and say
 what the services need: each probe asks its service on the port it listens on, the launcher outlives
 its shutdown grace, the gateway and the launchers share one ReadWriteMany volume at the incoming
-path, every secret comes from the Secret, and KEDA scales the launcher on a query that runs against
-the project's real schema."""
+path, every secret comes from the Secret, KEDA scales the launcher on a query that runs against
+the project's real schema, and a launcher may set its own pod's deletion cost and nothing else."""
 
 import json
 import re
@@ -13,11 +13,13 @@ import kubernetes_validate
 import pytest
 
 from services.common.settings import ENV_PREFIX, GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
+from services.launcher.pod_deletion_cost import ANNOTATION, IN_CLUSTER
 from tests.support.kubernetes_manifests import (
     BASE,
     KEDA,
     KUBERNETES,
     TEMPLATES,
+    FieldRef,
     SecretRef,
     applied_files,
     claim_mounted_at,
@@ -145,7 +147,11 @@ def test_every_setting_in_the_config_map_is_one_a_service_reads():
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_reads_its_settings_from_the_manifests_and_listens_where_kubernetes_looks(service, monkeypatch):
     for name, value in environment(deployment(service), OBJECTS).items():
-        monkeypatch.setenv(name, value if isinstance(value, str) else "secret-from-the-secret-" + value.key)
+        if isinstance(value, SecretRef):
+            value = "secret-from-the-secret-" + value.key
+        elif isinstance(value, FieldRef):
+            value = "from-the-pod-" + value.path
+        monkeypatch.setenv(name, value)
     settings = SETTINGS[service]()
     assert (settings.host, settings.port) == ("0.0.0.0", only_container(deployment(service))["ports"][0]["containerPort"])
 
@@ -222,6 +228,49 @@ def test_each_service_runs_as_the_image_s_own_unprivileged_user(service):
     container = only_container(deployment(service))["securityContext"]
     assert (pod["runAsNonRoot"], pod["runAsUser"], pod["runAsGroup"]) == (True, int(user), int(group))
     assert (container["allowPrivilegeEscalation"], container["capabilities"]["drop"]) == (False, ["ALL"])
+
+
+# Scaling down removes idle launchers first
+
+LAUNCHER_ACCOUNT = "imaging-uploader-launcher"
+
+
+def test_the_launcher_knows_its_own_pod_from_the_downward_api():
+    variables = environment(deployment("launcher"), OBJECTS)
+    assert (variables["POD_NAME"], variables["POD_NAMESPACE"]) == (FieldRef("metadata.name"), FieldRef("metadata.namespace"))
+    assert set(IN_CLUSTER) - {"KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"} <= set(variables), (
+        "the launcher keeps its pod's cost only when it is given every variable it looks for")
+
+
+def test_the_launchers_alone_run_as_an_account_that_may_only_patch_pods():
+    accounts = {name: pod_spec(deployment(name)).get("serviceAccountName") for name in SERVICES}
+    assert accounts == {"gateway": None, "logstore": None, "validator": None, "launcher": LAUNCHER_ACCOUNT}
+    assert OBJECTS[("ServiceAccount", LAUNCHER_ACCOUNT)].get("automountServiceAccountToken", True)
+    assert pod_spec(deployment("launcher")).get("automountServiceAccountToken", True)
+    binding = OBJECTS[("RoleBinding", LAUNCHER_ACCOUNT)]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": LAUNCHER_ACCOUNT}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": LAUNCHER_ACCOUNT}]  # of the binding's namespace
+    assert OBJECTS[("Role", LAUNCHER_ACCOUNT)]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["patch"]}]
+
+
+def test_an_admission_policy_narrows_the_launchers_patches_to_the_deletion_cost_of_launcher_pods():
+    """RBAC cannot name a Deployment's pods, and a pipeline in the launcher's container could read its token."""
+    policy = OBJECTS[("ValidatingAdmissionPolicy", "imaging-uploader-launcher-pod-deletion-cost")]["spec"]
+    binding = OBJECTS[("ValidatingAdmissionPolicyBinding", "imaging-uploader-launcher-pod-deletion-cost")]["spec"]
+    assert (binding["policyName"], binding["validationActions"]) == (
+        "imaging-uploader-launcher-pod-deletion-cost", ["Deny"])
+    assert policy["failurePolicy"] == "Fail"
+    assert policy["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"], "resources": ["pods"]}]
+    [condition] = policy["matchConditions"]
+    assert condition["expression"] == (
+        f'request.userInfo.username == "system:serviceaccount:" + request.namespace + ":{LAUNCHER_ACCOUNT}"')
+    assert policy["variables"] == [{"name": "cost", "expression": f'"{ANNOTATION}"'}]
+    expressions = " ".join(validation["expression"] for validation in policy["validations"])
+    launcher_label = deployment("launcher")["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    assert f'oldObject.metadata.labels["app.kubernetes.io/component"] == "{launcher_label}"' in expressions
+    for unchanged in ("spec", "metadata.labels", "metadata.ownerReferences", "metadata.finalizers"):
+        assert f"object.{unchanged} == oldObject.{unchanged}" in expressions
 
 
 # KEDA
