@@ -75,7 +75,7 @@ class BenchStack:
                 await admin.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
             finally:
                 await admin.close()
-            self.database_url = servers.POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+            self.database_url = servers.local_postgres_url(self.name)
         self.amqp_url = await asyncio.to_thread(servers.create_vhost, self.name)
         pool = await open_pool(self.database_url)
         await apply_migrations(pool)

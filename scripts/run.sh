@@ -21,6 +21,9 @@ PYTHON=.venv/bin/python
 honcho_pid=
 stop_requested=0
 
+# shellcheck source=scripts/local_postgres.sh
+source scripts/local_postgres.sh
+
 say() { printf 'run: %s\n' "$*"; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
 
@@ -32,7 +35,7 @@ check_replica_counts() {
 }
 
 export_defaults() {
-    export UPLOADER_DATABASE_URL=${UPLOADER_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/${UPLOADER_DB_NAME:-uploader}}
+    export UPLOADER_DATABASE_URL=${UPLOADER_DATABASE_URL:-$(local_pg_url "${UPLOADER_DB_NAME:-uploader}")}
     export UPLOADER_AMQP_URL=${UPLOADER_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
     export UPLOADER_INCOMING_PATH=${UPLOADER_INCOMING_PATH:-$PWD/var/incoming}
     export UPLOADER_PIPELINE_OUTPUT_PATH=${UPLOADER_PIPELINE_OUTPUT_PATH:-$PWD/var/output}

@@ -13,9 +13,8 @@
 # UPLOADER_SKIP_SERVERS=1 to skip every server and database step.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PG_PORT=5432
 AMQP_PORT=5672
 RABBITMQ_MANAGEMENT_PORT=15672
 RABBITMQ_PROMETHEUS_PORT=15692
@@ -23,6 +22,9 @@ PG_START_TIMEOUT=60
 RABBITMQ_START_TIMEOUT=90
 VENV=.venv
 STAMP="$VENV/.installed-stamp"
+
+# shellcheck source=scripts/local_postgres.sh
+source scripts/local_postgres.sh
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -108,10 +110,6 @@ pg_ready() {
     pg_isready -q -h 127.0.0.1 -p "$PG_PORT"
 }
 
-pg_trusts_postgres_over_tcp() {
-    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -w -tAc 'select 1' >/dev/null 2>&1
-}
-
 install_postgres() {
     say "postgres: installing with apt-get"
     apt_install postgresql
@@ -127,16 +125,21 @@ start_postgres() {
         die "PostgreSQL did not accept connections on 127.0.0.1:$PG_PORT within ${PG_START_TIMEOUT}s (see /var/log/postgresql/)"
 }
 
-# A fresh Debian install uses peer/scram auth; the project expects trust for local use.
-allow_trusted_local_connections() {
-    local version hba
-    version=$(pg_version)
-    hba=/etc/postgresql/$version/main/pg_hba.conf
-    say "postgres: adding trust rules for local connections to $hba"
-    sed -i '1i local all all trust\nhost all all 127.0.0.1/32 trust' "$hba"
-    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
-    wait_until 10 pg_trusts_postgres_over_tcp ||
-        die "user postgres still cannot connect to 127.0.0.1:$PG_PORT without a password"
+# The scripts connect as postgres where it needs no password over TCP; elsewhere as a role of the
+# uploader's own with a generated password (scripts/local_postgres.sh). The server's authentication
+# (pg_hba.conf) is never changed.
+choose_local_role() {
+    if [[ ! -s $PG_PASSWORD_FILE ]] && pg_trusts_postgres_over_tcp; then
+        say "postgres: role postgres connects to 127.0.0.1 without a password here; the scripts use it"
+    elif local_pg_role_connects; then
+        say "postgres: the scripts connect as role $PG_UPLOADER_ROLE (its password is in $PG_PASSWORD_FILE)"
+    else
+        say "postgres: role postgres needs a password here, and its authentication is left as it is: making a role"
+        say "postgres: of the uploader's own, $PG_UPLOADER_ROLE (login, createdb), with a password generated into $PG_PASSWORD_FILE"
+        make_uploader_role || die "could not make role $PG_UPLOADER_ROLE as the postgres user on $PG_SOCKET_DIR"
+        wait_until 10 local_pg_role_connects ||
+            die "role $PG_UPLOADER_ROLE cannot connect to 127.0.0.1:$PG_PORT with its password: pg_hba.conf must allow password (scram-sha-256 or md5) connections from 127.0.0.1, as Debian's does"
+    fi
 }
 
 setup_postgres() {
@@ -149,7 +152,7 @@ setup_postgres() {
         start_postgres
         say "postgres: started"
     fi
-    pg_trusts_postgres_over_tcp || allow_trusted_local_connections
+    choose_local_role
 }
 
 # --- RabbitMQ ---------------------------------------------------------------
@@ -197,7 +200,7 @@ setup_rabbitmq() {
 # --- Database ---------------------------------------------------------------
 
 database_exists() {
-    psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -w -tA -v name="$1" \
+    as_local_pg_role psql -w -d postgres -tA -v name="$1" \
         <<<"select 1 from pg_database where datname = :'name'" | grep -q 1
 }
 
@@ -206,7 +209,7 @@ setup_database() {
     if database_exists "$name"; then
         say "database: $name exists"
     else
-        createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres -w "$name"
+        as_local_pg_role createdb -w "$name"
         say "database: created $name"
     fi
 }
@@ -303,4 +306,7 @@ main() {
     fi
 }
 
-main "$@"
+# Sourced (by a test of one step), it only defines the steps.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    main "$@"
+fi

@@ -46,9 +46,13 @@ def _port_answers(port: int) -> bool:
 
 
 class PrivatePostgres(Started):
-    """A PostgreSQL 15 cluster in a temporary directory, with trust authentication on 127.0.0.1:port."""
+    """A PostgreSQL 15 cluster in a temporary directory, on 127.0.0.1:port and a socket in that directory, with
+    trust authentication, or with Debian's (`debian_authentication`: peer on the socket, scram-sha-256 over
+    TCP)."""
 
-    def __init__(self) -> None:
+    def __init__(self, debian_authentication: bool = False) -> None:
+        self.authentication = ["--auth-local=peer", "--auth-host=scram-sha-256"] if debian_authentication else [
+            "-A", "trust"]
         self.port = free_port()
         self.dir: Path | None = None
         self._as_postgres: list[str] = []
@@ -72,7 +76,7 @@ class PrivatePostgres(Started):
             postgres = pwd.getpwnam("postgres")
             os.chown(self.dir, postgres.pw_uid, postgres.pw_gid)
             self._as_postgres = ["runuser", "-u", "postgres", "--"]
-        self._run(POSTGRES_BIN / "initdb", "-D", self.data_dir, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+        self._run(POSTGRES_BIN / "initdb", "-D", self.data_dir, *self.authentication, "-U", "postgres", "-E", "UTF8",
                   "--no-sync")
         self.resume()
 

@@ -1,13 +1,26 @@
-"""A database and a RabbitMQ vhost of its own for each test run, on the real servers."""
+"""A database and a RabbitMQ vhost of its own for each test run, on the real servers.
+
+The tests connect to the local PostgreSQL as the scripts do (scripts/local_postgres.sh): as the role
+`uploader` with the password in var/postgres-password once setup.sh made it (where `postgres` needs a
+password), else as `postgres`."""
 
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import asyncpg
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+PASSWORD_FILE = Path(__file__).resolve().parents[2] / "var" / "postgres-password"
 AMQP_BASE = "amqp://guest:guest@127.0.0.1:5672"
+
+
+def local_postgres_url(database: str) -> str:
+    credentials = f"uploader:{PASSWORD_FILE.read_text().strip()}" if PASSWORD_FILE.exists() else "postgres"
+    return f"postgresql://{credentials}@127.0.0.1:5432/{database}"
+
+
+POSTGRES_ADMIN_URL = local_postgres_url("postgres")
 
 
 def new_run_name() -> str:
@@ -20,7 +33,7 @@ async def create_database(name: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return local_postgres_url(name)
 
 
 async def drop_database(name: str) -> None:
