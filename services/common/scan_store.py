@@ -98,6 +98,8 @@ class ScanStore(Protocol):
 
     def remove(self, key: str) -> None: ...
 
+    def exists(self, key: str) -> bool: ...
+
     def sweep_partial(self, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> int: ...
 
 
@@ -146,6 +148,14 @@ class DirectoryScanStore:
         if not path.is_relative_to(self.root):
             raise ValueError(f"scan key {key!r} points outside the store")
         return path
+
+    def exists(self, key: str) -> bool:
+        """Whether the file is there; an error other than its absence (an unreachable store) is raised."""
+        try:
+            os.stat(self.local_path(key))
+        except FileNotFoundError:
+            return False
+        return True
 
     def remove(self, key: str) -> None:
         path = self.local_path(key)

@@ -3,12 +3,15 @@ as soon as it is validated when it was asked for earlier; an upload whose
 last run was interrupted (or whose command could not start) is granted a new
 run of the same attempt, without sending the file again."""
 
+from datetime import datetime
 from typing import Literal
 
-import asyncpg
+from aiohttp import web
 
 from services.common.api_models import LaunchAccepted
+from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import error_response
+from services.common.messages import RunOutcome
 from services.common.progress import Progress
 from services.common.request_parsing import Refusal
 from services.gateway import uploads
@@ -22,8 +25,8 @@ _WHY_NOT = {
 }
 
 
-async def request_launch(pool: asyncpg.Pool, upload_id: int, user: User) -> LaunchAccepted:
-    async with pool.acquire() as conn, conn.transaction():
+async def request_launch(app: web.Application, upload_id: int, user: User) -> LaunchAccepted:
+    async with app[POOL].acquire() as conn, conn.transaction():
         record = await visible_upload(conn, upload_id, user)
         starts: Literal["now", "once validated"]
         if await uploads.grant_run(conn, upload_id, user.username):
@@ -31,24 +34,32 @@ async def request_launch(pool: asyncpg.Pool, upload_id: int, user: User) -> Laun
         elif await uploads.launch_once_valid(conn, upload_id, user.username):
             starts = "once validated"
         else:
-            raise Refusal(_refusal(await uploads.find_by_id(conn, upload_id) or record))
+            record = await uploads.find_by_id(conn, upload_id) or record
+            removed_at = await uploads.file_removed_at(conn, upload_id, record.attempt)
+            raise Refusal(_refusal(record, removed_at, app[SETTINGS].attempt_file_retention_hours))
     return LaunchAccepted(upload_id=upload_id, attempt=record.attempt, starts=starts)
 
 
-def _refusal(record: uploads.UploadRecord):
+def _refusal(record: uploads.UploadRecord, removed_at: datetime | None, retention_hours: float):
     if record.state == uploads.RECEIVED:
         reason = "its launch was already requested; it starts once the upload is validated"
     elif record.state == uploads.FINISHED:
-        reason = _why_not_again(record)
+        reason = _why_not_again(record, removed_at, retention_hours)
     else:
         reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
     return error_response(409, "cannot_launch", f"Upload {record.upload_id} cannot be launched: {reason}.")
 
 
-def _why_not_again(record: uploads.UploadRecord) -> str:
+def _why_not_again(record: uploads.UploadRecord, removed_at: datetime | None, retention_hours: float) -> str:
     if record.progress == Progress.SUCCESS:
         return "its pipeline already succeeded"
-    if record.run_outcome in uploads.RELAUNCHABLE_OUTCOMES:
-        return ("its file was removed after the retention for failed uploads (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS); "
-                "upload it again with overwrite=true")
+    if removed_at is not None:
+        return (f"its scan file was removed {_hours(retention_hours)} after its run ended, the retention of failed "
+                "uploads' files (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS); upload it again with overwrite=true")
+    if record.run_outcome == RunOutcome.SCAN_MISSING:
+        return "its scan file is missing from the scan store (it was deleted); upload it again with overwrite=true"
     return "its pipeline failed for a reason of the upload's own; correct it and upload it again with overwrite=true"
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:g} hour" if hours == 1 else f"{hours:g} hours"

@@ -15,6 +15,7 @@ racing requests cannot both win:
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -118,7 +119,13 @@ async def record_attempt_file(
 
 async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
     """Grant a run to the current attempt, validated or interrupted in its last run, and announce it;
-    False if its state does not allow it."""
+    False if its state does not allow it, or if its file was removed.
+
+    The row is locked first, in a statement of its own. The retention sweep holds that lock while it removes
+    the file and marks the attempt removed; under READ COMMITTED, one UPDATE that joined the attempt would
+    wait for the lock, then go on with the attempt as its snapshot saw it before the sweep committed, and
+    grant a run whose file is gone. The UPDATE's snapshot, taken once the lock is ours, sees the mark."""
+    await conn.execute("SELECT 1 FROM gateway.uploads WHERE upload_id = $1 FOR UPDATE", upload_id)
     row = await conn.fetchrow(
         """UPDATE gateway.uploads u SET state = $2, state_rank = $3 + $6 * u.launches, launch_requested_by = $4,
                launches = u.launches + 1, progress = 'Not Started', run_outcome = NULL, updated_at = now()
@@ -140,6 +147,12 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
                             requested_by=requested_by)
     await add_to_outbox(conn, SCHEMA, event)
     return True
+
+
+async def file_removed_at(conn: asyncpg.Connection, upload_id: int, attempt: int) -> datetime | None:
+    """When the retention removed the attempt's file; None while it is kept."""
+    return await conn.fetchval("SELECT removed_at FROM gateway.upload_attempts WHERE upload_id = $1 AND attempt = $2",
+                               upload_id, attempt)
 
 
 async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:

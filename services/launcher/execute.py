@@ -112,6 +112,9 @@ class RunExecutor:
 
     async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
         try:
+            if not self._store.exists(run.scan.scan_key):
+                await self._finish(run, None, RunOutcome.SCAN_MISSING, [], scan_missing_message(run), started)
+                return
             process, launcher_alive = await self._start(argv)
         except OSError as error:
             await self._finish(run, None, RunOutcome.NOT_STARTED, [],
@@ -325,6 +328,11 @@ def _first(error: BaseException, kind: type[BaseException]) -> BaseException | N
 def _minutes(seconds: float | None) -> str:
     minutes = (seconds or 0) / 60
     return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
+
+
+def scan_missing_message(run: runs.Run) -> str:
+    return (f"The scan file {run.scan.file_name} is missing from the scan store (it was deleted), so the pipeline "
+            "was not started; upload the scan again, with overwrite, to run it.")
 
 
 def finish_message(exit_code: int) -> str:

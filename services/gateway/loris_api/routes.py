@@ -82,7 +82,7 @@ async def post_processes(request: web.Request) -> web.Response:
     record = await upload_of_file(pool, file_name, candid, visit_label, request[USER])
     if record is None or record.upload_id != upload_id:
         raise LorisError(404, MISMATCHED_UPLOAD_ID)
-    await request_launch(pool, upload_id, request[USER])
+    await request_launch(request.app, upload_id, request[USER])
     process = awaited_process(await find_by_id(pool, upload_id), [])
     return loris_json(launch_answer(processes_path(candid, visit_label, file_name), process), status=202)
 
