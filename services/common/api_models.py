@@ -213,8 +213,8 @@ class RunRecord(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     exit_code: int | None
-    outcome: str = Field(description="running, succeeded, failed, timed out, not started, scan missing, "
-                                     "interrupted (or abandoned, from older launchers)")
+    outcome: str = Field(description="running, succeeded, failed, timed out, not started, interrupted (or "
+                                     "abandoned, from older launchers)")
     stderr_tail: list[str] = Field(description="the last lines of its error output")
 
 

@@ -161,7 +161,6 @@ class RunOutcome(StrEnum):
     TIMED_OUT = "timed out"  # stopped after the pipeline's time limit
     CANCELLED = "cancelled"  # a user cancelled it (POST .../cancel)
     NOT_STARTED = "not started"  # the command could not be started
-    SCAN_MISSING = "scan missing"  # the scan's file was gone from the scan store: it must be uploaded again
     INTERRUPTED = "interrupted"  # the launcher shut down, died, lost its database or failed during the run
     ABANDONED = "abandoned"  # the launcher stopped beating (events of older launchers; now "interrupted")
 

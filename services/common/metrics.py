@@ -97,7 +97,7 @@ DB_POOL_MAX_CONNECTIONS = Gauge(
 
 UPLOAD_OUTCOMES = ("accepted", "replayed", "refused", "interrupted", "failed")
 RUN_OUTCOMES_WITHOUT_EXIT_CODE = (RunOutcome.TIMED_OUT, RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED,
-                                  RunOutcome.CANCELLED, RunOutcome.SCAN_MISSING)
+                                  RunOutcome.CANCELLED)
 
 
 def start_at_zero_for_queue(queue: str) -> None:

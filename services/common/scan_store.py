@@ -98,7 +98,7 @@ class ScanStore(Protocol):
 
     def remove(self, key: str) -> None: ...
 
-    def exists(self, key: str) -> bool: ...
+    def is_missing(self, key: str) -> bool: ...
 
     def sweep_partial(self, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> int: ...
 
@@ -149,13 +149,15 @@ class DirectoryScanStore:
             raise ValueError(f"scan key {key!r} points outside the store")
         return path
 
-    def exists(self, key: str) -> bool:
-        """Whether the file is there; an error other than its absence (an unreachable store) is raised."""
+    def is_missing(self, key: str) -> bool:
+        """Whether the file is certainly not there: a store that cannot be read (unreachable) does not say so."""
         try:
             os.stat(self.local_path(key))
         except FileNotFoundError:
+            return True
+        except OSError:
             return False
-        return True
+        return False
 
     def remove(self, key: str) -> None:
         path = self.local_path(key)

@@ -3,15 +3,13 @@ as soon as it is validated when it was asked for earlier; an upload whose
 last run was interrupted (or whose command could not start) is granted a new
 run of the same attempt, without sending the file again."""
 
-from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
 
 from services.common.api_models import LaunchAccepted
-from services.common.app_keys import POOL, SETTINGS
+from services.common.app_keys import POOL, SCAN_STORE, SETTINGS
 from services.common.http_errors import error_response
-from services.common.messages import RunOutcome
 from services.common.progress import Progress
 from services.common.request_parsing import Refusal
 from services.gateway import uploads
@@ -35,30 +33,39 @@ async def request_launch(app: web.Application, upload_id: int, user: User) -> La
             starts = "once validated"
         else:
             record = await uploads.find_by_id(conn, upload_id) or record
-            removed_at = await uploads.file_removed_at(conn, upload_id, record.attempt)
-            raise Refusal(_refusal(record, removed_at, app[SETTINGS].attempt_file_retention_hours))
+            file = await uploads.attempt_file(conn, upload_id, record.attempt)
+            raise Refusal(_refusal(record, _why_file_is_gone(app, file)))
     return LaunchAccepted(upload_id=upload_id, attempt=record.attempt, starts=starts)
 
 
-def _refusal(record: uploads.UploadRecord, removed_at: datetime | None, retention_hours: float):
+def _refusal(record: uploads.UploadRecord, why_file_is_gone: str | None):
     if record.state == uploads.RECEIVED:
         reason = "its launch was already requested; it starts once the upload is validated"
     elif record.state == uploads.FINISHED:
-        reason = _why_not_again(record, removed_at, retention_hours)
+        reason = _why_not_again(record, why_file_is_gone)
     else:
         reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
     return error_response(409, "cannot_launch", f"Upload {record.upload_id} cannot be launched: {reason}.")
 
 
-def _why_not_again(record: uploads.UploadRecord, removed_at: datetime | None, retention_hours: float) -> str:
+def _why_not_again(record: uploads.UploadRecord, why_file_is_gone: str | None) -> str:
     if record.progress == Progress.SUCCESS:
         return "its pipeline already succeeded"
-    if removed_at is not None:
-        return (f"its scan file was removed {_hours(retention_hours)} after its run ended, the retention of failed "
-                "uploads' files (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS); upload it again with overwrite=true")
-    if record.run_outcome == RunOutcome.SCAN_MISSING:
-        return "its scan file is missing from the scan store (it was deleted); upload it again with overwrite=true"
+    if why_file_is_gone is not None:
+        return f"{why_file_is_gone}; upload it again with overwrite=true"
     return "its pipeline failed for a reason of the upload's own; correct it and upload it again with overwrite=true"
+
+
+def _why_file_is_gone(app: web.Application, file: uploads.AttemptFile | None) -> str | None:
+    if file is None:
+        return None
+    if file.removed_at is not None:
+        hours = app[SETTINGS].attempt_file_retention_hours
+        return (f"its scan file was removed {_hours(hours)} after its run ended, the retention of failed uploads' "
+                "files (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS)")
+    if app[SCAN_STORE].is_missing(file.scan_key):
+        return "its scan file is missing from the scan store (it was deleted)"
+    return None
 
 
 def _hours(hours: float) -> str:

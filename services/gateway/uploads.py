@@ -160,10 +160,18 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
     return True
 
 
-async def file_removed_at(conn: asyncpg.Connection, upload_id: int, attempt: int) -> datetime | None:
-    """When the retention removed the attempt's file; None while it is kept."""
-    return await conn.fetchval("SELECT removed_at FROM gateway.upload_attempts WHERE upload_id = $1 AND attempt = $2",
-                               upload_id, attempt)
+@dataclass(frozen=True)
+class AttemptFile:
+    scan_key: str
+    removed_at: datetime | None  # when the retention removed it; None while it is kept
+
+
+async def attempt_file(conn: asyncpg.Connection, upload_id: int, attempt: int) -> AttemptFile | None:
+    row = await conn.fetchrow(
+        "SELECT scan_key, removed_at FROM gateway.upload_attempts WHERE upload_id = $1 AND attempt = $2",
+        upload_id, attempt,
+    )
+    return AttemptFile(row["scan_key"], row["removed_at"]) if row else None
 
 
 async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:

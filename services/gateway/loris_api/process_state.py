@@ -39,7 +39,6 @@ END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _FAILURE_WITHOUT_CODE = {
     "not started": "the pipeline command could not be started",
-    "scan missing": "its scan file is missing from the scan store; upload it again",
     "timed out": "it ran past the pipeline's time limit and was stopped",
     "cancelled": "a user cancelled it",
     "interrupted": "its launcher stopped during the run (it shut down, died or lost its database)",

@@ -53,8 +53,6 @@ def test_a_running_run_has_no_exit_code_nor_end_time():
      "MRI upload task (pid = 24971) failed: it ran past the pipeline's time limit and was stopped."),
     ({"exit_code": None, "outcome": "abandoned"},
      "MRI upload task (pid = 24971) failed: its launcher stopped responding, so the run was abandoned."),
-    ({"exit_code": None, "outcome": "scan missing", "pid": None},
-     "MRI upload task failed: its scan file is missing from the scan store; upload it again."),
 ])
 def test_every_outcome_but_success_is_an_error_from_the_first_read(changes, progress):
     process = run_process(run(**changes), 31)
