@@ -204,6 +204,9 @@ class RunRecord(BaseModel):
     launch: int = Field(default=1, description="1 for the attempt's first launch, 2 after a relaunch of an "
                                                "interrupted run...; an interrupted run queued again on its own "
                                                "keeps its launch")
+    process_id: int | None = Field(default=None, description="its launch's process ID in the LORIS REST API (every "
+                                                             "run of a launch has the same; null for runs of launches "
+                                                             "older than process ids)")
     command: list[str] | None = Field(description="the pipeline's arguments")
     launcher: str | None = Field(description="the launcher process that ran it")
     pid: int | None = Field(description="the pipeline's process id")

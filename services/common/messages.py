@@ -106,6 +106,8 @@ class LaunchRequested(Event):
     requested_by: str
     launch: int = Field(default=1, ge=1, description="1 for the attempt's first launch, 2 for a relaunch after an "
                                                      "interrupted run, and so on")
+    process_id: int | None = Field(default=None, ge=1, description="the launch's process ID in the LORIS REST API, "
+                                                                   "unique across uploads (none in older events)")
 
 
 class RunCancelRequested(Event):

@@ -98,6 +98,8 @@ class ScanStore(Protocol):
 
     def remove(self, key: str) -> None: ...
 
+    def is_missing(self, key: str) -> bool: ...
+
     def sweep_partial(self, grace_seconds: float = PARTIAL_GRACE_SECONDS) -> int: ...
 
 
@@ -146,6 +148,16 @@ class DirectoryScanStore:
         if not path.is_relative_to(self.root):
             raise ValueError(f"scan key {key!r} points outside the store")
         return path
+
+    def is_missing(self, key: str) -> bool:
+        """Whether the file is certainly not there: a store that cannot be read (unreachable) does not say so."""
+        try:
+            os.stat(self.local_path(key))
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
 
     def remove(self, key: str) -> None:
         path = self.local_path(key)

@@ -5,9 +5,10 @@ run of the same attempt, without sending the file again."""
 
 from typing import Literal
 
-import asyncpg
+from aiohttp import web
 
 from services.common.api_models import LaunchAccepted
+from services.common.app_keys import POOL, SCAN_STORE, SETTINGS
 from services.common.http_errors import error_response
 from services.common.progress import Progress
 from services.common.request_parsing import Refusal
@@ -22,8 +23,8 @@ _WHY_NOT = {
 }
 
 
-async def request_launch(pool: asyncpg.Pool, upload_id: int, user: User) -> LaunchAccepted:
-    async with pool.acquire() as conn, conn.transaction():
+async def request_launch(app: web.Application, upload_id: int, user: User) -> LaunchAccepted:
+    async with app[POOL].acquire() as conn, conn.transaction():
         record = await visible_upload(conn, upload_id, user)
         starts: Literal["now", "once validated"]
         if await uploads.grant_run(conn, upload_id, user.username):
@@ -31,24 +32,41 @@ async def request_launch(pool: asyncpg.Pool, upload_id: int, user: User) -> Laun
         elif await uploads.launch_once_valid(conn, upload_id, user.username):
             starts = "once validated"
         else:
-            raise Refusal(_refusal(await uploads.find_by_id(conn, upload_id) or record))
+            record = await uploads.find_by_id(conn, upload_id) or record
+            file = await uploads.attempt_file(conn, upload_id, record.attempt)
+            raise Refusal(_refusal(record, _why_file_is_gone(app, file)))
     return LaunchAccepted(upload_id=upload_id, attempt=record.attempt, starts=starts)
 
 
-def _refusal(record: uploads.UploadRecord):
+def _refusal(record: uploads.UploadRecord, why_file_is_gone: str | None):
     if record.state == uploads.RECEIVED:
         reason = "its launch was already requested; it starts once the upload is validated"
     elif record.state == uploads.FINISHED:
-        reason = _why_not_again(record)
+        reason = _why_not_again(record, why_file_is_gone)
     else:
         reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
     return error_response(409, "cannot_launch", f"Upload {record.upload_id} cannot be launched: {reason}.")
 
 
-def _why_not_again(record: uploads.UploadRecord) -> str:
+def _why_not_again(record: uploads.UploadRecord, why_file_is_gone: str | None) -> str:
     if record.progress == Progress.SUCCESS:
         return "its pipeline already succeeded"
-    if record.run_outcome in uploads.RELAUNCHABLE_OUTCOMES:
-        return ("its file was removed after the retention for failed uploads (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS); "
-                "upload it again with overwrite=true")
+    if why_file_is_gone is not None:
+        return f"{why_file_is_gone}; upload it again with overwrite=true"
     return "its pipeline failed for a reason of the upload's own; correct it and upload it again with overwrite=true"
+
+
+def _why_file_is_gone(app: web.Application, file: uploads.AttemptFile | None) -> str | None:
+    if file is None:
+        return None
+    if file.removed_at is not None:
+        hours = app[SETTINGS].attempt_file_retention_hours
+        return (f"its scan file was removed {_hours(hours)} after its run ended, the retention of failed uploads' "
+                "files (UPLOADER_ATTEMPT_FILE_RETENTION_HOURS)")
+    if app[SCAN_STORE].is_missing(file.scan_key):
+        return "its scan file is missing from the scan store (it was deleted)"
+    return None
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:g} hour" if hours == 1 else f"{hours:g} hours"

@@ -72,7 +72,7 @@ async def post_check(request: web.Request) -> web.Response:
 
 
 async def post_launch(request: web.Request) -> web.Response:
-    accepted = await request_launch(request.app[POOL], upload_id_from_path(request), request[USER])
+    accepted = await request_launch(request.app, upload_id_from_path(request), request[USER])
     return model_response(accepted, status=202)
 
 

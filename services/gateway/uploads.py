@@ -12,9 +12,15 @@ racing requests cannot both win:
   cancelled, or its command could not start), never after a success or the
   pipeline's own failure;
 - an event of an earlier attempt changes nothing.
+
+Each launch has a process id (the LORIS REST API's process ID) from the
+moment it is asked for: when it is granted, or earlier when it is wanted
+before the upload is validated (auto-launch, or a launch asked for then), so
+that the answer to a launch already names the process a client follows.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -48,7 +54,9 @@ RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_
 REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
 
 _COLUMNS = ("upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid, "
-            "run_outcome, launches")
+            "run_outcome, launches, process_id")
+# A launch's process id, given when the launch is asked for.
+_NEW_PROCESS_ID = "nextval('gateway.process_ids')"
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class UploadRecord:
     launch_when_valid: bool = False
     run_outcome: str | None = None
     launches: int = 0
+    process_id: int | None = None  # of the current attempt's launch, wanted or granted
 
     @property
     def may_be_replaced(self) -> bool:
@@ -87,10 +96,10 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, uploader: Use
     values = (scan.file_name, scan.candid, scan.pscid, scan.visit_label, scan.is_phantom, uploader.username,
               scan.site, launch_when_valid)
     row = await conn.fetchrow(
-        """INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by, site,
-                                        launch_when_valid, attempt, state, state_rank, progress)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, 'Not Started')
-           ON CONFLICT (file_name) DO NOTHING RETURNING upload_id, attempt""",
+        f"""INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by, site,
+                                         launch_when_valid, attempt, state, state_rank, progress, process_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, 'Not Started', CASE WHEN $8 THEN {_NEW_PROCESS_ID} END)
+            ON CONFLICT (file_name) DO NOTHING RETURNING upload_id, attempt""",
         *values, RECEIVED, rank_of_type(RECEIVED),
     )
     if row is None and overwrite:
@@ -100,7 +109,7 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, uploader: Use
             f"""UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
                     uploaded_by = $6, site = $7, launch_when_valid = $8, launch_requested_by = NULL,
                     attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now(),
-                    launches = 0, run_outcome = NULL
+                    launches = 0, run_outcome = NULL, process_id = CASE WHEN $8 THEN {_NEW_PROCESS_ID} END
                 WHERE file_name = $1
                   AND (state = ANY($11::text[]) OR (state = 'pipeline.finished' AND progress = 'Failure'))
                   AND is_phantom = $5 AND {visible}
@@ -122,15 +131,24 @@ async def record_attempt_file(
 
 async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
     """Grant a run to the current attempt, validated or interrupted in its last run, and announce it;
-    False if its state does not allow it."""
+    False if its state does not allow it, or if its file was removed.
+
+    The row is locked first, in a statement of its own. The retention sweep holds that lock while it removes
+    the file and marks the attempt removed; under READ COMMITTED, one UPDATE that joined the attempt would
+    wait for the lock, then go on with the attempt as its snapshot saw it before the sweep committed, and
+    grant a run whose file is gone. The UPDATE's snapshot, taken once the lock is ours, sees the mark."""
+    await conn.execute("SELECT 1 FROM gateway.uploads WHERE upload_id = $1 FOR UPDATE", upload_id)
+    # The process id of a launch wanted before validation was given then; a relaunch is a new process.
     row = await conn.fetchrow(
-        """UPDATE gateway.uploads u SET state = $2, state_rank = $3 + $6 * u.launches, launch_requested_by = $4,
-               launches = u.launches + 1, progress = 'Not Started', run_outcome = NULL, updated_at = now()
+        f"""UPDATE gateway.uploads u SET state = $2, state_rank = $3 + $6 * u.launches, launch_requested_by = $4,
+               launches = u.launches + 1, progress = 'Not Started', run_outcome = NULL, updated_at = now(),
+               process_id = CASE WHEN u.state = $5 THEN coalesce(u.process_id, {_NEW_PROCESS_ID})
+                                 ELSE {_NEW_PROCESS_ID} END
            FROM gateway.upload_attempts a
            WHERE u.upload_id = $1 AND a.upload_id = u.upload_id AND a.attempt = u.attempt AND a.removed_at IS NULL
              AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[])))
            RETURNING u.attempt, u.launches, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom,
-                     u.site""",
+                     u.site, u.process_id""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
         LAUNCH_RANK_STEP, FINISHED, RELAUNCHABLE_OUTCOMES,
     )
@@ -141,9 +159,23 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
         visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
     )
     event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], launch=row["launches"], scan=scan,
-                            requested_by=requested_by)
+                            requested_by=requested_by, process_id=row["process_id"])
     await add_to_outbox(conn, SCHEMA, event)
     return True
+
+
+@dataclass(frozen=True)
+class AttemptFile:
+    scan_key: str
+    removed_at: datetime | None  # when the retention removed it; None while it is kept
+
+
+async def attempt_file(conn: asyncpg.Connection, upload_id: int, attempt: int) -> AttemptFile | None:
+    row = await conn.fetchrow(
+        "SELECT scan_key, removed_at FROM gateway.upload_attempts WHERE upload_id = $1 AND attempt = $2",
+        upload_id, attempt,
+    )
+    return AttemptFile(row["scan_key"], row["removed_at"]) if row else None
 
 
 async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
@@ -162,8 +194,9 @@ async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by:
 async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
     """Ask for a run as soon as the current attempt is validated; False if it is past that point or asked already."""
     row = await conn.fetchrow(
-        """UPDATE gateway.uploads SET launch_when_valid = true, launch_requested_by = $2, updated_at = now()
-           WHERE upload_id = $1 AND state = $3 AND NOT launch_when_valid RETURNING upload_id""",
+        f"""UPDATE gateway.uploads SET launch_when_valid = true, launch_requested_by = $2, updated_at = now(),
+                process_id = {_NEW_PROCESS_ID}
+            WHERE upload_id = $1 AND state = $3 AND NOT launch_when_valid RETURNING upload_id""",
         upload_id, requested_by, RECEIVED,
     )
     return row is not None
@@ -192,5 +225,5 @@ def _record(row: asyncpg.Record | None) -> UploadRecord | None:
     return UploadRecord(
         row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
         row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"], row["run_outcome"],
-        row["launches"],
+        row["launches"], row["process_id"],
     )

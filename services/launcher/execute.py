@@ -138,7 +138,7 @@ class RunExecutor:
         finally:
             os.close(launcher_alive)
         outcome = RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
-        await self._finish(run, exit_code, outcome, list(stderr_tail), finish_message(exit_code), started)
+        await self._finish(run, exit_code, outcome, list(stderr_tail), self._finish_message(run, exit_code), started)
 
     async def _start(self, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
         """Start the command under its guard, in a process group of its own; returns the process and the
@@ -299,6 +299,14 @@ class RunExecutor:
             launcher=self._owner,
             message=f"The run on {self._owner} ended {ended} after it had been given up; this end was not used.",
         ))
+
+    def _finish_message(self, run: runs.Run, exit_code: int) -> str:
+        """A run that failed because its scan file is gone says so, and that the scan must be uploaded again:
+        the pipeline's own words would only say that it found no archive."""
+        if exit_code != 0 and self._store.is_missing(run.scan.scan_key):
+            return (f"Pipeline failed with exit code {exit_code}: the scan file {run.scan.file_name} is missing from "
+                    "the scan store (it was deleted); upload the scan again, with overwrite, to run it.")
+        return finish_message(exit_code)
 
     def _timed_out(self) -> str:
         return f"The pipeline timed out after {_minutes(self._timeout_seconds)} and was stopped."

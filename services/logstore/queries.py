@@ -120,9 +120,10 @@ def log_lines_arguments(upload_id: int, current_attempt: int, query: LogQuery) -
 
 async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:
     rows = await conn.fetch(
-        """SELECT run_id, attempt, launch, command, launcher, pid, started_at, ended_at, exit_code, outcome,
-                  stderr_tail
-           FROM logstore.runs WHERE upload_id = $1 ORDER BY run_id""",
+        """SELECT r.run_id, r.attempt, r.launch, l.process_id, r.command, r.launcher, r.pid, r.started_at, r.ended_at,
+                  r.exit_code, r.outcome, r.stderr_tail
+           FROM logstore.runs r LEFT JOIN logstore.launches l USING (upload_id, attempt, launch)
+           WHERE r.upload_id = $1 ORDER BY r.run_id""",
         upload_id,
     )
     return [RunRecord(**row) for row in rows]

@@ -9,6 +9,7 @@ import asyncpg
 
 from services.common.messages import (
     Event,
+    LaunchRequested,
     PipelineFileOutcomes,
     PipelineFinished,
     PipelineReported,
@@ -21,7 +22,8 @@ from services.common.messages import (
 from services.common.progress import moves_progress, progress_after, rank_of
 from services.logstore.log_lines import lines_for
 from services.logstore.log_wakeups import notify_log_changed
-from services.logstore.run_records import record_run_finished, record_run_interrupted, record_run_started
+from services.logstore.run_records import (record_launch, record_run_finished, record_run_interrupted,
+                                           record_run_started)
 
 UPLOAD_LOCK_SPACE = 1
 
@@ -35,6 +37,8 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
             await _record_upload_facts(conn, event)
         case UploadValidated() | UploadRejected():
             await _record_site(conn, event)
+        case LaunchRequested():
+            await record_launch(conn, event)
         case PipelineStarted():
             await record_run_started(conn, event)
             await _start_run_report(conn, event)

@@ -1,10 +1,20 @@
 """Process records, like LORIS's server process manager: one row per pipeline
 run, opened when it starts and closed when it ends, whatever order the two
-events arrive in."""
+events arrive in; and the process id of each launch, which every run of the
+launch is shown under."""
 
 import asyncpg
 
-from services.common.messages import PipelineFinished, PipelineRerunQueued, PipelineStarted, RunOutcome
+from services.common.messages import LaunchRequested, PipelineFinished, PipelineRerunQueued, PipelineStarted, RunOutcome
+
+
+async def record_launch(conn: asyncpg.Connection, event: LaunchRequested) -> None:
+    if event.process_id is not None:
+        await conn.execute(
+            """INSERT INTO logstore.launches (upload_id, attempt, launch, process_id) VALUES ($1, $2, $3, $4)
+               ON CONFLICT DO NOTHING""",
+            event.upload_id, event.attempt, event.launch, event.process_id,
+        )
 
 
 async def record_run_started(conn: asyncpg.Connection, event: PipelineStarted) -> None:

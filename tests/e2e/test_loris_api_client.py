@@ -3,8 +3,9 @@ as processes with the reference pipeline: it does what LORIS-MRI's draft
 Python API client does (log in with JSON, upload the `Json` field and the
 `File` part declared application/x-tar, read the 303's Location without
 following it, find the MriUploadID in GET processes, launch with POST
-processes on a URL built with a doubled slash, then poll GET processes),
-and reads each answer with the types that client expects."""
+processes on a URL built with a doubled slash, then follow the process it
+launched by its ID, in GET processes and in GET processes/{ID}), and reads
+each answer with the types that client expects."""
 
 import asyncio
 import json
@@ -103,11 +104,18 @@ async def test_a_loris_upload_script_uploads_launches_and_follows_its_run_to_suc
         answer.raise_for_status()
         assert answer.status == 202
         launched = Launched.model_validate(await answer.json())
-    assert [process.STATE for process in launched.ProcessState] == ["RUNNING"]
+    (asked,) = launched.ProcessState
+    assert asked.STATE == "RUNNING" and asked.ID > 0
+    assert launched.Link == f"/api/v0.0.4-dev/candidates/300001/V1/dicoms/{path.name}/processes/{asked.ID}"
 
-    process = await _poll_until_finished(processes)
+    async def the_process() -> Process:
+        async with http.get(f"{stack.gateway_url}{launched.Link}", headers=headers, allow_redirects=False) as answer:
+            answer.raise_for_status()
+            return Process.model_validate(await answer.json())
+
+    process = await _follow_until_finished(asked.ID, processes, the_process)
     assert (process.STATE, process.EXIT_CODE) == ("SUCCESS", 0), process
-    assert process.END_TIME is not None and process.ID > 0 and process.PID > 0
+    assert process.END_TIME is not None and process.PID > 0
     assert process.PROGRESS == f"Finished MRI uploading (pid = {process.PID}) End time:{process.END_TIME}"
 
     async with http.get(f"{api}/candidates/300001/V1/dicoms", headers=headers, allow_redirects=False) as answer:
@@ -119,11 +127,15 @@ async def test_a_loris_upload_script_uploads_launches_and_follows_its_run_to_suc
                     SeriesInfo=[]) in dicoms.DicomTars
 
 
-async def _poll_until_finished(processes, timeout: float = 60) -> Process:
-    """Poll as a script does, until the last process is no longer RUNNING."""
+async def _follow_until_finished(process_id: int, processes, the_process, timeout: float = 60) -> Process:
+    """Poll as a script does, the listing and the process by its ID, until it is no longer RUNNING: every answer
+    shows the process under the ID the launch answered, from the first poll to the end."""
     async with asyncio.timeout(timeout):
         while True:
             (upload,) = (await processes()).MriUploads
-            if upload.Processes and upload.Processes[-1].STATE != "RUNNING":
-                return upload.Processes[-1]
+            assert [process.ID for process in upload.Processes] == [process_id], upload.Processes
+            followed = await the_process()
+            assert followed.ID == process_id, followed
+            if followed.STATE != "RUNNING":
+                return followed
             await asyncio.sleep(0.2)

@@ -173,12 +173,13 @@ async def test_a_grant_of_an_older_attempt_does_not_run_after_a_newer_one(launch
     assert await pool.fetchval("SELECT array_agg(attempt) FROM launcher.runs WHERE upload_id = $1", upload_id) == [2]
 
 
-async def test_a_custom_pipeline_command_is_run_and_its_exit_code_reported(launcher_settings, tap):
+async def test_a_custom_pipeline_command_is_run_and_its_exit_code_reported(launcher_settings, tap, incoming_path):
     upload_id = new_upload_id()
     command = """{python} -c "import sys; print('[info] hello'); sys.exit(3)" """
+    scan, _ = stored_scan(incoming_path, upload_id)
 
     async with running_app(build_app(launcher_settings(pipeline_command=command))):
-        await tap.publish(granted(upload_id, 1, scan_facts(upload_id)))
+        await tap.publish(granted(upload_id, 1, scan))
         finished = await finished_of(tap, upload_id)
 
     lines = output_lines(tap, upload_id)

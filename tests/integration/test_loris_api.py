@@ -12,10 +12,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.common.messages import PipelineReported
+from services.common.messages import (
+    PipelineFinished,
+    PipelineReported,
+    PipelineRerunQueued,
+    PipelineStarted,
+    RunOutcome,
+    UploadValidated,
+)
 from services.gateway.users import add_user, save_user, set_password
 from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
-from tests.integration.helpers import eventually, finished_event, started_event, wait_until_processed
+from tests.integration.helpers import eventually, finished_event, scan_facts, started_event, wait_until_processed
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.tap import of_upload
 
@@ -341,7 +348,8 @@ async def test_an_unknown_candidate_or_visit_is_a_404(script):
 # --- processes -------------------------------------------------------------------------------
 
 
-async def test_processes_before_and_after_a_launch_tell_the_truth(script, archive, tap, pool):
+async def test_processes_before_and_after_a_launch_tell_the_truth_under_the_id_the_launch_answered(
+        script, archive, tap, pool):
     path = archive()
     upload_id = await uploaded(script, path)
     await wait_for_state(pool, upload_id, "upload.validated")
@@ -350,32 +358,94 @@ async def test_processes_before_and_after_a_launch_tell_the_truth(script, archiv
     launched = await script.launch(path.name, upload_id)
 
     assert launched.status == 202, await launched.text()
-    queued = {"ID": 0, "PID": 0, "STATE": "RUNNING",
+    (answered,) = (await launched.json())["ProcessState"]
+    process_id = answered["ID"]
+    assert process_id > 0
+    queued = {"ID": process_id, "PID": 0, "STATE": "RUNNING",
               "PROGRESS": f"The run of upload {upload_id} is granted and queued; it starts when a launcher has a "
                           "free slot.",
               "EXIT_CODE": None, "END_TIME": None}
-    assert await launched.json() == {"Link": f"{API}/candidates/300001/V1/dicoms/{path.name}/processes",
-                                     "ProcessState": [queued]}
-    await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
-    assert (await script.processes(path.name))["MriUploads"][0]["Processes"] == [queued]
+    link = f"{API}/candidates/300001/V1/dicoms/{path.name}/processes/{process_id}"
+    assert await launched.json() == {"Link": link, "ProcessState": [queued]}
+    granted = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+    assert granted.process_id == process_id
+    assert await followed(script, path.name, link) == queued
 
     started = started_event(upload_id)
     await tap.publish(started)
     await wait_until_processed(pool, "logstore", started.event_id)
-    (running,) = (await script.processes(path.name))["MriUploads"][0]["Processes"]
     start_time = started.occurred_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    assert running == {"ID": started.run_id, "PID": 4242, "STATE": "RUNNING",
-                       "PROGRESS": f"MRI upload task (pid = 4242) is running; it started at {start_time}.",
-                       "EXIT_CODE": None, "END_TIME": None}
+    assert await followed(script, path.name, link) == {
+        "ID": process_id, "PID": 4242, "STATE": "RUNNING",
+        "PROGRESS": f"MRI upload task (pid = 4242) is running; it started at {start_time}.",
+        "EXIT_CODE": None, "END_TIME": None}
 
     finished = finished_event(upload_id)
     await tap.publish(finished)
     await wait_until_processed(pool, "logstore", finished.event_id)
-    (done,) = (await script.processes(path.name))["MriUploads"][0]["Processes"]
     end_time = finished.occurred_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-    assert done == {"ID": started.run_id, "PID": 4242, "STATE": "SUCCESS",
-                    "PROGRESS": f"Finished MRI uploading (pid = 4242) End time:{end_time}",
-                    "EXIT_CODE": 0, "END_TIME": end_time}
+    assert await followed(script, path.name, link) == {
+        "ID": process_id, "PID": 4242, "STATE": "SUCCESS",
+        "PROGRESS": f"Finished MRI uploading (pid = 4242) End time:{end_time}",
+        "EXIT_CODE": 0, "END_TIME": end_time}
+    (run,) = (await (await script.request("GET", f"/api/v1/uploads/{upload_id}/runs")).json())["runs"]
+    assert (run["run_id"], run["process_id"]) == (started.run_id, process_id)
+
+
+async def followed(script: LorisScript, file_name: str, link: str) -> dict:
+    """The process a client follows, read at its Link; the listing must show the same, under the same ID."""
+    answer = await script.request("GET", link)
+    assert answer.status == 200, await answer.text()
+    process = await answer.json()
+    assert (await script.processes(file_name))["MriUploads"][0]["Processes"] == [process]
+    return process
+
+
+async def test_a_run_interrupted_and_queued_again_keeps_its_process_id_and_a_relaunch_gets_a_new_one(
+        script, archive, tap, pool):
+    path = archive()
+    upload_id = await uploaded(script, path)
+    await wait_for_state(pool, upload_id, "upload.validated")
+    (first,) = (await (await script.launch(path.name, upload_id)).json())["ProcessState"]
+    link = f"{API}/candidates/300001/V1/dicoms/{path.name}/processes/{first['ID']}"
+    await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+    interrupted = started_event(upload_id)
+    second_try = PipelineStarted(upload_id=upload_id, attempt=1, run_id=interrupted.run_id + 1, command=["pipeline"],
+                                 launcher="another-launcher", pid=5353)
+    rerun = PipelineRerunQueued(upload_id=upload_id, attempt=1, run_id=interrupted.run_id,
+                                next_run_id=second_try.run_id, launcher="test-launcher", message="queued again")
+
+    for event, expected in ((interrupted, ("RUNNING", 4242)), (rerun, ("RUNNING", 0)),
+                            (second_try, ("RUNNING", 5353)),
+                            (PipelineFinished(upload_id=upload_id, attempt=1, run_id=second_try.run_id, exit_code=None,
+                                              outcome=RunOutcome.INTERRUPTED, message="died again",
+                                              launcher="another-launcher"), ("ERROR", 5353))):
+        await tap.publish(event)
+        await wait_until_processed(pool, "logstore", event.event_id)
+        if isinstance(event, PipelineFinished):
+            await wait_for_state(pool, upload_id, "pipeline.finished")
+        process = await followed(script, path.name, link)
+        assert (process["ID"], process["STATE"], process["PID"]) == (first["ID"], *expected), event.type
+
+    relaunched = await script.launch(path.name, upload_id)
+    (second,) = (await relaunched.json())["ProcessState"]
+    assert second["ID"] > first["ID"]
+    listed = (await script.processes(path.name))["MriUploads"][0]["Processes"]
+    assert [(process["ID"], process["STATE"]) for process in listed] == [(first["ID"], "ERROR"),
+                                                                         (second["ID"], "RUNNING")]
+
+
+async def test_a_process_that_is_not_the_files_is_a_404(script, archive, pool):
+    path, other = archive(), archive()
+    upload_id, other_id = await uploaded(script, path), await uploaded(script, other)
+    for upload in (upload_id, other_id):
+        await wait_for_state(pool, upload, "upload.validated")
+    (other_process,) = (await (await script.launch(other.name, other_id)).json())["ProcessState"]
+    processes = f"{API}/candidates/300001/V1/dicoms/{path.name}/processes"
+
+    for wanted in (other_process["ID"], 0, "first", 2**64):
+        answer = await script.request("GET", f"{processes}/{wanted}")
+        assert await error_of(answer, 404) == f"There is no process {wanted} of {path.name}."
 
 
 async def test_a_failed_run_is_an_error_with_its_exit_code_from_the_first_read(script, archive, tap, pool):
@@ -395,7 +465,7 @@ async def test_a_failed_run_is_an_error_with_its_exit_code_from_the_first_read(s
     assert failed["END_TIME"] is not None
 
 
-async def test_a_launch_before_validation_waits_for_it(script, archive, pool):
+async def test_a_launch_before_validation_waits_for_it_under_the_id_its_run_keeps(script, archive, pool, tap):
     path = archive()
     upload_id = await uploaded(script, path)
     await wait_for_state(pool, upload_id, "upload.validated")
@@ -407,8 +477,13 @@ async def test_a_launch_before_validation_waits_for_it(script, archive, pool):
 
     assert launched.status == 202, await launched.text()
     (process,) = (await launched.json())["ProcessState"]
-    assert process["STATE"] == "RUNNING" and process["ID"] == 0
+    assert process["STATE"] == "RUNNING" and process["ID"] > 0
     assert process["PROGRESS"] == f"The run of upload {upload_id} starts as soon as the upload is validated."
+    await tap.publish(UploadValidated(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id, file_name=path.name)))
+    granted = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
+    assert granted.process_id == process["ID"]
+    (queued,) = (await script.processes(path.name))["MriUploads"][0]["Processes"]
+    assert (queued["ID"], queued["STATE"]) == (process["ID"], "RUNNING")
 
 
 async def test_an_id_that_is_not_the_files_upload_is_a_404_and_a_bad_process_type_a_400(script, archive, pool):

@@ -5,8 +5,9 @@ logstore's records), with the same permissions.
 - POST /login                                              → {"token"}
 - GET  /candidates/{CandID}/{Visit}/dicoms                 → the visit's uploads
 - POST /candidates/{CandID}/{Visit}/dicoms                 → 303, Location: .../dicoms/{file}/processes
-- GET  /candidates/{CandID}/{Visit}/dicoms/{file}/processes → the upload's id and its runs
-- POST /candidates/{CandID}/{Visit}/dicoms/{file}/processes → 202, the run asked for
+- GET  /candidates/{CandID}/{Visit}/dicoms/{file}/processes → the upload's id and its processes
+- POST /candidates/{CandID}/{Visit}/dicoms/{file}/processes → 202, the process asked for, and its Link
+- GET  /candidates/{CandID}/{Visit}/dicoms/{file}/processes/{ID} → that process (a client follows its ID)
 
 An upload through this API does not start the pipeline by itself, as in
 LORIS: POST .../processes launches it.
@@ -16,6 +17,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from services.common.api_models import MAX_ID
 from services.common.app_keys import POOL
 from services.gateway.auth import USER
 from services.gateway.launch import request_launch
@@ -24,7 +26,7 @@ from services.gateway.loris_api.error_middleware import loris_errors
 from services.gateway.loris_api.errors import LORIS_API_ROOT, LorisError, loris_json
 from services.gateway.loris_api.launch_request import upload_id_to_launch
 from services.gateway.loris_api.login import post_login
-from services.gateway.loris_api.process_state import awaited_process
+from services.gateway.loris_api.process_state import awaited_process, processes_of_upload
 from services.gateway.loris_api.upload_refusal import loris_upload_refusal
 from services.gateway.loris_api.upload_request import read_loris_upload
 from services.gateway.loris_api.visit_access import check_visit_access
@@ -45,6 +47,7 @@ def setup_loris_routes(app: web.Application) -> None:
     app.router.add_post(VISIT + "/dicoms", post_dicoms)
     app.router.add_get(VISIT + "/dicoms/{file_name}/processes", get_processes)
     app.router.add_post(VISIT + "/dicoms/{file_name}/processes", post_processes)
+    app.router.add_get(VISIT + "/dicoms/{file_name}/processes/{process_id}", get_process)
     app.middlewares.append(loris_errors)
 
 
@@ -82,9 +85,22 @@ async def post_processes(request: web.Request) -> web.Response:
     record = await upload_of_file(pool, file_name, candid, visit_label, request[USER])
     if record is None or record.upload_id != upload_id:
         raise LorisError(404, MISMATCHED_UPLOAD_ID)
-    await request_launch(pool, upload_id, request[USER])
+    await request_launch(request.app, upload_id, request[USER])
     process = awaited_process(await find_by_id(pool, upload_id), [])
-    return loris_json(launch_answer(processes_path(candid, visit_label, file_name), process), status=202)
+    link = processes_path(candid, visit_label, file_name) + (f"/{process['ID']}" if process else "")
+    return loris_json(launch_answer(link, process), status=202)
+
+
+async def get_process(request: web.Request) -> web.Response:
+    candid, visit_label = await visit_of(request)
+    file_name, wanted = request.match_info["file_name"], request.match_info["process_id"]
+    record = await upload_of_file(request.app[POOL], file_name, candid, visit_label, request[USER])
+    if record is not None and wanted.isascii() and wanted.isdigit() and 0 < int(wanted) <= MAX_ID:
+        runs = await runs_of_upload(request, record.upload_id)
+        for process in processes_of_upload(record, runs):
+            if process["ID"] == int(wanted):
+                return loris_json(process)
+    raise LorisError(404, f"There is no process {wanted} of {file_name}.")
 
 
 async def visit_of(request: web.Request) -> tuple[str, str]:
