@@ -6,11 +6,17 @@ A pipeline may tag each stdout line: `[info] ` for the summary log,
 archive, image counts, per-file outcomes, a summary). Untagged stdout is
 detail (verbose); anything on stderr is an error. So plain LORIS-MRI output
 works as it is, without the tags.
+
+A line is cut once, here, to MAX_LINE_BYTES of JSON (output_budget.py): its
+log line, its report and its place in the stderr tail all come from the cut
+line.
 """
 
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from services.launcher.output_budget import MAX_LINE_BYTES, cut_to_fit
 
 # The longest line read whole; a longer one is logged in pieces of this size.
 READ_LIMIT_BYTES = 1024**2
@@ -48,7 +54,7 @@ async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
 
 
 def classify(raw: str, from_stderr: bool) -> OutputLine:
-    text = raw.rstrip("\r\n")
+    text = cut_to_fit(raw.rstrip("\r\n"), MAX_LINE_BYTES)
     if from_stderr:
         return OutputLine(text, is_error=True, is_verbose=False, from_stderr=True)
     if text.startswith(_REPORT_TAG):

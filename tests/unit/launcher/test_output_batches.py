@@ -8,6 +8,7 @@ import pytest
 from services.common.messages import FileOutcome, PipelineFileOutcomes, PipelineLogLines
 from services.launcher import output_batches
 from services.launcher.output_batches import OutputBatches
+from services.launcher.output_budget import json_size
 from services.launcher.output_lines import OutputLine, raw_lines
 
 
@@ -44,16 +45,19 @@ async def test_a_full_batch_is_written_at_once_and_numbered_in_order(monkeypatch
     assert {(event.upload_id, event.attempt) for event in written.events} == {(7, 2)}
 
 
-async def test_a_batch_is_also_cut_by_its_size(monkeypatch):
-    monkeypatch.setattr(output_batches, "MAX_BYTES", 10)
+async def test_a_batch_is_also_cut_by_its_size_in_json_escapes_included(monkeypatch):
+    plain, escaped = "a" * 12, "\x07" * 12  # 14 bytes in JSON, and 74 (each \u0007)
+    monkeypatch.setattr(output_batches, "MAX_BYTES", 2 * (output_batches.LINE_ENTRY_BYTES + json_size(plain)))
     written = Written()
     batches = OutputBatches(7, 1, 99, written)
 
-    await batches.add(line("12345"))
-    await batches.add(line("67890"))  # 10 bytes: written now
-    await batches.add(line("x"))
+    await batches.add(line(plain))
+    await batches.add(line(plain))  # MAX_BYTES: written now
+    await batches.add(line(escaped))
+    await batches.add(line("b"))  # past MAX_BYTES: the escapes counted
+    await batches.add(line("c"))
 
-    assert written.batches == [["12345", "67890"]]
+    assert written.batches == [[plain, plain], [escaped, "b"]]
 
 
 async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline_prints_nothing_more(monkeypatch):
