@@ -39,9 +39,10 @@ _TAGS = {
 _REPORT_TAG = "[report] "
 
 
-async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The stream's lines, newline included, until its end; a line longer than the reader's limit comes in
-    pieces rather than failing the run, and a last line without a newline comes as it is."""
+async def raw_lines(stream: asyncio.StreamReader, piece_bytes: int = READ_LIMIT_BYTES) -> AsyncIterator[bytes]:
+    """The stream's lines, newline included, until its end; a line longer than the reader's limit (the
+    process's: READ_LIMIT_BYTES) comes in pieces of `piece_bytes` rather than failing the run, and a last line
+    without a newline comes as it is."""
     while True:
         try:
             yield await stream.readuntil(b"\n")
@@ -50,7 +51,8 @@ async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
                 yield end.partial
             return
         except asyncio.LimitOverrunError as too_long:
-            yield await stream.readexactly(too_long.consumed)
+            # What waits may be twice the limit and more: a piece takes no more than piece_bytes of it.
+            yield await stream.readexactly(min(too_long.consumed, piece_bytes))
 
 
 def classify(raw: str, from_stderr: bool) -> OutputLine:

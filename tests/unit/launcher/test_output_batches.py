@@ -153,8 +153,10 @@ def reader_of(data: bytes, limit: int) -> asyncio.StreamReader:
 
 
 async def test_a_line_longer_than_the_read_limit_comes_in_pieces_instead_of_failing_the_run():
-    pieces = [piece async for piece in raw_lines(reader_of(b"short\n" + b"x" * 100 + b"\nend", limit=32))]
+    reader = reader_of(b"short\n" + b"x" * 100 + b"\nend", limit=32)  # all of it waits at once
+
+    pieces = [piece async for piece in raw_lines(reader, piece_bytes=32)]
 
     assert pieces[0] == b"short\n" and pieces[-1] == b"end"
     assert b"".join(pieces[1:-1]) == b"x" * 100 + b"\n"
-    assert len(pieces) > 3
+    assert [len(piece) for piece in pieces[1:-1]] == [32, 32, 32, 5], "no piece is longer than asked"
