@@ -122,8 +122,8 @@ export class StatusView extends RefreshingView {
     const setAside = outboxes.reduce((sum, outbox) => sum + outbox.set_aside, 0);
     $("status-set-aside").hidden = setAside === 0;
     $("status-set-aside").textContent = `${plural(setAside, "event was", "events were")} refused by RabbitMQ ` +
-      "for good (larger than its max_message_size) and set aside, not published; the events after them went " +
-      "on. The README's runbook (Events set aside) says how to look at them and what to do.";
+      "for good (larger than its max_message_size): set aside, not published, while the events after went on. " +
+      "The README's runbook (Events set aside) says how to look and what to do.";
   }
 
   age(iso) {
