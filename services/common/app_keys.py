@@ -1,7 +1,7 @@
 """Typed keys for what a service keeps on its aiohttp application."""
 
 import asyncpg
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
 
 from services.common.request_reply import Requester
@@ -14,6 +14,5 @@ SETTINGS = web.AppKey("settings", ServiceSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 CHANNEL = web.AppKey("channel", AbstractChannel)
-EXCHANGE = web.AppKey("exchange", AbstractExchange)
 REQUESTER = web.AppKey("requester", Requester)
 SCAN_STORE = web.AppKey("scan_store", ScanStore)

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Awaitable
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from services.common.messages import Event, encode_event
@@ -70,3 +70,23 @@ def message_from_body(body: bytes, routing_key: str, event_id: str, headers: dic
 async def publish(exchange: AbstractExchange, message: aio_pika.Message, routing_key: str) -> None:
     """Publish and wait for the broker's confirm; raises if the broker refuses or does not answer."""
     await exchange.publish(message, routing_key=routing_key, timeout=PUBLISH_TIMEOUT_SECONDS)
+
+
+async def open_again(channel: AbstractRobustChannel) -> None:
+    """Wait until a robust channel is open: one the broker closed reopens by itself a moment later (once the
+    broker is back, when it is away). Raises TimeoutError after PUBLISH_TIMEOUT_SECONDS."""
+    async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+        while channel.is_closed:  # ready() alone may return before the channel noticed that it was closed
+            await asyncio.sleep(0.05)
+        await channel.ready()
+
+
+def permanent_refusal(error: BaseException) -> str | None:
+    """The broker's reason when a publish failed because it will never take that message; None when it may
+    later (the broker away, a timeout, a nack). RabbitMQ closes the channel with PRECONDITION_FAILED for a
+    message over its max_message_size (16 MiB by default since RabbitMQ 4) or with a property it refuses;
+    the close fails every publish then in flight on the channel, so it tells which message only when that
+    one was published alone."""
+    if isinstance(error, aio_pika.exceptions.ChannelPreconditionFailed):
+        return str(error.args[0]) if error.args else repr(error)
+    return None

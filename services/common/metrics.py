@@ -98,6 +98,10 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_OLDEST_AGE = Gauge(
     "uploader_outbox_oldest_pending_age_seconds", "Age of the oldest unpublished outbox event (0 when none).",
     ["service"])
+OUTBOX_SET_ASIDE = Counter(
+    "uploader_outbox_set_aside_total",
+    "Outbox events set aside by the relay because RabbitMQ refused them for good (larger than its "
+    "max_message_size): never published, kept in the outbox table for an operator.", ["service"])
 DB_POOL_CONNECTIONS = Gauge(
     "uploader_db_pool_connections", "Database pool connections by state (in_use, idle).", ["service", "state"])
 DB_POOL_MAX_CONNECTIONS = Gauge(

@@ -17,7 +17,7 @@ import uvloop
 from aiohttp import web
 
 from services.common import health
-from services.common.app_keys import BROKER, CHANNEL, EXCHANGE, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
+from services.common.app_keys import BROKER, CHANNEL, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
 from services.common.broker import connect, open_channel, unless_broker_away
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
@@ -30,7 +30,7 @@ from services.common.request_reply import Answer, Requester, answer_requests
 from services.common.retention import hours, outbox_pruning, processed_events_pruning, with_pruning
 from services.common.sampled_metrics import outbox_sample, watch_pool, with_sampled_metrics
 from services.common.settings import ServiceSettings
-from services.common.topology import ConsumerQueue, declare_request_queue, declare_topology
+from services.common.topology import ConsumerQueue, declare_events_exchange, declare_request_queue, declare_topology
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,15 @@ def service_app(name: str, settings: ServiceSettings, *, middlewares=(), router:
 
 def with_outbox_relay(app: web.Application, schema: str) -> None:
     async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-        relay = OutboxRelay(app[POOL], schema, app[EXCHANGE], app[SETTINGS].outbox_poll_seconds)
+        # A channel of its own: a message the broker refuses closes the channel it came on (the robust channel
+        # reopens it), and the consumers' deliveries on the service's channel must not go with it.
+        channel = await app[BROKER].channel(publisher_confirms=True)
+        relay = OutboxRelay(app[POOL], schema, await declare_events_exchange(channel),
+                            app[SETTINGS].outbox_poll_seconds)
         async with _background(relay.run()):
             yield
         await relay.flush()
+        await unless_broker_away(channel.close(), "closing the outbox relay's channel")
 
     app.cleanup_ctx.append(relay_ctx)
     with_sampled_metrics(app, outbox_sample(schema))
@@ -131,7 +136,7 @@ async def _broker(app: web.Application) -> AsyncIterator[None]:
     channel = await open_channel(connection, settings.prefetch)
     app[BROKER] = connection
     app[CHANNEL] = channel
-    app[EXCHANGE] = await declare_topology(channel)
+    await declare_topology(channel)
     yield
     await unless_broker_away(connection.close(), "closing the broker connection")
 

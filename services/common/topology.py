@@ -45,7 +45,7 @@ QUEUE_NAMES = (VALIDATOR_QUEUE.name, RULE_CHECK_QUEUE, LAUNCHER_QUEUE.name, GATE
 
 async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
     """Declare everything (idempotent); every service calls it at start."""
-    events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    events = await declare_events_exchange(channel)
     dead_letters = await channel.declare_exchange(
         DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
     )
@@ -57,6 +57,10 @@ async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
         await declare_consumer_queue(channel, consumer_queue)
     await declare_request_queue(channel, RULE_CHECK_QUEUE)
     return events
+
+
+async def declare_events_exchange(channel: AbstractChannel) -> AbstractExchange:
+    return await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
 
 
 async def declare_request_queue(channel: AbstractChannel, name: str) -> AbstractQueue:

@@ -3,7 +3,8 @@
 - GET /api/v1/status: each queue's messages and consumers (counted now, by
   the broker itself) with its publish and deliver rates (RabbitMQ's
   management API), the dead letters, the launchers alive with their runs in
-  flight, and each service's outbox backlog (the operations views);
+  flight, and each service's outbox backlog and events set aside (the
+  operations views);
 - POST /api/v1/status/dead-letters/replay: send each dead letter back to the
   queue it came from (safe: consumers de-duplicate by event id).
 
@@ -100,7 +101,8 @@ async def _launchers(pool: asyncpg.Pool) -> list[LauncherStatus]:
 
 
 async def _outboxes(pool: asyncpg.Pool) -> list[OutboxStatus]:
-    rows = await pool.fetch("SELECT service, backlog, oldest_seconds FROM operations.outbox_backlog ORDER BY service")
+    rows = await pool.fetch(
+        "SELECT service, backlog, oldest_seconds, set_aside FROM operations.outbox_backlog ORDER BY service")
     return [OutboxStatus(**row) for row in rows]
 
 

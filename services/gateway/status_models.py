@@ -34,6 +34,9 @@ class OutboxStatus(BaseModel):
     service: str
     backlog: int = Field(description="events waiting to be published")
     oldest_seconds: float | None = Field(description="how long the oldest of them has waited; null when none waits")
+    set_aside: int = Field(description="events RabbitMQ refused for good (larger than its max_message_size), set "
+                                       "aside in the outbox table for an operator (README, Runbook); the events "
+                                       "after them were published")
 
 
 class SystemStatus(BaseModel):

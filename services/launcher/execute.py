@@ -46,6 +46,7 @@ from services.launcher import runs
 from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.output_batches import OutputBatches
+from services.launcher.output_budget import stderr_tail_line
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
 from services.launcher.pipeline_command import PipelineCommand
 from services.launcher.pipeline_reports import read_report
@@ -53,7 +54,7 @@ from services.launcher.pipeline_reports import read_report
 log = logging.getLogger(__name__)
 
 KILL_AFTER_SECONDS = 10
-STDERR_TAIL_LINES = 20
+STDERR_TAIL_LINES = 20  # each cut to a few KiB (output_budget.stderr_tail_line)
 STALE_AFTER_BEATS = 3  # the reaper gives up a run whose heartbeat is this many beats old (slots.py)
 FENCE_AFTER_BEATS = 2  # a launcher stops its own run when it could not beat for this long
 GUARD = Path(__file__).with_name("process_guard.py")
@@ -230,7 +231,7 @@ class RunExecutor:
         async for raw in raw_lines(stream):
             line = classify(readable(raw), from_stderr)
             if from_stderr:
-                stderr_tail.append(line.message)
+                stderr_tail.append(stderr_tail_line(line.message))
             report = read_report(line.message) if line.is_report else None
             if report is None:
                 await batches.add(line)

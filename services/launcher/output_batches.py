@@ -3,7 +3,8 @@ lines rather than one per line, so that a pipeline printing tens of thousands
 of lines costs tens of outbox rows, messages and transactions, not tens of
 thousands.
 
-A batch is written when MAX_LINES lines or MAX_BYTES bytes wait, and at the
+A batch is written when MAX_LINES lines or MAX_BYTES bytes wait (bytes as the
+event's JSON will take them, escapes included: see output_budget.py), and at the
 latest MAX_DELAY_SECONDS after they started waiting (`tick`), so that a live
 log still shows a line within a moment; `tick` writes the last ones when told
 the output ended. Lines are numbered as they are read; batches are written
@@ -28,11 +29,14 @@ from services.common.messages import (
     PipelineLogLines,
     PipelineReported,
 )
+from services.launcher.output_budget import json_size
 from services.launcher.output_lines import OutputLine
 
 MAX_LINES = 1000
 MAX_BYTES = 1024**2
 MAX_DELAY_SECONDS = 0.2
+# What a log line takes in an event besides its message (its number, flags and stream), at most.
+LINE_ENTRY_BYTES = len(LogEntry(line_number=10**12, message="", stream="stdout").model_dump_json())
 
 WriteEvents = Callable[[list[Event]], Awaitable[None]]
 
@@ -54,7 +58,7 @@ class OutputBatches:
         self._waiting.append(LogEntry(line_number=next(self._numbers), message=line.message,
                                       is_error=line.is_error, is_verbose=line.is_verbose,
                                       stream="stderr" if line.from_stderr else "stdout"))
-        self._waiting_bytes += len(line.message)
+        self._waiting_bytes += LINE_ENTRY_BYTES + json_size(line.message)
         if len(self._waiting) >= MAX_LINES or self._waiting_bytes >= MAX_BYTES:
             await self.flush()
 
@@ -65,6 +69,7 @@ class OutputBatches:
 
     async def add_file(self, outcome: FileOutcome, line: OutputLine) -> None:
         self._files.append(outcome)
+        self._waiting_bytes += len(outcome.model_dump_json())
         await self.add(line)
 
     async def flush(self) -> None:

@@ -6,11 +6,17 @@ A pipeline may tag each stdout line: `[info] ` for the summary log,
 archive, image counts, per-file outcomes, a summary). Untagged stdout is
 detail (verbose); anything on stderr is an error. So plain LORIS-MRI output
 works as it is, without the tags.
+
+A line is cut once, here, to MAX_LINE_BYTES of JSON (output_budget.py): its
+log line, its report and its place in the stderr tail all come from the cut
+line.
 """
 
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+
+from services.launcher.output_budget import MAX_LINE_BYTES, cut_to_fit
 
 # The longest line read whole; a longer one is logged in pieces of this size.
 READ_LIMIT_BYTES = 1024**2
@@ -33,9 +39,10 @@ _TAGS = {
 _REPORT_TAG = "[report] "
 
 
-async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    """The stream's lines, newline included, until its end; a line longer than the reader's limit comes in
-    pieces rather than failing the run, and a last line without a newline comes as it is."""
+async def raw_lines(stream: asyncio.StreamReader, piece_bytes: int = READ_LIMIT_BYTES) -> AsyncIterator[bytes]:
+    """The stream's lines, newline included, until its end; a line longer than the reader's limit (the
+    process's: READ_LIMIT_BYTES) comes in pieces of `piece_bytes` rather than failing the run, and a last line
+    without a newline comes as it is."""
     while True:
         try:
             yield await stream.readuntil(b"\n")
@@ -44,11 +51,12 @@ async def raw_lines(stream: asyncio.StreamReader) -> AsyncIterator[bytes]:
                 yield end.partial
             return
         except asyncio.LimitOverrunError as too_long:
-            yield await stream.readexactly(too_long.consumed)
+            # What waits may be twice the limit and more: a piece takes no more than piece_bytes of it.
+            yield await stream.readexactly(min(too_long.consumed, piece_bytes))
 
 
 def classify(raw: str, from_stderr: bool) -> OutputLine:
-    text = raw.rstrip("\r\n")
+    text = cut_to_fit(raw.rstrip("\r\n"), MAX_LINE_BYTES)
     if from_stderr:
         return OutputLine(text, is_error=True, is_verbose=False, from_stderr=True)
     if text.startswith(_REPORT_TAG):

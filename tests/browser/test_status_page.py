@@ -72,3 +72,23 @@ async def test_a_user_without_the_permission_sees_no_status_tab(page, shoot):
     await expect(page.get_by_role("heading", name="Browse uploads")).to_be_visible()
     await expect(page.get_by_role("heading", name="Status", exact=True)).to_be_hidden()
     await shoot(page, "no-status-tab")
+
+
+async def test_an_event_rabbitmq_refused_shows_as_set_aside_under_its_service_with_what_to_do(page, shoot, pool):
+    row_id = await pool.fetchval(
+        """INSERT INTO launcher.outbox (event_id, routing_key, body, set_aside_at, set_aside_reason)
+           VALUES ($1, 'pipeline.log_lines', '{}', now(),
+                   'PRECONDITION_FAILED - message size 20000000 is larger than configured max size 16777216')
+           RETURNING id""", uuid.uuid4())
+    try:
+        set_aside = await pool.fetchval("SELECT set_aside FROM operations.outbox_backlog WHERE service = 'launcher'")
+        await sign_in(page, "operator")
+
+        launcher = page.get_by_role("region", name="Outboxes").get_by_role("row", name=re.compile("^launcher"))
+        await expect(launcher.get_by_role("cell").last).to_have_text(str(set_aside))
+        what = "events were" if set_aside > 1 else "event was"
+        await expect(page.get_by_text(f"{set_aside} {what} refused by RabbitMQ for good")).to_be_visible()
+        await no_serious_violations(page)
+        await shoot(page, "set-aside")
+    finally:
+        await pool.execute("DELETE FROM launcher.outbox WHERE id = $1", row_id)

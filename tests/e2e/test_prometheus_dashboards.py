@@ -143,7 +143,7 @@ async def test_every_alert_rule_parses_and_is_evaluated_by_prometheus(prometheus
     rules = _alert_rules()
     assert {rule["alert"] for rule in rules} == {
         "UploaderServiceDown", "UploaderNoLauncherAlive", "UploaderQueueBackingUp", "UploaderDeadLettersPresent",
-        "UploaderPipelineFailureRate", "UploaderOutboxNotDraining"}
+        "UploaderPipelineFailureRate", "UploaderOutboxNotDraining", "UploaderOutboxEventSetAside"}
     for rule in rules:
         answer = await prometheus.query(http, rule["expr"])
         assert answer["status"] == "success", f"alert {rule['alert']}: {rule['expr']!r}: {answer.get('error')}"

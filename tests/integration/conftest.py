@@ -29,8 +29,8 @@ async def tap(amqp_url, pool):
 
 def _settings_factory(settings_class, database_url, amqp_url, incoming_path, **defaults):
     def make(**overrides):
-        values = {"internal_secret": INTERNAL_SECRET, **defaults, **overrides}
-        return settings_class(database_url=database_url, amqp_url=amqp_url, incoming_path=incoming_path, **values)
+        return settings_class(**{"database_url": database_url, "amqp_url": amqp_url, "incoming_path": incoming_path,
+                                 "internal_secret": INTERNAL_SECRET, **defaults, **overrides})
 
     return make
 

@@ -21,6 +21,7 @@ class SlowExchange:
     def __init__(self, exchange, delay: float) -> None:
         self._exchange = exchange
         self._delay = delay
+        self.channel = exchange.channel
 
     async def publish(self, *args, **kwargs):
         await asyncio.sleep(self._delay)

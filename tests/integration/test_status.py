@@ -158,7 +158,8 @@ async def test_an_event_waiting_in_an_outbox_shows_in_its_backlog_with_its_age(g
 
     assert after["launcher"]["backlog"] == before["launcher"]["backlog"] + 1
     assert after["launcher"]["oldest_seconds"] >= 90
-    assert set(after["launcher"]) == {"service", "backlog", "oldest_seconds"}
+    assert set(after["launcher"]) == {"service", "backlog", "oldest_seconds", "set_aside"}
+    assert after["launcher"]["set_aside"] == before["launcher"]["set_aside"]
 
 
 async def test_a_user_without_the_admin_permission_is_refused_with_403_naming_it(gateway, http, uploader_token):

@@ -8,6 +8,7 @@ import pytest
 from services.common.messages import FileOutcome, PipelineFileOutcomes, PipelineLogLines
 from services.launcher import output_batches
 from services.launcher.output_batches import OutputBatches
+from services.launcher.output_budget import json_size
 from services.launcher.output_lines import OutputLine, raw_lines
 
 
@@ -44,16 +45,19 @@ async def test_a_full_batch_is_written_at_once_and_numbered_in_order(monkeypatch
     assert {(event.upload_id, event.attempt) for event in written.events} == {(7, 2)}
 
 
-async def test_a_batch_is_also_cut_by_its_size(monkeypatch):
-    monkeypatch.setattr(output_batches, "MAX_BYTES", 10)
+async def test_a_batch_is_also_cut_by_its_size_in_json_escapes_included(monkeypatch):
+    plain, escaped = "a" * 12, "\x07" * 12  # 14 bytes in JSON, and 74 (each \u0007)
+    monkeypatch.setattr(output_batches, "MAX_BYTES", 2 * (output_batches.LINE_ENTRY_BYTES + json_size(plain)))
     written = Written()
     batches = OutputBatches(7, 1, 99, written)
 
-    await batches.add(line("12345"))
-    await batches.add(line("67890"))  # 10 bytes: written now
-    await batches.add(line("x"))
+    await batches.add(line(plain))
+    await batches.add(line(plain))  # MAX_BYTES: written now
+    await batches.add(line(escaped))
+    await batches.add(line("b"))  # past MAX_BYTES: the escapes counted
+    await batches.add(line("c"))
 
-    assert written.batches == [["12345", "67890"]]
+    assert written.batches == [[plain, plain], [escaped, "b"]]
 
 
 async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline_prints_nothing_more(monkeypatch):
@@ -149,8 +153,10 @@ def reader_of(data: bytes, limit: int) -> asyncio.StreamReader:
 
 
 async def test_a_line_longer_than_the_read_limit_comes_in_pieces_instead_of_failing_the_run():
-    pieces = [piece async for piece in raw_lines(reader_of(b"short\n" + b"x" * 100 + b"\nend", limit=32))]
+    reader = reader_of(b"short\n" + b"x" * 100 + b"\nend", limit=32)  # all of it waits at once
+
+    pieces = [piece async for piece in raw_lines(reader, piece_bytes=32)]
 
     assert pieces[0] == b"short\n" and pieces[-1] == b"end"
     assert b"".join(pieces[1:-1]) == b"x" * 100 + b"\n"
-    assert len(pieces) > 3
+    assert [len(piece) for piece in pieces[1:-1]] == [32, 32, 32, 5], "no piece is longer than asked"

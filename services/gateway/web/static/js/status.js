@@ -1,6 +1,6 @@
 // The Status tab, for operators (permission imaging_uploader_admin): each queue's messages, consumers and rates,
-// the dead letters with a button that replays them, the launchers alive and each service's outbox backlog. It
-// refreshes by itself while it shows.
+// the dead letters with a button that replays them, the launchers alive and each service's outbox backlog and
+// events set aside. It refreshes by itself while it shows.
 
 import { call } from "./api.js";
 import { dateTime, duration } from "./format.js";
@@ -117,7 +117,13 @@ export class StatusView extends RefreshingView {
     $("status-outboxes").replaceChildren(...outboxes.map((outbox) => row(
       cell(outbox.service), cell(outbox.backlog.toLocaleString(), "number"),
       cell(outbox.oldest_seconds === null ? "—" : duration(outbox.oldest_seconds), "number"),
+      cell(outbox.set_aside.toLocaleString(), outbox.set_aside ? "number attention" : "number"),
     )));
+    const setAside = outboxes.reduce((sum, outbox) => sum + outbox.set_aside, 0);
+    $("status-set-aside").hidden = setAside === 0;
+    $("status-set-aside").textContent = `${plural(setAside, "event was", "events were")} refused by RabbitMQ ` +
+      "for good (larger than its max_message_size): set aside, not published, while the events after went on. " +
+      "The README's runbook (Events set aside) says how to look and what to do.";
   }
 
   age(iso) {
