@@ -177,6 +177,8 @@ class PipelineFinished(Event):
     launcher: str
     stderr_tail: list[str] = Field(default_factory=list, description="the last lines of its error output")
     launch: int = Field(default=1, ge=1)
+    recorded_by: str | None = Field(default=None, description="the launcher that recorded this end, from the exit "
+                                    "code the run's guard kept, when `launcher` stopped before it could")
 
     @property
     def succeeded(self) -> bool:

@@ -169,11 +169,24 @@ async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_cod
     return bool(finished)
 
 
-async def record_late_finish(conn: asyncpg.Connection, run_id: int, exit_code: int | None) -> None:
-    await conn.execute(
-        "UPDATE launcher.runs SET late_exit_code = $2, late_finished_at = now() WHERE run_id = $1",
+async def record_late_finish(conn: asyncpg.Connection, run_id: int, exit_code: int | None) -> bool:
+    """The end of a run given up before it came; False when its end was recorded with its exit code instead
+    (a reaper read the code its guard kept, services/launcher/run_exits.py): nothing to tell."""
+    recorded = await conn.fetchval(
+        """UPDATE launcher.runs SET late_exit_code = $2, late_finished_at = now()
+           WHERE run_id = $1 AND exit_code IS NULL RETURNING true""",
         run_id, exit_code,
     )
+    return bool(recorded)
+
+
+async def ended_among(conn: asyncpg.Connection | asyncpg.Pool, run_ids: list[int]) -> list[int]:
+    """Those of these runs whose end is recorded (a run never runs again: its rerun is a run of its own)."""
+    rows = await conn.fetch(
+        "SELECT run_id FROM launcher.runs WHERE run_id = any($1::bigint[]) AND state NOT IN ('queued', 'running')",
+        run_ids,
+    )
+    return [row["run_id"] for row in rows]
 
 
 async def stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[tuple[Run, str]]:

@@ -55,7 +55,7 @@ def lines_for(event: Event) -> list[Line]:
         case PipelineLogLine():
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
         case PipelineFinished():
-            return [Line("launcher", event.message, is_error=not event.succeeded)]
+            return _left_behind(event) + [Line("launcher", event.message, is_error=not event.succeeded)]
         case PipelineRerunQueued() | PipelineFinishedLate():
             return [Line("launcher", event.message)]
     return []
@@ -66,6 +66,13 @@ def _received(event: UploadReceived) -> list[Line]:
     if event.attempt > 1:
         message += f"; it replaces attempt {event.attempt - 1}"
     return [Line("gateway", message + ".")]
+
+
+def _left_behind(event: PipelineFinished) -> list[Line]:
+    if event.recorded_by is None:
+        return []
+    return [Line("launcher", f"The launcher {event.launcher} stopped after the pipeline ended, before it recorded "
+                             f"the end; {event.recorded_by} recorded it from the exit code the pipeline left.")]
 
 
 def _validated_message(event: UploadValidated) -> str:
