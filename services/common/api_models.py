@@ -176,6 +176,9 @@ class LogStreamQuery(BaseModel):
 class LogLine(BaseModel):
     line_id: int
     attempt: int
+    run: int | None = Field(default=None, description="which run of the attempt printed the line (or the launcher's "
+                            "line about it): 1, then 2 for a rerun or a relaunch...; null for a line of no run "
+                            "(received, validated, queued...)")
     logged_at: datetime
     origin: str
     message: str

@@ -173,7 +173,7 @@ class RunExecutor:
                       stderr_tail: deque[str]) -> int:
         """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
         any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
-        batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events)
+        batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events, run.number)
         try:
             await self._announce_start(run, argv, process.pid)
             async with asyncio.TaskGroup() as group:
@@ -194,7 +194,7 @@ class RunExecutor:
     async def _announce_start(self, run: runs.Run, argv: list[str], pid: int) -> None:
         log.info("pipeline started", extra={"pid": pid, "argv": argv, "try": run.try_number})
         started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
-                                  command=argv, launcher=self._owner, pid=pid)
+                                  run=run.number, command=argv, launcher=self._owner, pid=pid)
         async with self._pool.acquire() as conn, conn.transaction():
             await runs.record_pid(conn, run.run_id, pid)
             await add_to_outbox(conn, runs.SCHEMA, started)
@@ -313,7 +313,7 @@ class RunExecutor:
         log.warning("pipeline finished after its run was given up", extra={"exit_code": exit_code})
         ended = "successfully" if exit_code == 0 else f"with exit code {exit_code}"
         await add_to_outbox(conn, runs.SCHEMA, PipelineFinishedLate(
-            upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
+            upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, run=run.number, exit_code=exit_code,
             launcher=self._owner,
             message=f"The run on {self._owner} ended {ended} after it had been given up; this end was not used.",
         ))
@@ -353,8 +353,9 @@ async def _announce_finish(conn: asyncpg.Connection, run: runs.Run, launcher: st
     if not await runs.finish_run(conn, run.run_id, launcher, exit_code, outcome):
         return False
     await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=exit_code,
-        outcome=outcome, message=message, launcher=launcher, stderr_tail=stderr_tail, recorded_by=recorded_by,
+        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
+        exit_code=exit_code, outcome=outcome, message=message, launcher=launcher, stderr_tail=stderr_tail,
+        recorded_by=recorded_by,
     ))
     return True
 

@@ -1,6 +1,6 @@
 """What each event adds to an upload's log, in words a user reads."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common.messages import (
     AUTO_LAUNCH,
@@ -28,9 +28,16 @@ class Line:
     is_error: bool = False
     is_verbose: bool = False
     stream: str | None = None  # a pipeline's own line: stdout or stderr
+    run: int | None = None  # which run of the attempt printed it, or told of it; None for lines of no run
 
 
 def lines_for(event: Event) -> list[Line]:
+    lines = _lines_for(event)
+    run = getattr(event, "run", None)
+    return lines if run is None else [replace(line, run=run) for line in lines]
+
+
+def _lines_for(event: Event) -> list[Line]:
     match event:
         case UploadReceived():
             return _received(event)

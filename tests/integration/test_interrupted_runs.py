@@ -72,6 +72,10 @@ async def test_a_run_whose_launcher_died_is_run_again_by_another_launcher_when_s
     tries = await pool.fetch("SELECT try, state, outcome FROM launcher.runs WHERE upload_id = $1 ORDER BY try",
                              upload_id)
     assert [tuple(row) for row in tries] == [(1, "failed", "interrupted"), (2, "succeeded", "succeeded")]
+    # The rerun is the attempt's second run, and its events (hence its log lines) say so.
+    rerun_events = [*tap.matching(of_upload(upload_id, "pipeline.started")),
+                    *tap.matching(of_upload(upload_id, "pipeline.log_lines")), finished]
+    assert [event.run for event in rerun_events] == [2] * len(rerun_events)
 
 
 async def test_a_run_interrupted_more_times_than_allowed_is_not_run_again_on_its_own(launcher_settings, tap, pool):
