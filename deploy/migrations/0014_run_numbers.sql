@@ -3,3 +3,4 @@
 -- The launcher numbers a run when it claims it; rows from before stay null, as do lines no run printed.
 ALTER TABLE launcher.runs ADD COLUMN number integer;
 ALTER TABLE logstore.log_lines ADD COLUMN run integer;
+ALTER TABLE logstore.runs ADD COLUMN run integer;

@@ -207,6 +207,8 @@ class RunRecord(BaseModel):
     launch: int = Field(default=1, description="1 for the attempt's first launch, 2 after a relaunch of an "
                                                "interrupted run...; an interrupted run queued again on its own "
                                                "keeps its launch")
+    run: int | None = Field(default=None, description="which run of the attempt it is, as its log lines say: 1, "
+                            "then 2 for a rerun or a relaunch...")
     command: list[str] | None = Field(description="the pipeline's arguments")
     launcher: str | None = Field(description="the launcher process that ran it")
     pid: int | None = Field(description="the pipeline's process id")

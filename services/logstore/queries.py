@@ -121,7 +121,7 @@ def log_lines_arguments(upload_id: int, current_attempt: int, query: LogQuery) -
 
 async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:
     rows = await conn.fetch(
-        """SELECT run_id, attempt, launch, command, launcher, pid, started_at, ended_at, exit_code, outcome,
+        """SELECT run_id, attempt, launch, run, command, launcher, pid, started_at, ended_at, exit_code, outcome,
                   stderr_tail
            FROM logstore.runs WHERE upload_id = $1 ORDER BY run_id""",
         upload_id,

@@ -468,7 +468,7 @@ async def test_each_run_is_recorded_from_its_start_and_finish_whatever_their_ord
     assert run["started_at"] is not None and run["ended_at"] is not None
 
 
-async def test_each_line_says_which_run_of_its_attempt_printed_it_so_a_rerun_is_not_taken_for_repeats(logstore, tap):
+async def test_each_line_and_run_record_says_which_run_of_its_attempt_it_is(logstore, tap):
     upload_id = new_upload_id()
     first = received(upload_id)
     ids = {"upload_id": upload_id, "attempt": 1}
@@ -501,3 +501,6 @@ async def test_each_line_says_which_run_of_its_attempt_printed_it_so_a_rerun_is_
         (None, "A line from an older launcher"),
         (2, FINISHED_MESSAGE),
     ]
+    _, runs = await logstore.get(f"/api/v1/uploads/{upload_id}/runs")
+    assert [(run["run_id"], run["run"], run["outcome"]) for run in runs["runs"]] == [
+        (interrupted, 1, "interrupted"), (rerun, 2, "succeeded")]
