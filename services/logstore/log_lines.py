@@ -79,7 +79,8 @@ def _left_behind(event: PipelineFinished) -> list[Line]:
     if event.recorded_by is None:
         return []
     return [Line("launcher", f"The launcher {event.launcher} stopped after the pipeline ended, before it recorded "
-                             f"the end; {event.recorded_by} recorded it from the exit code the pipeline left.")]
+                             f"the end; {event.recorded_by} recorded it from the exit code the pipeline left (the "
+                             "last lines the pipeline printed may be missing above).")]
 
 
 def _validated_message(event: UploadValidated) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import demo_client, fault_env
-from tests.support.fault_accounting import UploadStream, account
+from tests.support.fault_accounting import NUMBERED_LINE, UploadStream, account
 from tests.support.fault_stack import FaultStack
 from tests.support.stack import REPO_ROOT
 
@@ -46,6 +46,16 @@ async def until_at_gate(gate: Path, upload_ids: list[int], timeout: float = 30) 
             await asyncio.sleep(0.05)
 
 
+async def until_logged(client, upload_ids: list[int], timeout: float = 30) -> None:
+    """Until every upload's numbered lines are in its log: the kill must not take lines with it, which the
+    launcher read but had not written yet (that is another loss, not this test's)."""
+    async with asyncio.timeout(timeout):
+        for upload_id in upload_ids:
+            while sum(bool(NUMBERED_LINE.fullmatch(line["message"]))
+                      for line in (await client.log(upload_id, mode="detailed"))["lines"]) < LINES:
+                await asyncio.sleep(0.1)
+
+
 async def until_reaped(pids: list[int], timeout: float = 10) -> None:
     """Until these processes ended and their guards collected them (no zombie left: past the guard's wait)."""
     async with asyncio.timeout(timeout):
@@ -74,6 +84,7 @@ async def test_a_launcher_killed_as_its_pipelines_end_has_their_runs_recorded_fi
     upload_ids = sorted(stream.accepted)
     assert len(upload_ids) == UPLOADS, [(s.status, s.error) for s in stream.sent]
     pids = await until_at_gate(stack.gate, upload_ids)
+    await until_logged(client, upload_ids)
     running = await module_pool.fetch("SELECT upload_id, owner FROM launcher.runs WHERE upload_id = any($1::bigint[])",
                                       upload_ids)
     victim = "launcher" if stack.owns("launcher", running[0]["owner"]) else "launcher.2"
