@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
@@ -40,6 +40,16 @@ async def stopped(web_stack, service: str):
         await asyncio.to_thread(web_stack.wait_healthy, service)
 
 
+async def log_of_a_running_upload(page: Page, api: UploaderClient, archive) -> tuple[int, Locator]:
+    """An upload signed in as demo, its Log Viewer open while its pipeline runs: its id and the log."""
+    upload_id = await start_upload(api, archive)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    log = page.get_by_role("log")
+    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    return upload_id, log
+
+
 async def line_ids(page: Page) -> list[int]:
     return [int(i) for i in await page.get_by_role("log").locator(".line").evaluate_all(
         "lines => lines.map(line => line.dataset.lineId)")]
@@ -48,11 +58,7 @@ async def line_ids(page: Page) -> list[int]:
 async def test_the_stream_resumes_from_the_last_line_after_the_gateway_restarts(page, api, archive, web_stack, shoot):
     stream_requests = []
     page.on("request", lambda r: stream_requests.append(r) if "/log/events" in r.url else None)
-    upload_id = await start_upload(api, archive)
-    await sign_in(page, "demo")
-    await page.goto(f"/#/log/{upload_id}")
-    log = page.get_by_role("log")
-    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    upload_id, _ = await log_of_a_running_upload(page, api, archive)
 
     async with stopped(web_stack, "gateway"):
         await expect(page.get_by_text("The server cannot be reached")).to_be_visible(timeout=10_000)
@@ -71,11 +77,7 @@ async def test_the_stream_resumes_from_the_last_line_after_the_gateway_restarts(
 
 async def test_the_log_carries_on_when_the_logstore_restarts_without_losing_or_repeating_a_line(
         page, api, archive, web_stack, shoot):
-    upload_id = await start_upload(api, archive)
-    await sign_in(page, "demo")
-    await page.goto(f"/#/log/{upload_id}")
-    log = page.get_by_role("log")
-    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    upload_id, log = await log_of_a_running_upload(page, api, archive)
 
     connection = page.locator("#log-connection")
     async with stopped(web_stack, "logstore"):
@@ -122,11 +124,7 @@ async def test_the_per_file_report_downloads_from_the_log_viewer(page, api, arch
 
 async def test_each_run_is_marked_where_it_starts_so_a_relaunched_run_is_not_taken_for_repeated_lines(
         page, api, archive, web_stack, shoot):
-    upload_id = await start_upload(api, archive)
-    await sign_in(page, "demo")
-    await page.goto(f"/#/log/{upload_id}")
-    log = page.get_by_role("log")
-    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    upload_id, log = await log_of_a_running_upload(page, api, archive)
     await expect(log.get_by_text("run 1", exact=True)).to_be_visible()
 
     # Its launcher dies mid-run: the run ends interrupted (the test pipeline is not declared safe to rerun).

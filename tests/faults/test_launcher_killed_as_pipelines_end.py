@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import demo_client, fault_env
-from tests.support.fault_accounting import NUMBERED_LINE, UploadStream, account
+from tests.faults.conftest import all_accepted, demo_client, fault_env
+from tests.support.fault_accounting import NUMBERED_LINE, account
 from tests.support.fault_stack import FaultStack
 from tests.support.stack import REPO_ROOT
 
@@ -78,11 +78,8 @@ async def test_a_launcher_killed_as_its_pipelines_end_has_their_runs_recorded_fi
     stack, http, archives, module_pool
 ):
     client = demo_client(http, stack)
-    stream = UploadStream(client, archives(UPLOADS), interval=0.1)
-    async with stream:
-        pass
+    stream = await all_accepted(client, archives(UPLOADS))
     upload_ids = sorted(stream.accepted)
-    assert len(upload_ids) == UPLOADS, [(s.status, s.error) for s in stream.sent]
     pids = await until_at_gate(stack.gate, upload_ids)
     await until_logged(client, upload_ids)
     running = await module_pool.fetch("SELECT upload_id, owner FROM launcher.runs WHERE upload_id = any($1::bigint[])",
