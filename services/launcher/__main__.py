@@ -14,7 +14,6 @@ from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.common.topology import LAUNCHER_QUEUE
 from services.launcher import runs
-from services.launcher.runs import SCHEMA
 from services.launcher.accept import accept_launch
 from services.launcher.execute import RunExecutor
 from services.launcher.interruptions import RerunPolicy
@@ -27,10 +26,10 @@ from services.launcher.slots import LaunchSlots
 def build_app(settings: LauncherSettings) -> web.Application:
     command = TemplateCommand(settings.pipeline_command, settings.pipeline_profile, settings.pipeline_output_path)
     app = service_app("launcher", settings)
-    with_outbox_relay(app, SCHEMA)
+    with_outbox_relay(app, runs.SCHEMA)
     app.cleanup_ctx.append(launcher_presence(settings))
     app.cleanup_ctx.append(_launch_slots(settings, command))
-    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
+    with_consumer(app, LAUNCHER_QUEUE, runs.SCHEMA, accept_launch)
     with_sampled_metrics(app, _sample_queued_runs)
     metrics.start_runs_at_zero()
     return app
@@ -42,12 +41,10 @@ async def _sample_queued_runs(pool: asyncpg.Pool) -> None:
 
 def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
     async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
-        owner = app[REPLICA]
         store = DirectoryScanStore(settings.incoming_path)
         exits = RunExits(settings.incoming_path)
-        exits.prepare()
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
-        executor = RunExecutor(app[POOL], store, exits, command, owner, settings.heartbeat_seconds, policy,
+        executor = RunExecutor(app[POOL], store, exits, command, app[REPLICA], settings.heartbeat_seconds, policy,
                                settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
         slots = LaunchSlots(app[POOL], executor, exits, settings.max_concurrent_runs, settings.heartbeat_seconds,
                             policy)

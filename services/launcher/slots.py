@@ -44,6 +44,7 @@ class LaunchSlots:
         self._listener = PoolListener(pool, runs.RUNS_CHANNEL, self._on_notify)
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._exits.prepare)
         await self._listener.keep()
         self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
         metrics.PIPELINE_SLOTS.inc(self._slots)
