@@ -176,6 +176,9 @@ class LogStreamQuery(BaseModel):
 class LogLine(BaseModel):
     line_id: int
     attempt: int
+    run: int | None = Field(default=None, description="which run of the attempt printed the line (or the launcher's "
+                            "line about it): 1, then 2 for a rerun or a relaunch...; null for a line of no run "
+                            "(received, validated, queued...)")
     logged_at: datetime
     origin: str
     message: str
@@ -207,6 +210,8 @@ class RunRecord(BaseModel):
     process_id: int | None = Field(default=None, description="its launch's process ID in the LORIS REST API (every "
                                                              "run of a launch has the same; null for runs of launches "
                                                              "older than process ids)")
+    run: int | None = Field(default=None, description="which run of the attempt it is, as its log lines say: 1, "
+                            "then 2 for a rerun or a relaunch...")
     command: list[str] | None = Field(description="the pipeline's arguments")
     launcher: str | None = Field(description="the launcher process that ran it")
     pid: int | None = Field(description="the pipeline's process id")

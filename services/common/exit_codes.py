@@ -1,9 +1,11 @@
 """Exit codes of the insertion pipeline, as LORIS-MRI's NeuroDB::ExitCodes defines them.
 
 The launcher turns a code into words a user can read; the reference pipeline
-exits with the same codes so that it can stand in for LORIS-MRI.
+exits with the same codes so that it can stand in for LORIS-MRI. A negative
+code is a pipeline killed by a signal (-9: SIGKILL), as Python reports it.
 """
 
+import signal
 from enum import IntEnum
 
 
@@ -97,11 +99,41 @@ _DESCRIPTIONS = {
 }
 
 
+# A shell exits with 128 + n when its command was killed by signal n (LORIS-MRI's codes in that range win).
+_SHELL_SIGNAL_CODES = range(129, 129 + 64)
+# What a signal may mean beyond its name: the kernel's out-of-memory killer sends SIGKILL.
+_SIGNAL_NOTES = {signal.SIGKILL: "the system may have run out of memory"}
+
+
 def describe_exit_code(code: int) -> str:
     """A sentence fragment saying what an exit code means, for any integer."""
     try:
         return _DESCRIPTIONS[ExitCode(code)]
     except ValueError:
         if code < 0:
-            return f"the pipeline was stopped by signal {-code}"
+            return f"the pipeline was killed by {describe_signal(-code)}"
+        if code in _SHELL_SIGNAL_CODES:
+            return (f"the pipeline failed with an unknown exit code {code}, which a shell returns when its command "
+                    f"was killed by {describe_signal(code - 128)}")
         return f"the pipeline failed with an unknown exit code {code}"
+
+
+def describe_signal(number: int) -> str:
+    """'signal 11 (SIGSEGV: segmentation fault)', 'signal 9 (SIGKILL; the system may have run out of memory)':
+    the number, its name and what it means, as far as they are known, for any number."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = None
+    try:
+        words = signal.strsignal(number)
+    except ValueError:
+        words = None
+    if words and words[1:2].islower():
+        words = words[0].lower() + words[1:]  # "Segmentation fault", not "CPU time limit exceeded"
+    note = _SIGNAL_NOTES.get(number)
+    if name and note:
+        return f"signal {number} ({name}; {note})"
+    if name and words:
+        return f"signal {number} ({name}: {words})"
+    return f"signal {number} ({name or words})" if name or words else f"signal {number}"

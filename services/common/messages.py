@@ -118,6 +118,11 @@ class RunCancelRequested(Event):
     launch: int = Field(default=1, ge=1)
 
 
+# Which run of the attempt an event is about (None from older launchers).
+RunNumber = Annotated[int | None, Field(ge=1, description="which run of the attempt: 1, then 2 for a rerun or a "
+                                                          "relaunch...")]
+
+
 class PipelineStarted(Event):
     type: Literal["pipeline.started"] = "pipeline.started"
     run_id: int
@@ -125,6 +130,7 @@ class PipelineStarted(Event):
     launcher: str = Field(description="the launcher process that runs it, unique per process")
     pid: int
     launch: int = Field(default=1, ge=1)
+    run: RunNumber = None
 
 
 class PipelineLogLine(Event):
@@ -153,6 +159,7 @@ class PipelineLogLines(Event):
 
     type: Literal["pipeline.log_lines"] = "pipeline.log_lines"
     lines: list[LogEntry] = Field(min_length=1)
+    run: RunNumber = None
 
 
 class RunOutcome(StrEnum):
@@ -179,6 +186,9 @@ class PipelineFinished(Event):
     launcher: str
     stderr_tail: list[str] = Field(default_factory=list, description="the last lines of its error output")
     launch: int = Field(default=1, ge=1)
+    recorded_by: str | None = Field(default=None, description="the launcher that recorded this end, from the exit "
+                                    "code the run's guard kept, when `launcher` stopped before it could")
+    run: RunNumber = None
 
     @property
     def succeeded(self) -> bool:
@@ -195,6 +205,7 @@ class PipelineRerunQueued(Event):
     launcher: str = Field(description="the launcher of the interrupted run")
     message: str
     launch: int = Field(default=1, ge=1)
+    run: RunNumber = None
 
 
 class PipelineFinishedLate(Event):
@@ -206,6 +217,7 @@ class PipelineFinishedLate(Event):
     exit_code: int | None
     launcher: str
     message: str
+    run: RunNumber = None
 
 
 class TarchiveSeries(BaseModel):

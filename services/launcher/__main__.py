@@ -20,6 +20,7 @@ from services.launcher.interruptions import RerunPolicy
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.pod_deletion_cost import pod_deletion_cost
 from services.launcher.presence import launcher_presence
+from services.launcher.run_exits import RunExits
 from services.launcher.slots import LaunchSlots
 
 
@@ -41,13 +42,14 @@ async def _sample_queued_runs(pool: asyncpg.Pool) -> None:
 
 def _launch_slots(settings: LauncherSettings, command: TemplateCommand):
     async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
-        owner = app[REPLICA]
         store = DirectoryScanStore(settings.incoming_path)
+        exits = RunExits(settings.incoming_path)
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
-        executor = RunExecutor(app[POOL], store, command, owner, settings.heartbeat_seconds, policy,
+        executor = RunExecutor(app[POOL], store, exits, command, app[REPLICA], settings.heartbeat_seconds, policy,
                                settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
         async with pod_deletion_cost(settings.kubernetes_service_account_path) as cost:  # a no-op elsewhere
-            slots = LaunchSlots(app[POOL], executor, settings.max_concurrent_runs, settings.heartbeat_seconds, policy, cost)
+            slots = LaunchSlots(app[POOL], executor, exits, settings.max_concurrent_runs, settings.heartbeat_seconds,
+                                policy, cost)
             await slots.start()
             yield
             await slots.stop(settings.shutdown_grace_seconds)

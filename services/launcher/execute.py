@@ -10,7 +10,10 @@ its own (the database refusing a batch of output, a crash of the output
 reader), the time limit, or a lost heartbeat. A launcher that cannot beat
 its heartbeat for two beats stops its run itself, before the reaper of
 another launcher (after three) may give it to someone else; a launcher that
-dies takes its runs with it (services/launcher/process_guard.py).
+dies takes its runs with it (services/launcher/process_guard.py). A pipeline
+that ended on its own leaves its exit code with its guard, so that a run
+whose launcher died before recording the end is recorded as finished by the
+reaper, not run again (services/launcher/run_exits.py).
 """
 
 import asyncio
@@ -29,7 +32,7 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.common.exit_codes import describe_exit_code
+from services.common.exit_codes import describe_exit_code, describe_signal
 from services.common.log_context import about
 from services.common.messages import (
     Event,
@@ -50,6 +53,7 @@ from services.launcher.output_budget import stderr_tail_line
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
 from services.launcher.pipeline_command import PipelineCommand
 from services.launcher.pipeline_reports import read_report
+from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +77,12 @@ class RunCancelled(Exception):
 
 
 class RunExecutor:
-    def __init__(self, pool: asyncpg.Pool, store: ScanStore, command: PipelineCommand, owner: str,
+    def __init__(self, pool: asyncpg.Pool, store: ScanStore, exits: RunExits, command: PipelineCommand, owner: str,
                  heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None,
                  keep_scan_after_success: bool = False) -> None:
         self._pool = pool
         self._store = store
+        self._exits = exits
         self._command = command
         self._owner = owner
         self._heartbeat_seconds = heartbeat_seconds
@@ -113,7 +118,7 @@ class RunExecutor:
 
     async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
         try:
-            process, launcher_alive = await self._start(argv)
+            process, launcher_alive = await self._start(argv, self._exits.path(run.run_id))
         except OSError as error:
             await self._finish(run, None, RunOutcome.NOT_STARTED, [],
                                f"The pipeline command could not be started: {error}.", started)
@@ -138,18 +143,19 @@ class RunExecutor:
             return
         finally:
             os.close(launcher_alive)
-        outcome = RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
-        await self._finish(run, exit_code, outcome, list(stderr_tail), self._finish_message(run, exit_code), started)
+        await self._finish(run, exit_code, outcome_of(exit_code), list(stderr_tail),
+                           self._finish_message(run, exit_code), started)
 
-    async def _start(self, argv: list[str]) -> tuple[asyncio.subprocess.Process, int]:
+    async def _start(self, argv: list[str], exit_file: Path) -> tuple[asyncio.subprocess.Process, int]:
         """Start the command under its guard, in a process group of its own; returns the process and the
-        pipe end that tells the guard this launcher is alive (closed when the run is over)."""
+        pipe end that tells the guard this launcher is alive (closed when the run is over). The guard keeps
+        the command's exit code in `exit_file` should it end on its own."""
         if shutil.which(argv[0]) is None:
             raise FileNotFoundError(errno.ENOENT, "no such executable command", argv[0])
         watch, launcher_alive = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", "-S", str(GUARD), str(watch), str(self._kill_after), *argv,
+                sys.executable, "-I", "-S", str(GUARD), str(watch), str(self._kill_after), str(exit_file), *argv,
                 env=self._command.environment,  # never the launcher's own, which holds its passwords
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -169,7 +175,7 @@ class RunExecutor:
                       stderr_tail: deque[str]) -> int:
         """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
         any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
-        batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events)
+        batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events, run.number)
         try:
             await self._announce_start(run, argv, process.pid)
             async with asyncio.TaskGroup() as group:
@@ -190,7 +196,7 @@ class RunExecutor:
     async def _announce_start(self, run: runs.Run, argv: list[str], pid: int) -> None:
         log.info("pipeline started", extra={"pid": pid, "argv": argv, "try": run.try_number})
         started = PipelineStarted(upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
-                                  command=argv, launcher=self._owner, pid=pid)
+                                  run=run.number, command=argv, launcher=self._owner, pid=pid)
         async with self._pool.acquire() as conn, conn.transaction():
             await runs.record_pid(conn, run.run_id, pid)
             await add_to_outbox(conn, runs.SCHEMA, started)
@@ -268,35 +274,48 @@ class RunExecutor:
                 with attempt:
                     recorded = await self._record_finish(run, exit_code, outcome, stderr_tail, message)
         except Exception as error:
-            log.error("could not record the end of the run; a reaper will give it up", extra={"error": repr(error)})
+            log.error("could not record the end of the run; a reaper will take it over",
+                      extra={"error": repr(error)})
             return
-        if not recorded:
-            return
+        if recorded:
+            self.finished(run, exit_code, outcome, time.monotonic() - started)
+
+    def finished(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, seconds: float | None = None) -> None:
+        """What follows a recorded end: the count, and the scan leaving the store after a success."""
         log.info("pipeline finished", extra={"exit_code": exit_code, "outcome": outcome.value})
-        count_run(outcome, exit_code, time.monotonic() - started)
+        count_run(outcome, exit_code, seconds)
         if outcome == RunOutcome.SUCCEEDED and not self._keep_scan_after_success:
             self._store.remove(run.scan.scan_key)
 
     async def _record_finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome,
                              stderr_tail: list[str], message: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await runs.finish_run(conn, run.run_id, self._owner, exit_code, outcome):
+            if not await _announce_finish(conn, run, self._owner, exit_code, outcome, message, stderr_tail):
                 await self._record_late_finish(conn, run, exit_code)
                 return False
-            await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-                upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
-                exit_code=exit_code, outcome=outcome, message=message, launcher=self._owner,
-                stderr_tail=stderr_tail,
-            ))
         return True
 
+    async def finish_left_behind(self, conn: asyncpg.Connection, run: runs.Run, launcher: str) -> int | None:
+        """For the reaper, in its transaction, a stale run of `launcher`: when its pipeline ended on its own
+        (its guard kept the exit code), the run is recorded as finished with that code, as its launcher would
+        have, which stopped before it could; returns the code (then call `finished` after the commit), or
+        None when the pipeline did not end on its own, or someone else ended the run meanwhile."""
+        exit_code = await self._exits.read(run.run_id)
+        if exit_code is None:
+            return None
+        recorded = await _announce_finish(conn, run, launcher, exit_code, outcome_of(exit_code),
+                                          finish_message(exit_code), [], recorded_by=self._owner)
+        return exit_code if recorded else None
+
     async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:
-        """The run was given up before its end came (this launcher lost its heartbeat): told, not used."""
+        """The run was given up before its end came (this launcher lost its heartbeat): told, not used; unless
+        a reaper recorded that very end from the exit code the guard kept, and then there is nothing to tell."""
+        if not await runs.record_late_finish(conn, run.run_id, exit_code):
+            return
         log.warning("pipeline finished after its run was given up", extra={"exit_code": exit_code})
-        await runs.record_late_finish(conn, run.run_id, exit_code)
         ended = "successfully" if exit_code == 0 else f"with exit code {exit_code}"
         await add_to_outbox(conn, runs.SCHEMA, PipelineFinishedLate(
-            upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, exit_code=exit_code,
+            upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, run=run.number, exit_code=exit_code,
             launcher=self._owner,
             message=f"The run on {self._owner} ended {ended} after it had been given up; this end was not used.",
         ))
@@ -337,17 +356,39 @@ def _minutes(seconds: float | None) -> str:
     return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
 
 
+async def _announce_finish(conn: asyncpg.Connection, run: runs.Run, launcher: str, exit_code: int | None,
+                           outcome: RunOutcome, message: str, stderr_tail: list[str],
+                           recorded_by: str | None = None) -> bool:
+    """Record the end of a run still running under `launcher` and announce it; False if it was not."""
+    if not await runs.finish_run(conn, run.run_id, launcher, exit_code, outcome):
+        return False
+    await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
+        exit_code=exit_code, outcome=outcome, message=message, launcher=launcher, stderr_tail=stderr_tail,
+        recorded_by=recorded_by,
+    ))
+    return True
+
+
+def outcome_of(exit_code: int) -> RunOutcome:
+    return RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
+
+
 def finish_message(exit_code: int) -> str:
     if exit_code == 0:
         return "Pipeline finished successfully: the scan was inserted."
+    if exit_code < 0:
+        return f"The pipeline was killed by {describe_signal(-exit_code)}."
     return f"Pipeline failed with exit code {exit_code}: {describe_exit_code(exit_code)}."
 
 
 async def terminate(process: asyncio.subprocess.Process, kill_after: float = KILL_AFTER_SECONDS) -> None:
-    """Stop the pipeline and everything it started: SIGTERM, then SIGKILL."""
+    """Stop the pipeline and everything it started: SIGTERM, then SIGKILL. The guard (the group's leader) is
+    told first, so that it knows, should the command end of it, that the end was asked for."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGTERM)
         os.killpg(process.pid, signal.SIGTERM)
     try:
         async with asyncio.timeout(kill_after):

@@ -53,7 +53,7 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
         next_run_id = await runs.queue_rerun(conn, run)
         tries = policy.max_reruns + 1
         await add_to_outbox(conn, runs.SCHEMA, PipelineRerunQueued(
-            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id,
+            upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
             next_run_id=next_run_id, launcher=launcher,
             message=f"{why}. The pipeline is safe to run again: it is queued once more "
                     f"(try {run.try_number + 1} of at most {tries}).",
@@ -67,8 +67,8 @@ async def _announce_end(conn: asyncpg.Connection, run: runs.Run, launcher: str, 
                         message: str) -> None:
     """The run's end, without an exit code: the upload's Failure."""
     await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, exit_code=None,
-        outcome=outcome, launcher=launcher, message=message,
+        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
+        exit_code=None, outcome=outcome, launcher=launcher, message=message,
     ))
 
 

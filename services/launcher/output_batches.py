@@ -42,9 +42,11 @@ WriteEvents = Callable[[list[Event]], Awaitable[None]]
 
 
 class OutputBatches:
-    def __init__(self, upload_id: int, attempt: int, run_id: int, write: WriteEvents) -> None:
+    def __init__(self, upload_id: int, attempt: int, run_id: int, write: WriteEvents,
+                 run_number: int | None = None) -> None:
         self._ids = {"upload_id": upload_id, "attempt": attempt}
         self._run_id = run_id
+        self._run_number = run_number
         self._write = write
         self._numbers = itertools.count(1)
         self._waiting: list[LogEntry] = []
@@ -78,7 +80,7 @@ class OutputBatches:
         report, self._report = self._report, {}
         events: list[Event] = []
         if lines:
-            events.append(PipelineLogLines(**self._ids, lines=lines))
+            events.append(PipelineLogLines(**self._ids, lines=lines, run=self._run_number))
         if files:
             events.append(PipelineFileOutcomes(**self._ids, run_id=self._run_id, files=files))
         if report:

@@ -2,7 +2,9 @@
 
 A launch is the gateway's grant (1, then 2 after a relaunch of an interrupted
 run...); a try is one execution of it (2 when an interrupted run was queued
-again on its own). Every transition is a conditional update, so that replicas
+again on its own). A run's number counts the runs of its attempt that started,
+whatever their launch and try (1, then 2 for a rerun or a relaunch...): the
+log says which run printed each line. Every transition is a conditional update, so that replicas
 racing for the same run, or a reaper racing a slow finisher, cannot both win.
 """
 
@@ -19,7 +21,7 @@ CANCEL_PREFIX = "cancel:"  # a notification on RUNS_CHANNEL naming a running run
 # grant and its cancel, handled side by side, are applied one after the other.
 UPLOAD_RUNS_LOCK_SPACE = 4
 
-_RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan"
+_RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan, number"
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,12 @@ class Run:
     scan: ScanFacts
     launch: int = 1
     try_number: int = 1
+    number: int | None = None  # which run of the attempt: set when claimed (None in records of older launchers)
 
 
 def _run(row: asyncpg.Record) -> Run:
     return Run(row["run_id"], row["upload_id"], row["attempt"], ScanFacts.model_validate(row["scan"]),
-               row["launch"], row["try"])
+               row["launch"], row["try"], row["number"])
 
 
 async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts, launch: int = 1) -> bool:
@@ -82,7 +85,10 @@ async def _wake_launchers(conn: asyncpg.Connection) -> None:
 
 async def claim_next_run(conn: asyncpg.Connection, owner: str) -> Run | None:
     row = await conn.fetchrow(
-        f"""UPDATE launcher.runs SET state = 'running', owner = $1, started_at = now(), heartbeat_at = now()
+        f"""UPDATE launcher.runs AS run SET state = 'running', owner = $1, started_at = now(), heartbeat_at = now(),
+                number = (SELECT count(*) + 1 FROM launcher.runs started
+                          WHERE started.upload_id = run.upload_id AND started.attempt = run.attempt
+                            AND started.started_at IS NOT NULL)
             WHERE run_id = (SELECT run_id FROM launcher.runs WHERE state = 'queued'
                             ORDER BY run_id FOR UPDATE SKIP LOCKED LIMIT 1)
             RETURNING {_RUN_COLUMNS}""",
@@ -169,11 +175,24 @@ async def finish_run(conn: asyncpg.Connection, run_id: int, owner: str, exit_cod
     return bool(finished)
 
 
-async def record_late_finish(conn: asyncpg.Connection, run_id: int, exit_code: int | None) -> None:
-    await conn.execute(
-        "UPDATE launcher.runs SET late_exit_code = $2, late_finished_at = now() WHERE run_id = $1",
+async def record_late_finish(conn: asyncpg.Connection, run_id: int, exit_code: int | None) -> bool:
+    """The end of a run given up before it came; False when its end was recorded with its exit code instead
+    (a reaper read the code its guard kept, services/launcher/run_exits.py): nothing to tell."""
+    recorded = await conn.fetchval(
+        """UPDATE launcher.runs SET late_exit_code = $2, late_finished_at = now()
+           WHERE run_id = $1 AND exit_code IS NULL RETURNING true""",
         run_id, exit_code,
     )
+    return bool(recorded)
+
+
+async def ended_among(conn: asyncpg.Connection | asyncpg.Pool, run_ids: list[int]) -> list[int]:
+    """Those of these runs whose end is recorded (a run never runs again: its rerun is a run of its own)."""
+    rows = await conn.fetch(
+        "SELECT run_id FROM launcher.runs WHERE run_id = any($1::bigint[]) AND state NOT IN ('queued', 'running')",
+        run_ids,
+    )
+    return [row["run_id"] for row in rows]
 
 
 async def stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> list[tuple[Run, str]]:

@@ -5,7 +5,9 @@ may last for hours and any replica with a free slot may take it. A reaper
 gives up the runs of a launcher that stopped beating (it died, or lost its
 database and stopped them itself), queuing them again when the pipeline is
 safe to rerun (services/launcher/interruptions.py), so that no upload stays
-In Progress forever after its launcher died.
+In Progress forever after its launcher died; or, when the pipeline had ended
+on its own before its launcher died, recording its end from the exit code
+its guard kept (services/launcher/run_exits.py).
 """
 
 import asyncio
@@ -18,8 +20,9 @@ import asyncpg
 from services.common import metrics
 from services.common.pool_listener import PoolListener
 from services.launcher import runs
-from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor
+from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor, outcome_of
 from services.launcher.interruptions import RerunPolicy, give_up_run
+from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,13 @@ POLL_SECONDS = 1.0
 
 
 class LaunchSlots:
-    def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, slots: int, heartbeat_seconds: float,
-                 policy: RerunPolicy, runs_in_flight: Callable[[int], None] = lambda count: None) -> None:
+    def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, exits: RunExits, slots: int,
+                 heartbeat_seconds: float, policy: RerunPolicy,
+                 runs_in_flight: Callable[[int], None] = lambda count: None) -> None:
         self._pool = pool
         self._runs_in_flight = runs_in_flight  # told each change of the count (services/launcher/pod_deletion_cost.py)
         self._executor = executor
+        self._exits = exits
         self._policy = policy
         self._slots = slots
         self._heartbeat_seconds = heartbeat_seconds
@@ -42,6 +47,7 @@ class LaunchSlots:
         self._listener = PoolListener(pool, runs.RUNS_CHANNEL, self._on_notify)
 
     async def start(self) -> None:
+        await asyncio.to_thread(self._exits.prepare)
         await self._listener.keep()
         self._loops = [asyncio.create_task(self._slot()) for _ in range(self._slots)]
         metrics.PIPELINE_SLOTS.inc(self._slots)
@@ -107,9 +113,21 @@ class LaunchSlots:
                 await self._reap(stale_after)
 
     async def _reap(self, stale_after: float) -> None:
+        """Take back the runs of launchers that stopped beating: a run whose pipeline had ended on its own is
+        recorded as finished; any other is given up. Then the exit codes of recorded runs are swept."""
+        finished = []
         async with self._pool.acquire() as conn, conn.transaction():
             for run, launcher in await runs.stale_runs(conn, stale_after):
-                log.warning("run abandoned by its launcher",
-                            extra={"upload_id": run.upload_id, "attempt": run.attempt, "launcher": launcher})
+                about_run = {"upload_id": run.upload_id, "attempt": run.attempt, "launcher": launcher}
+                exit_code = await self._executor.finish_left_behind(conn, run, launcher)
+                if exit_code is not None:
+                    log.warning("run of a launcher that stopped after its pipeline ended recorded as finished",
+                                extra={**about_run, "exit_code": exit_code})
+                    finished.append((run, exit_code))
+                    continue
+                log.warning("run abandoned by its launcher", extra=about_run)
                 why = f"The launcher {launcher} running the pipeline stopped responding"
                 await give_up_run(conn, run, launcher, why, self._policy)
+        for run, exit_code in finished:
+            self._executor.finished(run, exit_code, outcome_of(exit_code))
+        await self._exits.sweep(self._pool)

@@ -1,6 +1,6 @@
 """What each event adds to an upload's log, in words a user reads."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from services.common.messages import (
     AUTO_LAUNCH,
@@ -28,9 +28,16 @@ class Line:
     is_error: bool = False
     is_verbose: bool = False
     stream: str | None = None  # a pipeline's own line: stdout or stderr
+    run: int | None = None  # which run of the attempt printed it, or told of it; None for lines of no run
 
 
 def lines_for(event: Event) -> list[Line]:
+    lines = _lines_for(event)
+    run = getattr(event, "run", None)
+    return lines if run is None else [replace(line, run=run) for line in lines]
+
+
+def _lines_for(event: Event) -> list[Line]:
     match event:
         case UploadReceived():
             return _received(event)
@@ -55,7 +62,7 @@ def lines_for(event: Event) -> list[Line]:
         case PipelineLogLine():
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
         case PipelineFinished():
-            return [Line("launcher", event.message, is_error=not event.succeeded)]
+            return _left_behind(event) + [Line("launcher", event.message, is_error=not event.succeeded)]
         case PipelineRerunQueued() | PipelineFinishedLate():
             return [Line("launcher", event.message)]
     return []
@@ -66,6 +73,14 @@ def _received(event: UploadReceived) -> list[Line]:
     if event.attempt > 1:
         message += f"; it replaces attempt {event.attempt - 1}"
     return [Line("gateway", message + ".")]
+
+
+def _left_behind(event: PipelineFinished) -> list[Line]:
+    if event.recorded_by is None:
+        return []
+    return [Line("launcher", f"The launcher {event.launcher} stopped after the pipeline ended, before it recorded "
+                             f"the end; {event.recorded_by} recorded it from the exit code the pipeline left (the "
+                             "last lines the pipeline printed may be missing above).")]
 
 
 def _validated_message(event: UploadValidated) -> str:

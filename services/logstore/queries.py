@@ -105,7 +105,8 @@ async def get_log_lines(conn: asyncpg.Connection, upload_id: int, current_attemp
     return [dict(row) for row in rows[:query.limit]], more
 
 
-LOG_LINES_SQL = """SELECT line_id, attempt, logged_at, origin, message, is_error, is_verbose, stream, attempt = $5 AS active
+LOG_LINES_SQL = """SELECT line_id, attempt, run, logged_at, origin, message, is_error, is_verbose, stream,
+                  attempt = $5 AS active
            FROM logstore.log_lines
            WHERE upload_id = $1 AND line_id > $2
              AND ($3 OR NOT is_verbose)
@@ -120,8 +121,8 @@ def log_lines_arguments(upload_id: int, current_attempt: int, query: LogQuery) -
 
 async def get_runs(conn: asyncpg.Connection, upload_id: int) -> list[RunRecord]:
     rows = await conn.fetch(
-        """SELECT r.run_id, r.attempt, r.launch, l.process_id, r.command, r.launcher, r.pid, r.started_at, r.ended_at,
-                  r.exit_code, r.outcome, r.stderr_tail
+        """SELECT r.run_id, r.attempt, r.launch, r.run, l.process_id, r.command, r.launcher, r.pid, r.started_at,
+                  r.ended_at, r.exit_code, r.outcome, r.stderr_tail
            FROM logstore.runs r LEFT JOIN logstore.launches l USING (upload_id, attempt, launch)
            WHERE r.upload_id = $1 ORDER BY r.run_id""",
         upload_id,
@@ -150,8 +151,8 @@ async def get_log_news(conn: asyncpg.Connection, upload_id: int, scope: UserScop
     rows = await conn.fetch(
         f"""WITH upload AS (SELECT upload_id, progress, attempt FROM logstore.uploads
                             WHERE upload_id = $1 AND {visible})
-            SELECT upload.progress, upload.attempt AS current_attempt, l.line_id, l.attempt, l.logged_at, l.origin,
-                   l.message, l.is_error, l.is_verbose, l.stream, true AS active
+            SELECT upload.progress, upload.attempt AS current_attempt, l.line_id, l.attempt, l.run, l.logged_at,
+                   l.origin, l.message, l.is_error, l.is_verbose, l.stream, true AS active
             FROM upload LEFT JOIN logstore.log_lines l
               ON l.upload_id = upload.upload_id AND l.attempt = upload.attempt
              AND l.line_id > CASE WHEN $3::integer IS NULL OR upload.attempt = $3 THEN $2::bigint ELSE 0 END

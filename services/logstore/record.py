@@ -162,7 +162,7 @@ def _failure(event: Event) -> str | None:
 
 
 LOG_LINE_COLUMNS = ("upload_id", "attempt", "event_id", "logged_at", "origin", "message", "is_error", "is_verbose",
-                    "stream")
+                    "stream", "run")
 
 
 async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
@@ -173,5 +173,5 @@ async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
     await conn.copy_records_to_table(
         "log_lines", schema_name="logstore", columns=LOG_LINE_COLUMNS,
         records=[(event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message,
-                  line.is_error, line.is_verbose, line.stream) for line in lines],
+                  line.is_error, line.is_verbose, line.stream, line.run) for line in lines],
     )

@@ -19,35 +19,35 @@ async def record_launch(conn: asyncpg.Connection, event: LaunchRequested) -> Non
 
 async def record_run_started(conn: asyncpg.Connection, event: PipelineStarted) -> None:
     await conn.execute(
-        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launch, command, launcher, pid, started_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launch, command, launcher, pid, started_at, run)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (run_id) DO UPDATE SET command = EXCLUDED.command, launcher = EXCLUDED.launcher,
-               pid = EXCLUDED.pid, started_at = EXCLUDED.started_at""",
+               pid = EXCLUDED.pid, started_at = EXCLUDED.started_at, run = coalesce(EXCLUDED.run, r.run)""",
         event.run_id, event.upload_id, event.attempt, event.launch, event.command, event.launcher, event.pid,
-        event.occurred_at,
+        event.occurred_at, event.run,
     )
 
 
 async def record_run_finished(conn: asyncpg.Connection, event: PipelineFinished) -> None:
     await conn.execute(
         """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launch, launcher, ended_at, exit_code, outcome,
-                                           stderr_tail)
-           VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8)
+                                           stderr_tail, run)
+           VALUES ($1, $2, $3, $9, $4, $5, $6, $7, $8, $10)
            ON CONFLICT (run_id) DO UPDATE SET ended_at = EXCLUDED.ended_at, exit_code = EXCLUDED.exit_code,
                outcome = EXCLUDED.outcome, stderr_tail = EXCLUDED.stderr_tail,
-               launcher = coalesce(r.launcher, EXCLUDED.launcher)""",
+               launcher = coalesce(r.launcher, EXCLUDED.launcher), run = coalesce(r.run, EXCLUDED.run)""",
         event.run_id, event.upload_id, event.attempt, event.launcher, event.occurred_at, event.exit_code,
-        event.outcome.value, event.stderr_tail, event.launch,
+        event.outcome.value, event.stderr_tail, event.launch, event.run,
     )
 
 
 async def record_run_interrupted(conn: asyncpg.Connection, event: PipelineRerunQueued) -> None:
     """An interrupted run whose next try is queued: it ended, without an exit code."""
     await conn.execute(
-        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launch, launcher, ended_at, outcome)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """INSERT INTO logstore.runs AS r (run_id, upload_id, attempt, launch, launcher, ended_at, outcome, run)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (run_id) DO UPDATE SET ended_at = EXCLUDED.ended_at, outcome = EXCLUDED.outcome,
-               launcher = coalesce(r.launcher, EXCLUDED.launcher)""",
+               launcher = coalesce(r.launcher, EXCLUDED.launcher), run = coalesce(r.run, EXCLUDED.run)""",
         event.run_id, event.upload_id, event.attempt, event.launch, event.launcher, event.occurred_at,
-        RunOutcome.INTERRUPTED.value,
+        RunOutcome.INTERRUPTED.value, event.run,
     )

@@ -1,18 +1,21 @@
 """The Log Viewer through faults: the live stream breaks and resumes from the last line it had (the
 browser's EventSource sends Last-Event-ID), with a message while the server cannot be reached; the logstore
-restarts; and without a stream at all, polling keeps the log going. The per-file report downloads from it."""
+restarts; and without a stream at all, polling keeps the log going; a run interrupted and launched again
+shows each run marked. The per-file report downloads from it."""
 
 import asyncio
 import contextlib
 import json
+import re
+import signal
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
-from tests.support.browser import sign_in
+from tests.support.browser import no_serious_violations, sign_in
 
 
 @pytest.fixture
@@ -37,6 +40,16 @@ async def stopped(web_stack, service: str):
         await asyncio.to_thread(web_stack.wait_healthy, service)
 
 
+async def log_of_a_running_upload(page: Page, api: UploaderClient, archive) -> tuple[int, Locator]:
+    """An upload signed in as demo, its Log Viewer open while its pipeline runs: its id and the log."""
+    upload_id = await start_upload(api, archive)
+    await sign_in(page, "demo")
+    await page.goto(f"/#/log/{upload_id}")
+    log = page.get_by_role("log")
+    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    return upload_id, log
+
+
 async def line_ids(page: Page) -> list[int]:
     return [int(i) for i in await page.get_by_role("log").locator(".line").evaluate_all(
         "lines => lines.map(line => line.dataset.lineId)")]
@@ -45,11 +58,7 @@ async def line_ids(page: Page) -> list[int]:
 async def test_the_stream_resumes_from_the_last_line_after_the_gateway_restarts(page, api, archive, web_stack, shoot):
     stream_requests = []
     page.on("request", lambda r: stream_requests.append(r) if "/log/events" in r.url else None)
-    upload_id = await start_upload(api, archive)
-    await sign_in(page, "demo")
-    await page.goto(f"/#/log/{upload_id}")
-    log = page.get_by_role("log")
-    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    upload_id, _ = await log_of_a_running_upload(page, api, archive)
 
     async with stopped(web_stack, "gateway"):
         await expect(page.get_by_text("The server cannot be reached")).to_be_visible(timeout=10_000)
@@ -68,11 +77,7 @@ async def test_the_stream_resumes_from_the_last_line_after_the_gateway_restarts(
 
 async def test_the_log_carries_on_when_the_logstore_restarts_without_losing_or_repeating_a_line(
         page, api, archive, web_stack, shoot):
-    upload_id = await start_upload(api, archive)
-    await sign_in(page, "demo")
-    await page.goto(f"/#/log/{upload_id}")
-    log = page.get_by_role("log")
-    await expect(log).to_contain_text("Preparing, step 1 of 6", timeout=60_000)
+    upload_id, log = await log_of_a_running_upload(page, api, archive)
 
     connection = page.locator("#log-connection")
     async with stopped(web_stack, "logstore"):
@@ -115,3 +120,28 @@ async def test_the_per_file_report_downloads_from_the_log_viewer(page, api, arch
     lines = [json.loads(line) for line in Path(await download.path()).read_text().splitlines()]
     assert [(line["file"], line["outcome"]) for line in lines] == [
         (f"study/series1/IM{n:04d}.dcm", "inserted") for n in (1, 2, 3)]
+
+
+async def test_each_run_is_marked_where_it_starts_so_a_relaunched_run_is_not_taken_for_repeated_lines(
+        page, api, archive, web_stack, shoot):
+    upload_id, log = await log_of_a_running_upload(page, api, archive)
+    await expect(log.get_by_text("run 1", exact=True)).to_be_visible()
+
+    # Its launcher dies mid-run: the run ends interrupted (the test pipeline is not declared safe to rerun).
+    await asyncio.to_thread(web_stack.stop_service, "launcher", signal.SIGKILL, 10)
+    await asyncio.to_thread(web_stack.start_service, "launcher")
+    await asyncio.to_thread(web_stack.wait_healthy, "launcher")
+    await expect(page.locator("#log-progress")).to_have_text("Failure", timeout=60_000)
+    assert (await api.launch(upload_id)).status == 202
+    await page.reload()
+    await expect(page.locator("#log-progress")).to_have_text("Success", timeout=60_000)
+
+    await expect(log.get_by_text(re.compile(r"^run \d+$"))).to_have_text(["run 1", "run 2"])
+    for run in ("run 1", "run 2"):
+        await expect(log.locator(".line", has=page.get_by_text(run, exact=True))).to_contain_text("Pipeline started.")
+    await expect(log.locator(".line", has_text="Preparing, step 1 of 6")).to_have_count(2)
+    lines = (await api.log(upload_id))["lines"]
+    assert [line["run"] for line in lines if line["message"] == "Preparing, step 1 of 6"] == [1, 2]
+    assert lines[0]["run"] is None  # "Upload received": no run printed it
+    await no_serious_violations(page)
+    await shoot(page, "two-runs")

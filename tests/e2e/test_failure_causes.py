@@ -2,6 +2,7 @@
 sentence of a refused request, or the progress and log of a failed upload."""
 
 import asyncio
+import signal
 import uuid
 
 import pytest
@@ -9,6 +10,16 @@ import pytest
 from tests.conftest import MAX_UPLOAD_BYTES, NO_PERMISSION_TOKEN
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_archive_with_member
+from tests.support.stack import REPO_ROOT
+
+# The reference pipeline, but killed by the signal its scan's file name says (tests/support/signalled_pipeline.py).
+SIGNALLED_PIPELINE = (f"{{python}} {REPO_ROOT / 'tests/support/signalled_pipeline.py'} {{file_name}} -- "
+                      "--upload-id {upload_id} --patient-name={patient_name} {scan_path}")
+
+
+@pytest.fixture(scope="module")
+def stack_overrides() -> dict[str, str]:
+    return {"UPLOADER_PIPELINE_COMMAND": SIGNALLED_PIPELINE}
 
 
 async def _upload_and_finish(client: UploaderClient, path, **fields) -> tuple[dict, list[str]]:
@@ -213,6 +224,21 @@ async def test_an_archive_entry_escaping_its_folder_fails_with_exit_code_60(clie
     assert summary["exit_code"] == 60
     assert any("../../evil.txt" in message for message in errors)
     assert errors[-1] == "Pipeline failed with exit code 60: the archive could not be extracted."
+
+
+@pytest.mark.parametrize(("signal_name", "failure"), [
+    ("SIGKILL", "The pipeline was killed by signal 9 (SIGKILL; the system may have run out of memory)."),
+    ("SIGTERM", "The pipeline was killed by signal 15 (SIGTERM: terminated)."),
+    ("SIGSEGV", "The pipeline was killed by signal 11 (SIGSEGV: segmentation fault)."),
+])
+async def test_a_pipeline_killed_by_a_signal_fails_saying_which_signal_in_browse_and_the_log(
+        client, archive, signal_name, failure):
+    path = archive(n_files=1)
+    path = path.rename(path.with_name(path.name.replace(".tgz", f"_KILLED-BY-{signal_name}.tgz")))
+    summary, errors = await _upload_and_finish(client, path, candid="300001", pscid="MTL0001", visit_label="V1")
+    assert (summary["progress"], summary["exit_code"], summary["failure"]) == ("Failure", -getattr(signal, signal_name),
+                                                                              failure)
+    assert errors == [failure]
 
 
 async def test_a_failed_upload_may_be_overwritten_and_the_new_attempt_succeeds(client, archive):

@@ -19,6 +19,7 @@ from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET, MAX_UPLOAD_BYTES
 from tests.support import servers
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
+from tests.support.fault_accounting import UploadStream
 from tests.support.stack import REPO_ROOT, free_port
 
 NUMBERED_PIPELINE = REPO_ROOT / "tests" / "support" / "numbered_pipeline.py"
@@ -95,6 +96,15 @@ def archives(tmp_path):
 
 def demo_client(http, stack) -> UploaderClient:
     return UploaderClient(http, stack.gateway_url, DEMO_TOKEN)
+
+
+async def all_accepted(client: UploaderClient, archives: list[Path]) -> UploadStream:
+    """The archives uploaded one after the other, each accepted (a 202): their stream, for the accounting."""
+    stream = UploadStream(client, archives, interval=0.1)
+    async with stream:
+        pass
+    assert len(stream.accepted) == len(archives), [(s.status, s.error) for s in stream.sent]
+    return stream
 
 
 async def until_a_run_is_running(pool: asyncpg.Pool, owned_by=lambda owner: True,

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.faults.conftest import HEARTBEAT_SECONDS, demo_client, fault_env, numbered_pipeline_command
-from tests.support.fault_accounting import UploadStream, account
+from tests.faults.conftest import HEARTBEAT_SECONDS, all_accepted, demo_client, fault_env, numbered_pipeline_command
+from tests.support.fault_accounting import account
 from tests.support.fault_stack import FaultStack
 from tests.support.live_processes import live_members_of_group
 
@@ -51,11 +51,8 @@ async def test_a_launcher_killed_mid_run_its_runs_are_run_again_elsewhere_and_it
     stack, http, archives, module_pool, ledger
 ):
     client = demo_client(http, stack)
-    stream = UploadStream(client, archives(UPLOADS), interval=0.1)
-    async with stream:
-        pass
+    stream = await all_accepted(client, archives(UPLOADS))
     upload_ids = sorted(stream.accepted)
-    assert len(upload_ids) == UPLOADS, [(s.status, s.error) for s in stream.sent]
     running = await until_every_one_runs(module_pool, upload_ids)
     victim = "launcher" if stack.owns("launcher", running[0]["owner"]) else "launcher.2"
     orphans = {row["upload_id"]: row["pid"] for row in running if stack.owns(victim, row["owner"])}

@@ -5,9 +5,13 @@ upload may then be launched again). Whatever the cause, the pipeline's
 whole process group is stopped first, and the slot is freed."""
 
 import asyncio
+from pathlib import Path
+
+import pytest
 
 from services.common.messages import LaunchRequested
 from services.launcher.__main__ import build_app
+from services.launcher.run_exits import RunExits
 from tests.integration.helpers import WITH_A_CHILD, child_pid_of, eventually, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
 from tests.support.live_processes import is_alive
@@ -20,14 +24,22 @@ def granted(upload_id: int) -> LaunchRequested:
     return LaunchRequested(upload_id=upload_id, attempt=1, scan=scan_facts(upload_id), requested_by="auto-launch")
 
 
-async def insert_stale_run(pool, upload_id: int, try_number: int = 1) -> None:
-    """A run left 'running' by a launcher that died an hour ago."""
-    await pool.execute(
+async def insert_stale_run(pool, upload_id: int, try_number: int = 1) -> int:
+    """A run left 'running' by a launcher that died an hour ago; its run id."""
+    return await pool.fetchval(
         """INSERT INTO launcher.runs (upload_id, attempt, try, scan, state, owner, started_at, heartbeat_at)
            VALUES ($1, 1, $2, $3, 'running', 'a-launcher-that-died', now() - interval '1 hour',
-                   now() - interval '1 hour')""",
+                   now() - interval '1 hour') RETURNING run_id""",
         upload_id, try_number, scan_facts(upload_id).model_dump(),
     )
+
+
+def keep_exit_code(incoming_path, run_id: int, exit_code: int) -> Path:
+    """What the run's guard leaves when its pipeline ended on its own (services/launcher/process_guard.py)."""
+    exits = RunExits(incoming_path)
+    exits.prepare()
+    exits.path(run_id).write_text(f"{exit_code}\n")
+    return exits.path(run_id)
 
 
 async def test_a_run_whose_launcher_died_is_ended_interrupted_and_launchable_when_not_safe_to_rerun(
@@ -60,6 +72,10 @@ async def test_a_run_whose_launcher_died_is_run_again_by_another_launcher_when_s
     tries = await pool.fetch("SELECT try, state, outcome FROM launcher.runs WHERE upload_id = $1 ORDER BY try",
                              upload_id)
     assert [tuple(row) for row in tries] == [(1, "failed", "interrupted"), (2, "succeeded", "succeeded")]
+    # The rerun is the attempt's second run, and its events (hence its log lines) say so.
+    rerun_events = [*tap.matching(of_upload(upload_id, "pipeline.started")),
+                    *tap.matching(of_upload(upload_id, "pipeline.log_lines")), finished]
+    assert [event.run for event in rerun_events] == [2] * len(rerun_events)
 
 
 async def test_a_run_interrupted_more_times_than_allowed_is_not_run_again_on_its_own(launcher_settings, tap, pool):
@@ -74,6 +90,42 @@ async def test_a_run_interrupted_more_times_than_allowed_is_not_run_again_on_its
     assert finished.outcome == "interrupted"
     assert finished.message.endswith("It was interrupted 3 times, so it is not run again on its own: "
                                      "launch the upload again.")
+    assert not tap.matching(of_upload(upload_id, "pipeline.rerun_queued"))
+
+
+@pytest.mark.parametrize("rerun_safe", [True, False])
+async def test_a_run_whose_launcher_died_after_its_pipeline_ended_is_recorded_finished_with_its_exit_code(
+        launcher_settings, tap, pool, incoming_path, rerun_safe):
+    upload_id = new_upload_id()
+    run_id = await insert_stale_run(pool, upload_id)
+    exit_file = keep_exit_code(incoming_path, run_id, 0)
+    settings = launcher_settings(heartbeat_seconds=0.5, pipeline_command=QUICK_SUCCESS, pipeline_rerun_safe=rerun_safe)
+
+    async with running_app(build_app(settings)):
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+        await eventually(lambda: asyncio.to_thread(lambda: not exit_file.exists()),
+                         what="the exit file swept once the end was recorded")
+
+    assert (finished.run_id, finished.outcome, finished.exit_code, finished.launcher) == (
+        run_id, "succeeded", 0, "a-launcher-that-died")
+    assert finished.message == "Pipeline finished successfully: the scan was inserted."
+    assert finished.recorded_by is not None and finished.recorded_by != finished.launcher
+    assert not tap.matching(of_upload(upload_id, "pipeline.rerun_queued"))
+    rows = await pool.fetch("SELECT state, outcome, exit_code FROM launcher.runs WHERE upload_id = $1", upload_id)
+    assert [tuple(row) for row in rows] == [("succeeded", "succeeded", 0)]
+
+
+async def test_a_pipeline_killed_by_a_signal_whose_launcher_died_after_is_a_failure_naming_the_signal(
+        launcher_settings, tap, pool, incoming_path):
+    upload_id = new_upload_id()
+    run_id = await insert_stale_run(pool, upload_id)
+    keep_exit_code(incoming_path, run_id, -9)
+
+    async with running_app(build_app(launcher_settings(heartbeat_seconds=0.5, pipeline_rerun_safe=True))):
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+
+    assert (finished.outcome, finished.exit_code) == ("failed", -9)
+    assert finished.message == "The pipeline was killed by signal 9 (SIGKILL; the system may have run out of memory)."
     assert not tap.matching(of_upload(upload_id, "pipeline.rerun_queued"))
 
 

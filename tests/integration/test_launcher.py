@@ -64,7 +64,9 @@ async def test_a_granted_upload_runs_the_pipeline_streams_its_output_and_succeed
         logs = output_lines(tap, upload_id)
         numbers = [line.line_number for line in logs]
         assert numbers == list(range(1, len(logs) + 1)), numbers
-        assert all(batch.attempt == 1 for batch in tap.matching(of_upload(upload_id, "pipeline.log_lines")))
+        assert all((batch.attempt, batch.run) == (1, 1)
+                   for batch in tap.matching(of_upload(upload_id, "pipeline.log_lines")))
+        assert (started.run, finished.run) == (1, 1)  # the attempt's first run
         messages = [line.message for line in logs if not line.is_verbose]
         assert f"Upload {upload_id}: checking {path.name}" in messages
         assert "Found 3 DICOM files" in messages

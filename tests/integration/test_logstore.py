@@ -9,8 +9,14 @@ import pytest
 
 from services.common.internal_calls import SECRET_HEADER, internal_headers
 from services.common.messages import (
+    LogEntry,
+    PipelineFinished,
     PipelineLogLine,
+    PipelineLogLines,
     PipelineReported,
+    PipelineRerunQueued,
+    PipelineStarted,
+    RunOutcome,
     RuleFailure,
     UploadReceived,
     UploadRejected,
@@ -460,3 +466,41 @@ async def test_each_run_is_recorded_from_its_start_and_finish_whatever_their_ord
     assert run["command"] == ["pipeline", "scan.tgz"] and run["pid"] == 4242 and run["launcher"] == "test-launcher"
     assert (run["exit_code"], run["outcome"], run["stderr_tail"]) == (151, "failed", ["Traceback", "boom"])
     assert run["started_at"] is not None and run["ended_at"] is not None
+
+
+async def test_each_line_and_run_record_says_which_run_of_its_attempt_it_is(logstore, tap):
+    upload_id = new_upload_id()
+    first = received(upload_id)
+    ids = {"upload_id": upload_id, "attempt": 1}
+    interrupted, rerun = upload_id * 10 + 1, upload_id * 10 + 2
+    requeued = "The launcher a stopped responding. The pipeline is safe to run again: it is queued once more."
+    await publish_all(tap, [
+        first,
+        UploadValidated(**ids, scan=first.scan),
+        PipelineStarted(**ids, run_id=interrupted, run=1, command=["pipeline"], launcher="a", pid=1),
+        PipelineLogLines(**ids, run=1, lines=[LogEntry(line_number=1, message="Extracted 3 files")]),
+        PipelineRerunQueued(**ids, run_id=interrupted, run=1, next_run_id=rerun, launcher="a", message=requeued),
+        PipelineStarted(**ids, run_id=rerun, run=2, command=["pipeline"], launcher="b", pid=2),
+        PipelineLogLines(**ids, run=2, lines=[LogEntry(line_number=1, message="Extracted 3 files")]),
+        PipelineLogLine(**ids, line_number=2, message="A line from an older launcher"),
+        PipelineFinished(**ids, run_id=rerun, run=2, exit_code=0, outcome=RunOutcome.SUCCEEDED,
+                         message=FINISHED_MESSAGE, launcher="b"),
+    ])
+    await logstore.wait_for_progress(upload_id, "Success")
+
+    log = await logstore.log(upload_id)
+
+    assert [(line["run"], line["message"]) for line in log["lines"]] == [
+        (None, f"Upload received: {first.scan.file_name} (2.0 MiB) from demo."),
+        (None, "Candidate checked: CandID 300001, PSCID MTL0001, visit V1 are valid and active."),
+        (1, "Pipeline started."),
+        (1, "Extracted 3 files"),
+        (1, requeued),
+        (2, "Pipeline started."),
+        (2, "Extracted 3 files"),
+        (None, "A line from an older launcher"),
+        (2, FINISHED_MESSAGE),
+    ]
+    _, runs = await logstore.get(f"/api/v1/uploads/{upload_id}/runs")
+    assert [(run["run_id"], run["run"], run["outcome"]) for run in runs["runs"]] == [
+        (interrupted, 1, "interrupted"), (rerun, 2, "succeeded")]

@@ -96,9 +96,24 @@ def test_some_exit_codes_read_as_these_exact_words(code, expected):
     assert describe_exit_code(code) == expected
 
 
-@pytest.mark.parametrize(("code", "signal"), [(-9, 9), (-15, 15), (-2, 2)])
-def test_a_negative_code_says_which_signal_stopped_the_pipeline(code, signal):
-    assert describe_exit_code(code) == f"the pipeline was stopped by signal {signal}"
+@pytest.mark.parametrize(("code", "words"), [
+    (-9, "the pipeline was killed by signal 9 (SIGKILL; the system may have run out of memory)"),
+    (-15, "the pipeline was killed by signal 15 (SIGTERM: terminated)"),
+    (-11, "the pipeline was killed by signal 11 (SIGSEGV: segmentation fault)"),
+    (-2, "the pipeline was killed by signal 2 (SIGINT: interrupt)"),
+    (-24, "the pipeline was killed by signal 24 (SIGXCPU: CPU time limit exceeded)"),
+    (-40, "the pipeline was killed by signal 40 (real-time signal 6)"),
+    (-99, "the pipeline was killed by signal 99"),
+])
+def test_a_negative_code_says_which_signal_killed_the_pipeline_by_number_and_name(code, words):
+    assert describe_exit_code(code) == words
+
+
+def test_a_code_a_shell_returns_for_a_command_killed_by_a_signal_names_the_signal():
+    assert describe_exit_code(137) == ("the pipeline failed with an unknown exit code 137, which a shell returns "
+                                       "when its command was killed by signal 9 (SIGKILL; the system may have run "
+                                       "out of memory)")
+    assert describe_exit_code(151) == "the PatientName in the DICOM files does not match the file name"
 
 
 @pytest.mark.parametrize("code", [8, 19, 27, 99, 201, 255])

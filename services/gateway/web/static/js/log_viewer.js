@@ -1,6 +1,7 @@
 // The Log Viewer: one upload's progress, status line and log, appended live through server-sent events
 // (EventSource resumes after a reconnect from the last line it got, by Last-Event-ID), with polling of
-// the log API as the fallback when the stream cannot be had.
+// the log API as the fallback when the stream cannot be had. The first line of each pipeline run carries a
+// "run N" badge, so that the lines of an interrupted run and of its rerun are not taken for repeats.
 
 import { Unreachable, call, uploadPath } from "./api.js";
 import { FINISHED, progressLabel, time } from "./format.js";
@@ -18,6 +19,7 @@ export class LogViewer {
     this.pollTimer = null;
     this.lastLineId = 0;
     this.lastError = null; // the message of the last error line shown: a failure's cause
+    this.lastRun = null; // the run of the last line shown that a run printed
     this.attempt = null;
     this.streamFailedAt = 0;
     this.generation = 0; // bumps on every (re)open, so answers for an older view are dropped
@@ -169,6 +171,7 @@ export class LogViewer {
     const region = $("log-lines");
     region.replaceChildren();
     this.lastError = null;
+    this.lastRun = null;
     const empty = document.createElement("p");
     empty.className = "empty";
     empty.textContent = "No log lines yet.";
@@ -183,7 +186,9 @@ export class LogViewer {
     region.querySelector(".empty")?.remove();
     const atBottom = region.scrollTop + region.clientHeight >= region.scrollHeight - 4;
     for (const line of fresh) {
-      region.append(lineElement(line));
+      const startsRun = line.run != null && line.run !== this.lastRun;
+      region.append(lineElement(line, startsRun));
+      if (line.run != null) this.lastRun = line.run;
       this.lastLineId = line.line_id;
       if (line.is_error) this.lastError = line.message;
     }
@@ -192,10 +197,11 @@ export class LogViewer {
   }
 }
 
-function lineElement(line) {
+function lineElement(line, startsRun) {
   const div = document.createElement("div");
   div.className = line.is_error ? "line error" : "line";
   div.dataset.lineId = String(line.line_id);
+  if (line.run != null) div.dataset.run = String(line.run);
   const when = document.createElement("time");
   when.dateTime = line.logged_at;
   when.textContent = time(line.logged_at);
@@ -205,6 +211,14 @@ function lineElement(line) {
   const message = document.createElement("span");
   message.className = "message";
   message.textContent = line.message;
-  div.append(when, origin, message);
+  div.append(when, origin);
+  if (startsRun) {
+    const run = document.createElement("span");
+    run.className = "run";
+    run.textContent = `run ${line.run}`;
+    div.classList.add("run-start");
+    div.append(run);
+  }
+  div.append(message);
   return div;
 }
