@@ -13,15 +13,21 @@ its guard kept (services/launcher/run_exits.py).
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
+from aiohttp import web
 
 from services.common import metrics
+from services.common.app_keys import POOL, REPLICA
 from services.common.pool_listener import PoolListener
+from services.common.scan_store import DirectoryScanStore
+from services.common.settings import LauncherSettings
 from services.launcher import runs
 from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor, outcome_of
 from services.launcher.interruptions import RerunPolicy, give_up_run
+from services.launcher.pipeline_command import TemplateCommand
+from services.launcher.pod_deletion_cost import pod_deletion_cost
 from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
@@ -131,3 +137,21 @@ class LaunchSlots:
         for run, exit_code in finished:
             self._executor.finished(run, exit_code, outcome_of(exit_code))
         await self._exits.sweep(self._pool)
+
+
+def launch_slots(settings: LauncherSettings, command: TemplateCommand):
+    """The launcher's slots, as a cleanup context: started with the app, stopped (runs given their grace) at its end."""
+    async def slots_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = DirectoryScanStore(settings.incoming_path)
+        exits = RunExits(settings.incoming_path)
+        policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
+        executor = RunExecutor(app[POOL], store, exits, command, app[REPLICA], settings.heartbeat_seconds, policy,
+                               settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
+        async with pod_deletion_cost(settings.kubernetes_service_account_path) as cost:  # a no-op elsewhere
+            slots = LaunchSlots(app[POOL], executor, exits, settings.max_concurrent_runs, settings.heartbeat_seconds,
+                                policy, cost)
+            await slots.start()
+            yield
+            await slots.stop(settings.shutdown_grace_seconds)
+
+    return slots_ctx

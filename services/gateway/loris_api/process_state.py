@@ -29,7 +29,7 @@ running has ID 0.
 from datetime import datetime, timezone
 
 from services.common.api_models import RunRecord
-from services.common.exit_codes import describe_exit_code
+from services.common.exit_codes import describe_exit_code, describe_signal
 from services.gateway import uploads
 from services.gateway.uploads import UploadRecord
 
@@ -126,6 +126,8 @@ def _running_text(run: RunRecord) -> str:
 
 def _failure_text(run: RunRecord) -> str:
     task = f"MRI upload task (pid = {run.pid})" if run.pid else "MRI upload task"
+    if run.exit_code is not None and run.exit_code < 0:
+        return f"{task} failed: it was killed by {describe_signal(-run.exit_code)}."
     if run.exit_code is not None:
         return f"{task} failed: error code is {run.exit_code} ({describe_exit_code(run.exit_code)})."
     reason = _FAILURE_WITHOUT_CODE.get(run.outcome, f"its outcome is {run.outcome}")

@@ -44,6 +44,9 @@ def test_a_running_run_has_no_exit_code_nor_end_time():
     ({"exit_code": 151, "outcome": "failed"},
      "MRI upload task (pid = 24971) failed: error code is 151 (the PatientName in the DICOM files does not match "
      "the file name)."),
+    ({"exit_code": -9, "outcome": "failed"},
+     "MRI upload task (pid = 24971) failed: it was killed by signal 9 (SIGKILL; the system may have run out of "
+     "memory)."),
     ({"exit_code": None, "outcome": "not started", "pid": None},
      "MRI upload task failed: the pipeline command could not be started."),
     ({"exit_code": None, "outcome": "interrupted"},
