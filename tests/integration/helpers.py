@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import aio_pika
 import asyncpg
 
 from services.common.messages import (
@@ -18,6 +19,7 @@ from services.common.messages import (
     UserScope,
 )
 from services.common.scan_store import scan_key
+from services.common.topology import LAUNCHER_QUEUE
 from tests.support.tap import of_upload
 
 T = TypeVar("T")
@@ -104,3 +106,17 @@ async def child_pid_of(tap, upload_id: int) -> int:
     """The pid WITH_A_CHILD printed first."""
     first = await tap.wait_for(of_upload(upload_id, "pipeline.log_lines"))
     return int(first.lines[0].message.split()[-1])
+
+
+async def leave_no_launch_over(amqp_url: str, pool: asyncpg.Pool) -> None:
+    """Launch requests other test modules left in the launcher's queue, and runs a launcher of theirs queued but
+    did not start, would take the slots of a launcher started now: they are dropped."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    try:
+        channel = await connection.channel()
+        await (await channel.get_queue(LAUNCHER_QUEUE.name, ensure=False)).purge()
+    except aio_pika.exceptions.ChannelClosed:
+        pass  # not declared yet: nothing was left
+    finally:
+        await connection.close()
+    await pool.execute("UPDATE launcher.runs SET state = 'superseded' WHERE state = 'queued'")

@@ -19,16 +19,15 @@ import sys
 import time
 from pathlib import Path
 
-import aio_pika
 import pytest
 
-from services.common.topology import LAUNCHER_QUEUE
 from services.gateway.__main__ import build_app as build_gateway
 from services.gateway.openapi import openapi_document
 from services.launcher.__main__ import build_app as build_launcher
 from services.logstore.__main__ import build_app as build_logstore
 from services.validator.__main__ import build_app as build_validator
 from tests.conftest import DEMO_TOKEN
+from tests.integration.helpers import leave_no_launch_over
 from tests.support.inprocess import running_app
 
 MAX_UPLOAD_BYTES = 64 * 1024
@@ -61,28 +60,16 @@ RUN_TIMEOUT_SECONDS = 150
 
 
 @pytest.fixture
-async def gateway_url(gateway_settings, logstore_settings, validator_settings, launcher_settings, amqp_url):
+async def gateway_url(gateway_settings, logstore_settings, validator_settings, launcher_settings, amqp_url, pool):
     """The four services; auto-launch is off, so that a run starts when schemathesis launches an upload. The
     reference pipeline fails each (empty) archive at once, which lets the next upload of its name replace it."""
-    await purge_launcher_queue(amqp_url)
+    await leave_no_launch_over(amqp_url, pool)
     async with running_app(build_logstore(logstore_settings())) as logstore_url, \
             running_app(build_validator(validator_settings())), \
             running_app(build_launcher(launcher_settings(shutdown_grace_seconds=5))):
         settings = gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES, logstore_url=logstore_url, auto_launch=False)
         async with running_app(build_gateway(settings)) as url:
             yield url
-
-
-async def purge_launcher_queue(amqp_url: str) -> None:
-    """Launch requests other test modules left (no launcher ran then) would start runs here."""
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        channel = await connection.channel()
-        await (await channel.get_queue(LAUNCHER_QUEUE.name, ensure=False)).purge()
-    except aio_pika.exceptions.ChannelClosed:
-        pass  # not declared yet: nothing was left
-    finally:
-        await connection.close()
 
 
 def schemathesis_command(gateway_url: str, config_file: Path, report_dir: Path) -> list[str]:

@@ -13,16 +13,14 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-import aio_pika
 import pytest
 
 from services.common.messages import PipelineFinished, RunOutcome
 from services.common.scan_store import DirectoryScanStore, scan_key
-from services.common.topology import LAUNCHER_QUEUE
 from services.gateway.scan_retention import remove_expired_attempt_files
 from services.launcher.__main__ import build_app as build_launcher
 from tests.conftest import DEMO_TOKEN
-from tests.integration.helpers import eventually, started_event
+from tests.integration.helpers import eventually, leave_no_launch_over, started_event
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
@@ -42,13 +40,9 @@ def store(incoming_path) -> DirectoryScanStore:
 
 
 @pytest.fixture
-async def client_and_launcher(gateway_stack, launcher_settings, amqp_url, http):
+async def client_and_launcher(gateway_stack, launcher_settings, amqp_url, pool, http):
     """The gateway's stack and a launcher, which first finds no launch other tests left for it."""
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        await (await (await connection.channel()).get_queue(LAUNCHER_QUEUE.name)).purge()
-    finally:
-        await connection.close()
+    await leave_no_launch_over(amqp_url, pool)
     async with gateway_stack() as (gateway_url, _), running_app(build_launcher(launcher_settings())):
         yield UploaderClient(http, gateway_url, DEMO_TOKEN)
 

@@ -4,14 +4,12 @@ lines and its finish with the exit code in words."""
 
 import time
 
-import aio_pika
 import pytest
 
 from services.common.messages import LaunchRequested, PipelineFinished, UploadValidated
 from services.common.scan_store import DirectoryScanStore
-from services.common.topology import LAUNCHER_QUEUE
 from services.launcher.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts, wait_until_processed
+from tests.integration.helpers import eventually, leave_no_launch_over, new_upload_id, scan_facts, wait_until_processed
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
 from tests.support.tap import of_upload, output_lines
@@ -19,16 +17,7 @@ from tests.support.tap import of_upload, output_lines
 
 @pytest.fixture(scope="module", autouse=True)
 async def launcher_queue_starts_empty(amqp_url, pool):
-    """Events other test modules left for the launcher (no launcher ran then) would start runs here."""
-    connection = await aio_pika.connect_robust(amqp_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.get_queue(LAUNCHER_QUEUE.name, ensure=False)
-        await queue.purge()
-    except aio_pika.exceptions.ChannelClosed:
-        pass  # not declared yet: nothing was left
-    finally:
-        await connection.close()
+    await leave_no_launch_over(amqp_url, pool)
 
 
 def stored_scan(incoming_path, upload_id: int, patient_name: str | None = None, attempt: int = 1, **facts):

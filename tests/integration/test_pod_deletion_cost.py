@@ -6,7 +6,7 @@ and the launcher's cost is set once the API is back."""
 import pytest
 
 from services.launcher.__main__ import build_app
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from tests.integration.helpers import eventually, leave_no_launch_over, new_upload_id, scan_facts
 from tests.integration.test_launcher import finished_of, granted
 from tests.support.inprocess import running_app
 from tests.support.kubernetes_api import FakeKubernetesApi
@@ -44,8 +44,9 @@ def waiting_pipeline(folder) -> tuple[str, object]:
 
 
 async def test_a_busy_launcher_s_pod_costs_its_run_and_an_idle_one_s_nothing_even_after_the_api_was_away(
-    launcher_settings, tap, api, in_the_pod, tmp_path
+    launcher_settings, tap, api, in_the_pod, tmp_path, amqp_url, pool
 ):
+    await leave_no_launch_over(amqp_url, pool)
     upload_id = new_upload_id()
     command, release = waiting_pipeline(tmp_path)
     settings = launcher_settings(pipeline_command=command, kubernetes_service_account_path=in_the_pod)

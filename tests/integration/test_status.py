@@ -15,12 +15,12 @@ from services.common.app_keys import REPLICA
 from services.common.broker import message_from_body
 from services.common.messages import LaunchRequested
 from services.common.scope import ADMIN, ALL_SITES
-from services.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, LAUNCHER_QUEUE, QUEUE_NAMES
+from services.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QUEUE_NAMES
 from services.gateway.status import BROKER_SECONDS, count_queues
 from services.gateway.users import save_user, set_password
 from services.launcher.__main__ import build_app as build_launcher
 from tests.conftest import NO_PERMISSION_TOKEN
-from tests.integration.helpers import eventually, new_upload_id, scan_facts
+from tests.integration.helpers import eventually, leave_no_launch_over, new_upload_id, scan_facts
 from tests.support.inprocess import running_app
 from tests.support.stack import free_port
 
@@ -115,8 +115,8 @@ async def test_a_dead_letter_is_counted_and_the_replay_sends_it_back_to_the_queu
 
 
 async def test_a_launcher_running_shows_with_its_runs_in_flight_and_goes_when_it_stops(
-        gateway, http, operator, launcher_settings, tap, incoming_path, broker):
-    await (await broker.get_queue(LAUNCHER_QUEUE.name)).purge()  # requests other modules left would take the slot
+        gateway, http, operator, launcher_settings, tap, incoming_path, amqp_url, pool):
+    await leave_no_launch_over(amqp_url, pool)
     launcher = build_launcher(launcher_settings(pipeline_command=SLEEPING_PIPELINE, shutdown_grace_seconds=0))
 
     async with running_app(launcher):
