@@ -24,9 +24,10 @@ from services.gateway.sign_in_refusals import SignInBusy
 
 log = logging.getLogger(__name__)
 
-# 0 is the usual priority, 19 the lowest: the hashing threads (and argon2's own threads, which inherit it)
-# get a small share of a busy CPU.
-HASHING_NICENESS = 10
+# The lowest priority (0 is the usual): on a busy CPU the hashing threads (and argon2's own threads, which
+# inherit it) get a small share, yet still a share. At 10, a flood of sign-ins left an upload beside it less than
+# half its speed now and then on 2 cores (argon2 runs 4 threads of its own per hash).
+HASHING_NICENESS = 19
 
 
 class PasswordChecks:
