@@ -52,7 +52,6 @@ from services.launcher.output_batches import OutputBatches
 from services.launcher.output_budget import stderr_tail_line
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
 from services.launcher.pipeline_command import PipelineCommand
-from services.launcher.pipeline_reports import read_report
 from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
@@ -238,13 +237,7 @@ class RunExecutor:
             line = classify(readable(raw), from_stderr)
             if from_stderr:
                 stderr_tail.append(stderr_tail_line(line.message))
-            report = read_report(line.message) if line.is_report else None
-            if report is None:
-                await batches.add(line)
-            elif report.file is not None:
-                await batches.add_file(report.file, report.line)
-            else:
-                await batches.add_report(report.fields, report.line)
+            await batches.add_output(line)
 
     async def _write_events(self, events: list[Event]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():

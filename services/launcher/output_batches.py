@@ -31,6 +31,7 @@ from services.common.messages import (
 )
 from services.launcher.output_budget import json_size
 from services.launcher.output_lines import OutputLine
+from services.launcher.pipeline_reports import read_report
 
 MAX_LINES = 1000
 MAX_BYTES = 1024**2
@@ -55,6 +56,17 @@ class OutputBatches:
         self._report: dict = {}
         self._one_write_at_a_time = asyncio.Lock()  # FIFO: batches are written in the order they were cut
         self._output_ended = asyncio.Event()
+
+    async def add_output(self, line: OutputLine) -> None:
+        """A line the pipeline printed: a report (of a file, or of the run's fields, with its line in words), or
+        a log line as it is."""
+        report = read_report(line.message) if line.is_report else None
+        if report is None:
+            await self.add(line)
+        elif report.file is not None:
+            await self.add_file(report.file, report.line)
+        else:
+            await self.add_report(report.fields, report.line)
 
     async def add(self, line: OutputLine) -> None:
         self._waiting.append(LogEntry(line_number=next(self._numbers), message=line.message,

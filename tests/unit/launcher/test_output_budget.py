@@ -14,7 +14,6 @@ from services.launcher.output_budget import (
     MAX_EVENT_BYTES, MAX_LINE_BYTES, STDERR_TAIL_LINE_BYTES, cut_to_fit, json_size, stderr_tail_line,
 )
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify
-from services.launcher.pipeline_reports import read_report
 
 MARKER = re.compile(r"… \[cut: ([\d,]+) more bytes\]$")
 
@@ -89,14 +88,7 @@ async def test_no_event_made_of_the_worst_output_passes_the_event_budget():
               (almost_a_batch, False), (file_report, False), (tarchive_report, False), ("ordinary line", False)] * 3
     batches = OutputBatches(1, 1, 1, write)
     for text, from_stderr in output:
-        line = classify(text, from_stderr)
-        report = read_report(line.message) if line.is_report else None
-        if report is None:
-            await batches.add(line)
-        elif report.file is not None:
-            await batches.add_file(report.file, report.line)
-        else:
-            await batches.add_report(report.fields, report.line)
+        await batches.add_output(classify(text, from_stderr))
     await batches.flush()
     tail = [stderr_tail_line(classify(CONTROL_CHARACTERS, from_stderr=True).message)] * STDERR_TAIL_LINES
     events.append(PipelineFinished(upload_id=1, attempt=1, run_id=1, exit_code=1, outcome=RunOutcome.FAILED,
