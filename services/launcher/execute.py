@@ -32,11 +32,9 @@ import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from services.common.db import TRANSIENT_DB_ERRORS
-from services.common.exit_codes import describe_exit_code, describe_signal
 from services.common.log_context import about
 from services.common.messages import (
     Event,
-    PipelineFinished,
     PipelineFinishedLate,
     PipelineStarted,
     RunOutcome,
@@ -52,6 +50,7 @@ from services.launcher.output_batches import OutputBatches
 from services.launcher.output_budget import stderr_tail_line
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
 from services.launcher.pipeline_command import PipelineCommand
+from services.launcher.run_ends import announce_finish, finish_message, outcome_of
 from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
@@ -283,7 +282,7 @@ class RunExecutor:
     async def _record_finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome,
                              stderr_tail: list[str], message: str) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await _announce_finish(conn, run, self._owner, exit_code, outcome, message, stderr_tail):
+            if not await announce_finish(conn, run, self._owner, exit_code, outcome, message, stderr_tail):
                 await self._record_late_finish(conn, run, exit_code)
                 return False
         return True
@@ -296,7 +295,7 @@ class RunExecutor:
         exit_code = await self._exits.read(run.run_id)
         if exit_code is None:
             return None
-        recorded = await _announce_finish(conn, run, launcher, exit_code, outcome_of(exit_code),
+        recorded = await announce_finish(conn, run, launcher, exit_code, outcome_of(exit_code),
                                           finish_message(exit_code), [], recorded_by=self._owner)
         return exit_code if recorded else None
 
@@ -347,32 +346,6 @@ def _first(error: BaseException, kind: type[BaseException]) -> BaseException | N
 def _minutes(seconds: float | None) -> str:
     minutes = (seconds or 0) / 60
     return "1 minute" if minutes == 1 else f"{minutes:g} minutes"
-
-
-async def _announce_finish(conn: asyncpg.Connection, run: runs.Run, launcher: str, exit_code: int | None,
-                           outcome: RunOutcome, message: str, stderr_tail: list[str],
-                           recorded_by: str | None = None) -> bool:
-    """Record the end of a run still running under `launcher` and announce it; False if it was not."""
-    if not await runs.finish_run(conn, run.run_id, launcher, exit_code, outcome):
-        return False
-    await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
-        upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
-        exit_code=exit_code, outcome=outcome, message=message, launcher=launcher, stderr_tail=stderr_tail,
-        recorded_by=recorded_by,
-    ))
-    return True
-
-
-def outcome_of(exit_code: int) -> RunOutcome:
-    return RunOutcome.SUCCEEDED if exit_code == 0 else RunOutcome.FAILED
-
-
-def finish_message(exit_code: int) -> str:
-    if exit_code == 0:
-        return "Pipeline finished successfully: the scan was inserted."
-    if exit_code < 0:
-        return f"The pipeline was killed by {describe_signal(-exit_code)}."
-    return f"Pipeline failed with exit code {exit_code}: {describe_exit_code(exit_code)}."
 
 
 async def terminate(process: asyncio.subprocess.Process, kill_after: float = KILL_AFTER_SECONDS) -> None:

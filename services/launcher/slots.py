@@ -24,10 +24,11 @@ from services.common.pool_listener import PoolListener
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.launcher import runs
-from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor, outcome_of
+from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.pod_deletion_cost import pod_deletion_cost
+from services.launcher.run_ends import outcome_of
 from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
