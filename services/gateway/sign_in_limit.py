@@ -41,7 +41,7 @@ ADDRESS_LOCK_SPACE = 6
 class SignInLimit:
     max_failures: int
     window_seconds: float
-    max_failures_per_address: int = 30
+    max_failures_per_address: int
 
     @classmethod
     def of(cls, settings: GatewaySettings) -> "SignInLimit":
