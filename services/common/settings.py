@@ -8,10 +8,20 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "UPLOADER_"
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+# A setting that is a list, written in its variable as comma-separated values ("a, b"); empty: none.
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class ServiceSettings(BaseSettings):
@@ -60,7 +70,7 @@ class GatewaySettings(ServiceSettings):
     sign_in_checks_at_once: int = Field(default=2, ge=1)
     # Reverse proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the client;
     # from anyone else the header is ignored.
-    trusted_proxies: Annotated[list[str], NoDecode] = []
+    trusted_proxies: CommaSeparated = ()
     # RabbitMQ's management API, for the message rates on the status page. Its user and password are those of
     # amqp_url unless the URL gives its own (http://user:password@host:15672); the vhost is always amqp_url's.
     rabbitmq_management_url: str = "http://127.0.0.1:15672"
@@ -70,14 +80,12 @@ class GatewaySettings(ServiceSettings):
     # How long the answer to an upload's Idempotency-Key is kept; an older key is treated as new.
     idempotency_key_hours: float = Field(default=24.0, gt=0)
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies")
     @classmethod
-    def _comma_separated_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [proxy.strip() for proxy in value.split(",") if proxy.strip()]
-        for proxy in value:
+    def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
             ip_network(proxy, strict=False)  # a ValueError names the bad one
-        return value
+        return proxies
 
 
 class ValidatorSettings(ServiceSettings):
@@ -92,7 +100,7 @@ class LauncherSettings(ServiceSettings):
     pipeline_profile: str = "prod"  # the command's {profile}: LORIS-MRI's configuration file
     # Names of variables the pipeline gets from the launcher's environment, comma-separated, beyond the few it
     # always gets (services/launcher/pipeline_environment.py): what a site's LORIS-MRI needs.
-    pipeline_environment: Annotated[tuple[str, ...], NoDecode] = ()
+    pipeline_environment: CommaSeparated = ()
     # The command's {output_dir} is this folder's <upload id>: what the reference pipeline keeps (NIfTI, summary).
     pipeline_output_path: Path = Path("var/output")
     # After Success the scan leaves the incoming path, unless this keeps it (a Failure's always stays).
@@ -108,13 +116,6 @@ class LauncherSettings(ServiceSettings):
     # In Kubernetes: the pod's service account (its token and the API's CA), with which the launcher keeps
     # its pod's deletion cost at its runs in flight (services/launcher/pod_deletion_cost.py).
     kubernetes_service_account_path: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-
-    @field_validator("pipeline_environment", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
 
     @property
     def rerun_safe(self) -> bool:

@@ -14,7 +14,7 @@ from aiohttp import web
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
 
-def trusted_networks(proxies: list[str]) -> Networks:
+def trusted_networks(proxies: tuple[str, ...] | list[str]) -> Networks:
     """The networks of UPLOADER_TRUSTED_PROXIES (addresses or CIDR blocks); raises ValueError on a bad one."""
     return tuple(ip_network(proxy, strict=False) for proxy in proxies)
 

@@ -296,7 +296,7 @@ class RunExecutor:
         if exit_code is None:
             return None
         recorded = await announce_finish(conn, run, launcher, exit_code, outcome_of(exit_code),
-                                          finish_message(exit_code), [], recorded_by=self._owner)
+                                          self._finish_message(run, exit_code), [], recorded_by=self._owner)
         return exit_code if recorded else None
 
     async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:

@@ -25,7 +25,7 @@ def test_the_limit_is_five_failures_a_minute_per_user_and_30_per_address_and_a_s
     assert SignInLimit.of(settings) == SignInLimit(max_failures=5, window_seconds=60, max_failures_per_address=30)
     assert settings.session_hours == 12
     assert settings.sign_in_checks_at_once == 2
-    assert settings.trusted_proxies == []
+    assert settings.trusted_proxies == ()
 
 
 def test_the_limit_is_read_from_the_environment(monkeypatch):
@@ -41,7 +41,7 @@ def test_the_limit_is_read_from_the_environment(monkeypatch):
     assert SignInLimit.of(settings) == SignInLimit(max_failures=3, window_seconds=300, max_failures_per_address=12)
     assert settings.session_hours == 8
     assert settings.sign_in_checks_at_once == 4
-    assert settings.trusted_proxies == ["10.0.0.0/8", "192.0.2.7"]
+    assert settings.trusted_proxies == ("10.0.0.0/8", "192.0.2.7")
 
 
 def test_a_trusted_proxy_that_is_not_an_address_is_refused_by_name(monkeypatch):
