@@ -1,7 +1,7 @@
 """Settings read from environment variables, all under one prefix: UPLOADER_.
 
 Each service has one settings class; the fields every service needs live in
-the base class. The README's configuration table lists every variable.
+the base class. docs/configuration.md's table lists every variable.
 """
 
 from ipaddress import ip_network
