@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices
-from pydantic_settings import BaseSettings
+
+from services.common import settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -27,42 +27,10 @@ SETTING_NAME = re.compile(r"\bUPLOADER_[A-Z0-9_]*")
 
 
 def known_setting_names() -> set[str]:
-    """Every UPLOADER_* variable the project knows: those of its settings classes, and those its scripts,
-    deployment files and tests read."""
-    return settings_class_names() | names_written_in(files_that_read_settings())
-
-
-def settings_class_names() -> set[str]:
-    import pipeline.settings
-    import services.common.settings
-
-    names = set()
-    for module in (services.common.settings, pipeline.settings):
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, BaseSettings) and value is not BaseSettings:
-                names |= variable_names(value)
-    return names
-
-
-def variable_names(settings_class: type[BaseSettings]) -> set[str]:
-    """The variables a settings class reads: its prefix and each field's name, or the field's alias."""
-    prefix = settings_class.model_config.get("env_prefix", "")
-    names = set()
-    for field_name, field in settings_class.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, str):
-            names.add(alias.upper())
-        elif isinstance(alias, AliasChoices):
-            names.update(choice.upper() for choice in alias.choices if isinstance(choice, str))
-        else:
-            names.add((prefix + field_name).upper())
-    return names
-
-
-def files_that_read_settings() -> list[Path]:
-    scripts = [*(ROOT / "scripts").glob("*.sh"), *(ROOT / "scripts").glob("*.py"), ROOT / "Procfile"]
-    trees = [*(ROOT / "deploy").rglob("*"), *(ROOT / "tests").rglob("*")]
-    return [path for path in scripts + trees if path.is_file() and path != Path(__file__).resolve()]
+    """Every UPLOADER_* variable the project knows: the rows of the generated settings table (every settings
+    class, the scripts' own included), and the knobs the tests read (tests/)."""
+    test_files = [path for path in (ROOT / "tests").rglob("*") if path.is_file() and path != Path(__file__).resolve()]
+    return {row.variable for row in settings_table.rows()} | names_written_in(test_files)
 
 
 def names_written_in(paths: list[Path]) -> set[str]:
