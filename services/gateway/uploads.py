@@ -40,8 +40,8 @@ from services.common.messages import (
 from services.common.outbox import add_to_outbox
 from services.common.progress import LAUNCH_RANK_STEP, Progress, progress_after, rank_of, rank_of_type
 from services.common.scope import visible_to_sql
+from services.gateway.schema import SCHEMA
 
-SCHEMA = "gateway"
 # An upload's state is the type of the last event that moved it.
 RECEIVED = EventType.UPLOAD_RECEIVED
 VALIDATED = EventType.UPLOAD_VALIDATED
