@@ -51,17 +51,22 @@ class Event(BaseModel):
     version: Literal[1] = SCHEMA_VERSION
 
 
-class ScanFacts(BaseModel):
-    """What every later step needs to know about the scan of one attempt."""
+class ScanIdentity(BaseModel):
+    """Whose scan it is: a candidate's visit, or a phantom."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    file_name: str
-    scan_key: str
     candid: str | None = None
     pscid: str | None = None
     visit_label: str | None = None
     is_phantom: bool = False
+
+
+class ScanFacts(ScanIdentity):
+    """What every later step needs to know about the scan of one attempt."""
+
+    file_name: str
+    scan_key: str
     # The alias of the candidate's site; none for a phantom, or until the validator found it.
     site: str | None = None
 
@@ -318,19 +323,13 @@ AnyEvent = Annotated[
 _any_event = TypeAdapter(AnyEvent)
 
 
-class RuleCheckRequest(BaseModel):
+class RuleCheckRequest(ScanIdentity):
     """Asked of the validator (request/reply) before an upload's bytes are sent, and by the pre-flight.
 
     With purpose "visit_access", only whether the user may reach the candidate and visit is checked
     (they exist, and the candidate's site is the user's): the LORIS API asks it of a URL."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     purpose: Literal["upload", "visit_access"] = "upload"
-    candid: str | None = None
-    pscid: str | None = None
-    visit_label: str | None = None
-    is_phantom: bool = False
     file_name: str | None = None
     scope: UserScope
 
