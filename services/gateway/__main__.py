@@ -20,9 +20,10 @@ from services.gateway.logstore_proxy import with_logstore_client
 from services.gateway.password_checks import with_password_checks
 from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.routes import setup_routes
+from services.gateway.schema import SCHEMA
 from services.gateway.scan_retention import with_scan_retention
 from services.gateway.token_cache import TOKEN_CACHE, TokenCache
-from services.gateway.uploads import SCHEMA, advance_state
+from services.gateway.uploads import advance_state
 
 
 def build_app(settings: GatewaySettings) -> web.Application:

@@ -25,6 +25,7 @@ from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway import idempotency, uploads
 from services.gateway.checked_file import CheckedFile, refused
 from services.gateway.multipart_file import IncompletePart, stream_part_body
+from services.gateway.schema import SCHEMA
 from services.gateway.upload_rules import (
     UploadRefused,
     judge,
@@ -37,7 +38,6 @@ from services.gateway.users import User
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "gateway"
 CHUNK_BYTES = 1024**2
 MULTIPART_SLACK_BYTES = 64 * 1024
 
