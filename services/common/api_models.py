@@ -191,6 +191,7 @@ class LogLine(BaseModel):
 
 class LogPage(BaseModel):
     upload_id: int
+    attempt: int = Field(description="the attempt whose log this is: the upload's current one")
     progress: Progress
     status: str = Field(description="the status line shown under the log")
     mode: Literal["summary", "detailed"]

@@ -75,6 +75,7 @@ async def show_log(request: web.Request) -> web.Response:
         lines, more = await queries.get_log_lines(conn, upload_id, upload.attempt, query)
     page = {  # a LogPage
         "upload_id": upload_id,
+        "attempt": upload.attempt,
         "progress": upload.progress,
         "status": STATUS_LINES[upload.progress],
         "mode": query.mode,

@@ -21,6 +21,7 @@ export class LogViewer {
     this.lastError = null; // the message of the last error line shown: a failure's cause
     this.lastRun = null; // the run of the last line shown that a run printed
     this.attempt = null;
+    this.awaited = null; // { uploadId, attempt } an upload's answer named, which the log may not know yet
     this.streamFailedAt = 0;
     this.generation = 0; // bumps on every (re)open, so answers for an older view are dropped
     for (const radio of document.querySelectorAll("input[name=log-mode]")) {
@@ -30,6 +31,18 @@ export class LogViewer {
 
   mode() {
     return document.querySelector("input[name=log-mode]:checked").value;
+  }
+
+  /** An upload was just answered: its log is that attempt's, though the logstore may not have recorded it yet
+   * (after an overwrite, it still holds the replaced attempt's finished log for a moment). */
+  awaitAttempt(uploadId, attempt) {
+    this.awaited = { uploadId, attempt };
+    if (uploadId === this.uploadId) this.close(); // the next open() starts afresh
+  }
+
+  /** Whether the log shown is of an attempt older than the one awaited: then it is not over yet. */
+  behind(attempt) {
+    return this.awaited !== null && this.awaited.uploadId === this.uploadId && attempt < this.awaited.attempt;
   }
 
   async open(uploadId, force = false) {
@@ -96,8 +109,12 @@ export class LogViewer {
     });
     stream.addEventListener("end", (event) => {
       const data = JSON.parse(event.data);
-      this.showProgress(data.progress, data.status);
       stream.close();
+      if (this.behind(this.attempt)) {
+        this.pollTimer = setTimeout(() => generation === this.generation && this.follow(generation), POLL_SECONDS * 1000);
+        return;
+      }
+      this.showProgress(data.progress, data.status);
     });
     stream.addEventListener("error", () => {
       if (generation !== this.generation) return;
@@ -129,10 +146,16 @@ export class LogViewer {
       const page = await call("GET", `${uploadPath(this.uploadId, "/log")}?${params}`);
       if (generation !== this.generation) return;
       $("log-connection").textContent = "";
+      if (this.attempt !== null && page.attempt !== this.attempt) {
+        this.lastLineId = 0;
+        this.showLines([]);
+        more = true; // the new attempt's lines from its first, at once
+      }
+      this.attempt = page.attempt;
       this.addLines(page.lines);
       this.showProgress(page.progress, page.status);
-      more = page.more;
-      finished = FINISHED.has(page.progress) && !more;
+      more = more || page.more;
+      finished = FINISHED.has(page.progress) && !more && !this.behind(page.attempt);
     } catch (error) {
       if (generation !== this.generation) return;
       $("log-connection").textContent = error instanceof Unreachable ? UNREACHABLE : error.message;

@@ -95,8 +95,11 @@ function enter(answer) {
   }
   if (answer.may_use_uploader) {
     browse = browse || new Browse((uploadId) => { location.hash = `#/log/${uploadId}`; });
-    upload = upload || new UploadForm(answer.max_upload_bytes, (uploadId) => { location.hash = `#/log/${uploadId}`; });
     logViewer = logViewer || new LogViewer();
+    upload = upload || new UploadForm(answer.max_upload_bytes, (uploadId, attempt) => {
+      logViewer.awaitAttempt(uploadId, attempt);
+      location.hash = `#/log/${uploadId}`;
+    });
   }
   if (isOperator(answer)) statusView = statusView || new StatusView();
   // An operator without an uploader permission sees the Status tab only.

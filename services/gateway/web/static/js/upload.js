@@ -239,7 +239,7 @@ export class UploadForm {
       $("upload-check-status").textContent = "";
       this.showCandidateFields();
       $("upload-result").textContent = `Uploaded ${body.file_name} as upload ${body.upload_id}.`;
-      this.openLog(body.upload_id);
+      this.openLog(body.upload_id, body.attempt);
       return;
     }
     const error = new ApiError(request.status, body);
