@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.common import settings_table
+from services.common.messages import EventType
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -130,3 +131,9 @@ def test_every_uploader_variable_written_is_a_known_setting(page):
     unknown = {name for name in written
                if name not in known and not (name.endswith("_") and any(k.startswith(name) for k in known))}
     assert unknown == set(), f"{page.name} names UPLOADER_ variables no setting, script or test reads"
+
+
+def test_the_readmes_event_table_has_one_row_per_event_type():
+    section = (ROOT / "README.md").read_text().split("### The events", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z_.]+)` \|", section, re.MULTILINE)
+    assert sorted(rows) == sorted(EventType), "README.md's event table and EventType (messages.py) differ"
