@@ -8,8 +8,8 @@ from services.common.api_models import CancelAccepted
 from services.common.http_errors import error_response
 from services.common.request_parsing import Refusal
 from services.gateway import uploads
+from services.gateway.auth.users import User
 from services.gateway.upload_visibility import visible_upload
-from services.gateway.users import User
 
 
 async def request_cancel(pool: asyncpg.Pool, upload_id: int, user: User) -> CancelAccepted:

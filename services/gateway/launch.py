@@ -13,8 +13,8 @@ from services.common.http_errors import error_response
 from services.common.progress import Progress
 from services.common.request_parsing import Refusal
 from services.gateway import uploads
+from services.gateway.auth.users import User
 from services.gateway.upload_visibility import visible_upload
-from services.gateway.users import User
 
 _WHY_NOT = {
     uploads.REJECTED: "it was rejected by the upload rules; correct them and upload it again",

@@ -9,7 +9,7 @@ from services.common.db import open_pool
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
-from services.gateway.users import save_user, set_password
+from services.gateway.auth.users import save_user, set_password
 
 DEMO_USERNAME = "demo"
 DEMO_SITES = ["MTL", "OTT"]

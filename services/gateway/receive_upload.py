@@ -23,6 +23,7 @@ from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway import idempotency, uploads
+from services.gateway.auth.users import User
 from services.gateway.checked_file import CheckedFile, refused
 from services.gateway.multipart_file import IncompletePart, stream_part_body
 from services.gateway.upload_rules import (
@@ -33,7 +34,6 @@ from services.gateway.upload_rules import (
     scan_fields,
     too_large,
 )
-from services.gateway.users import User
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from services.common.broker import BROKER_ERRORS
 from services.common.dead_letters import go_through
 from services.common.http_errors import error_response, model_response
 from services.common.topology import DEAD_LETTER_QUEUE, QUEUE_NAMES
-from services.gateway.auth import USER
+from services.gateway.auth.middleware import USER
 from services.gateway.rabbitmq_management import MANAGEMENT, ManagementUnavailable, QueueRates
 from services.gateway.status_models import (DeadLettersReplayed, LauncherStatus, OutboxStatus, QueueStatus,
                                             SystemStatus)

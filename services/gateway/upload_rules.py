@@ -23,8 +23,8 @@ from services.common.scope import may_see
 from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
 from services.gateway import uploads
+from services.gateway.auth.users import User
 from services.gateway.file_rules import is_safe_name
-from services.gateway.users import User
 
 log = logging.getLogger(__name__)
 

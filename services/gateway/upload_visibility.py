@@ -6,7 +6,7 @@ from services.common.http_errors import error_response
 from services.common.request_parsing import Refusal
 from services.common.scope import may_see
 from services.gateway import uploads
-from services.gateway.users import User
+from services.gateway.auth.users import User
 
 
 def unknown_upload(upload_id: int) -> Refusal:

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.gateway.users import save_user
+from services.gateway.auth.users import save_user
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from services.common.api_models import MAX_ID
 from services.common.app_keys import POOL
-from services.gateway.auth import USER
+from services.gateway.auth.middleware import USER
 from services.gateway.launch import request_launch
 from services.gateway.loris_api.answers import dicoms_answer, launch_answer, mri_uploads_answer
 from services.gateway.loris_api.error_middleware import loris_errors

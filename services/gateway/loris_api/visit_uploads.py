@@ -16,9 +16,9 @@ from services.common.api_models import RunList, RunRecord, UploadPage
 from services.common.request_parsing import is_plain_text
 from services.common.scope import may_see, visible_to_sql
 from services.gateway import uploads
+from services.gateway.auth.users import User
 from services.gateway.logstore_proxy import logstore_json
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.users import User
 
 _LOGSTORE_PAGE_SIZE = 500
 
