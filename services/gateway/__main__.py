@@ -21,8 +21,8 @@ from services.gateway.log_stream import with_log_streams
 from services.gateway.logstore_proxy import with_logstore_client
 from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.routes import setup_routes
-from services.gateway.scan_retention import with_scan_retention
-from services.gateway.uploads import SCHEMA, advance_state
+from services.gateway.uploads.records import SCHEMA, advance_state
+from services.gateway.uploads.scan_retention import with_scan_retention
 
 
 def build_app(settings: GatewaySettings) -> web.Application:

@@ -24,8 +24,8 @@ from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.gateway.auth.middleware import USER
 from services.gateway.fresh_upload import fresh_summary
-from services.gateway.upload_visibility import visible_upload
-from services.gateway.uploads import UploadRecord
+from services.gateway.uploads.records import UploadRecord
+from services.gateway.uploads.visibility import visible_upload
 
 log = logging.getLogger(__name__)
 

@@ -253,7 +253,7 @@ async def test_concurrent_requests_with_one_key_make_one_upload_and_get_the_same
     recorded; released, the first finds the second's answer when it records, discards its own copy and
     gives that answer again. Both passed the check before the file; the lock and the check in the recording
     transaction are what make it one upload."""
-    caplog.set_level(logging.INFO, logger="services.gateway.idempotency")
+    caplog.set_level(logging.INFO, logger="services.gateway.uploads.idempotency")
     path, key = archive(padding=HELD_PADDING), new_key()
     held = HeldBody(path, FIELDS)
     first_task = asyncio.create_task(_answer(held.post(http, gateway_url, key)))

@@ -35,7 +35,7 @@ from aiohttp import web
 from services.common import metrics
 from services.common.retention import with_pruning
 from services.common.scan_store import ScanStore
-from services.gateway.uploads import FINISHED, REJECTED
+from services.gateway.uploads.records import FINISHED, REJECTED
 
 log = logging.getLogger(__name__)
 
