@@ -8,11 +8,11 @@ from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway.auth.middleware import USER
 from services.gateway.auth.session_routes import delete_session, get_session, post_session
-from services.gateway.file_report import download_report
-from services.gateway.log_stream import stream_log
-from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.loris_api.routes import setup_loris_routes
 from services.gateway.openapi import openapi_document
+from services.gateway.reads.file_report_proxy import download_report
+from services.gateway.reads.log_stream_proxy import stream_log
+from services.gateway.reads.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.status import get_status, post_replay
 from services.gateway.uploads import idempotency
 from services.gateway.uploads.cancel import request_cancel

@@ -16,8 +16,8 @@ from services.common.api_models import RunList, RunRecord, UploadPage
 from services.common.request_parsing import is_plain_text
 from services.common.scope import may_see, visible_to_sql
 from services.gateway.auth.users import User
-from services.gateway.logstore_proxy import logstore_json
 from services.gateway.loris_api.errors import LorisError
+from services.gateway.reads.logstore_proxy import logstore_json
 from services.gateway.uploads import records
 
 _LOGSTORE_PAGE_SIZE = 500

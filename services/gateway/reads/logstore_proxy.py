@@ -23,7 +23,7 @@ from services.common.internal_calls import internal_headers
 from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.gateway.auth.middleware import USER
-from services.gateway.fresh_upload import fresh_summary
+from services.gateway.reads.fresh_upload import fresh_summary
 from services.gateway.uploads.records import UploadRecord
 from services.gateway.uploads.visibility import visible_upload
 
