@@ -17,10 +17,10 @@ from services.common.topology import GATEWAY_QUEUE
 from services.gateway.auth.middleware import SlashMergingRouter, require_uploader_user
 from services.gateway.auth.password_checks import with_password_checks
 from services.gateway.auth.token_cache import TOKEN_CACHE, TokenCache
-from services.gateway.rabbitmq_management import with_rabbitmq_management
 from services.gateway.reads.log_stream_proxy import with_log_streams
 from services.gateway.reads.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
+from services.gateway.status.rabbitmq_management import with_rabbitmq_management
 from services.gateway.uploads.records import SCHEMA, advance_state
 from services.gateway.uploads.scan_retention import with_scan_retention
 

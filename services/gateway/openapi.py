@@ -33,7 +33,7 @@ from services.common.messages import FileOutcome
 from services.common.scope import ADMIN
 from services.gateway.auth.session_models import SessionInfo, SignIn
 from services.gateway.auth.web_sessions import COOKIE_NAME, CSRF_HEADER
-from services.gateway.status_models import DeadLettersReplayed, SystemStatus
+from services.gateway.status.status_models import DeadLettersReplayed, SystemStatus
 from services.gateway.uploads import idempotency
 
 REF = "#/components/schemas/{model}"

@@ -13,7 +13,7 @@ from services.gateway.openapi import openapi_document
 from services.gateway.reads.file_report_proxy import download_report
 from services.gateway.reads.log_stream_proxy import stream_log
 from services.gateway.reads.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
-from services.gateway.status import get_status, post_replay
+from services.gateway.status.system_status import get_status, post_replay
 from services.gateway.uploads import idempotency
 from services.gateway.uploads.cancel import request_cancel
 from services.gateway.uploads.form import read_upload_form
