@@ -1,5 +1,5 @@
 """Create the demo user with every uploader permission (the status page's too) and both demo sites (idempotent):
-UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.load_demo"""
+UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.admin.demo_user"""
 
 import asyncio
 import os
