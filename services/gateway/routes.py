@@ -22,7 +22,7 @@ from services.gateway.uploads.preflight import check_upload
 from services.gateway.uploads.receive_upload import accept_upload, refuse_declared_oversize
 from services.gateway.uploads.upload_metrics import counted_upload
 from services.gateway.uploads.upload_rules import UploadRefused, refusal_response
-from services.gateway.web_page import setup_web_page
+from services.gateway.web.page import setup_web_page
 
 
 def setup_routes(app: web.Application) -> None:
