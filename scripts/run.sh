@@ -70,7 +70,7 @@ export_secrets() {
 
 load_demo_data() {
     say "loading demo data"
-    "$PYTHON" -m services.validator.load_demo
+    "$PYTHON" -m services.validator.demo_registry
     "$PYTHON" -m services.gateway.admin.demo_user
 }
 
