@@ -54,9 +54,19 @@ class ArchiveLimits(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="UPLOADER_ARCHIVE_")
 
-    max_members: int = Field(default=100_000, ge=1)
-    max_unpacked_bytes: int = Field(default=200 * 1024**3, ge=1)
-    max_ratio: float = Field(default=100.0, gt=1)
+    max_members: int = Field(
+        default=100_000, ge=1,
+        description="the reference pipeline refuses an archive with more entries (exit 60), before it extracts "
+                    "anything")
+    max_unpacked_bytes: int = Field(
+        default=200 * 1024**3, ge=1,
+        description="the reference pipeline refuses an archive that would unpack to more bytes (exit 60)")
+    max_ratio: float = Field(
+        default=100.0, gt=1,
+        description="the reference pipeline refuses an archive that would unpack to more than this many times its "
+                    "size (exit 60; checked above 64 MiB unpacked): an archive bomb. The pipeline extracts only "
+                    "regular files and folders (a link, a device or a FIFO is refused and named) and only inside "
+                    "its work directory")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 import difflib
 from typing import Annotated
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydicom.datadict import keyword_dict
 
@@ -44,14 +44,19 @@ DEFAULT_IDENTIFYING_TAGS = (
 
 
 class PipelineSettings(BaseSettings):
-    """UPLOADER_IDENTIFYING_TAGS: DICOM keywords, comma-separated, that must be empty or absent in every file.
-    UPLOADER_DCM2NIIX: the dcm2niix program (a path or a name on PATH); empty: the one next to Python's, or PATH's.
-    """
-
     model_config = SettingsConfigDict(env_prefix="UPLOADER_")
 
-    identifying_tags: Annotated[tuple[str, ...], NoDecode] = DEFAULT_IDENTIFYING_TAGS
-    dcm2niix: str = ""
+    identifying_tags: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_IDENTIFYING_TAGS,
+        description="DICOM keywords, comma-separated, that must be empty or absent in every file (top-level "
+                    "attributes); empty: none is checked. An unknown keyword fails the run with exit 25 and a "
+                    "\"did you mean\". The default: the tags of DICOM PS3.15's basic confidentiality profile that "
+                    "name or locate a person; InstitutionName is left out (most scans carry it; it names a place, "
+                    "not a person)")
+    dcm2niix: str = Field(
+        default="",
+        description="the dcm2niix program, a path or a name on PATH; empty: the `dcm2niix` next to the pipeline's "
+                    "Python (the venv's), else PATH's. One that cannot be run fails the run with exit 25")
 
     @field_validator("identifying_tags", mode="before")
     @classmethod

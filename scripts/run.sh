@@ -7,7 +7,7 @@
 #
 # Validators and launchers answer /readyz on ports from UPLOADER_REPLICA_BASE_PORT (default 9000):
 # validators 9000, 9001, ...; launchers 9100, 9101, ... Any UPLOADER_* variable already set wins
-# over the defaults below.
+# over what this script sets.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,16 +34,17 @@ check_replica_counts() {
     done
 }
 
+# Only what `make run` needs beyond the settings' own defaults (docs/configuration.md). Their relative
+# paths (var/incoming, var/output) are this folder's, where the services start; they make them.
 export_defaults() {
     export UPLOADER_DATABASE_URL=${UPLOADER_DATABASE_URL:-$(local_pg_url "${UPLOADER_DB_NAME:-uploader}")}
-    export UPLOADER_AMQP_URL=${UPLOADER_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2F}
-    export UPLOADER_INCOMING_PATH=${UPLOADER_INCOMING_PATH:-$PWD/var/incoming}
-    export UPLOADER_PIPELINE_OUTPUT_PATH=${UPLOADER_PIPELINE_OUTPUT_PATH:-$PWD/var/output}
-    export UPLOADER_LOGSTORE_URL=${UPLOADER_LOGSTORE_URL:-http://127.0.0.1:${UPLOADER_LOGSTORE_PORT:-8081}}
+    # A logstore moved to another port: the gateway finds it there.
+    if [[ -n ${UPLOADER_LOGSTORE_PORT:-} ]]; then
+        export UPLOADER_LOGSTORE_URL=${UPLOADER_LOGSTORE_URL:-http://127.0.0.1:$UPLOADER_LOGSTORE_PORT}
+    fi
     # The Procfile runs `python`: the venv's.
     export PATH=$PWD/.venv/bin:$PATH
     export PYTHONUNBUFFERED=1
-    mkdir -p "$UPLOADER_INCOMING_PATH"
 }
 
 # Exports variable $1 as set in the environment, else as kept in file $2, which is

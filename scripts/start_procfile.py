@@ -3,7 +3,7 @@ sends SIGTERM to the others and, instead of killing them 5 seconds later, waits
 the launcher's shutdown grace plus 30 seconds for them to stop.
 
 A launcher lets its running pipelines finish for UPLOADER_SHUTDOWN_GRACE_SECONDS
-(30 by default), then stops them and records the runs as interrupted. Killed
+(its settings give the default), then stops them and records the runs as interrupted. Killed
 after 5 seconds, it would leave its pipelines running on their own and their
 runs "running" until another launcher fails them as abandoned. (On Ctrl-C or
 SIGTERM honcho already waits for every service, however long it takes.)
@@ -11,17 +11,18 @@ SIGTERM honcho already waits for every service, however long it takes.)
     python scripts/start_procfile.py [honcho start's arguments...]
 """
 
-import os
 import sys
 
 import honcho.manager
 from honcho.command import main
 
+from services.common.settings import LauncherSettings
+
 MARGIN_SECONDS = 30
 
 
 def stop_timeout_seconds() -> float:
-    return float(os.environ.get("UPLOADER_SHUTDOWN_GRACE_SECONDS") or 30) + MARGIN_SECONDS
+    return LauncherSettings().shutdown_grace_seconds + MARGIN_SECONDS
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ from collections.abc import Awaitable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from services.common.messages import Event, encode_event
+from services.common.startup_retry import connect_when_reachable
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +32,10 @@ async def unless_broker_away(step: Awaitable, what: str) -> None:
 
 async def connect(amqp_url: str, *, wait_seconds: float = 60) -> AbstractRobustConnection:
     """A robust connection: it reconnects and restores channels, queues and consumers by itself."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type((OSError, aio_pika.exceptions.AMQPConnectionError)),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        stop=stop_after_delay(wait_seconds),
-        reraise=True,
-        before_sleep=lambda state: log.warning(
-            "broker not reachable, retrying", extra={"error": str(state.outcome.exception())}
-        ),
-    ):
-        with attempt:
-            return await aio_pika.connect_robust(amqp_url)
-    raise AssertionError("unreachable")
+    return await connect_when_reachable(
+        lambda: aio_pika.connect_robust(amqp_url),
+        (OSError, aio_pika.exceptions.AMQPConnectionError), what="broker", wait_seconds=wait_seconds, log=log,
+    )
 
 
 async def open_channel(connection: AbstractRobustConnection, prefetch: int) -> AbstractChannel:

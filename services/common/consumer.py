@@ -27,7 +27,7 @@ from services.common import metrics
 from services.common.broker import message_from_body, publish, unless_broker_away
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.log_context import about
-from services.common.messages import Event, parse_event
+from services.common.messages import Event, EventType, parse_event
 from services.common.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, ConsumerQueue, declare_consumer_queue
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
 TRANSIENT_RETRY_MAX_WAIT_SECONDS = 10
 # Handled without a log line of their own: a pipeline prints thousands of them.
-QUIET_EVENT_TYPES = frozenset({"pipeline.log", "pipeline.log_lines"})
+QUIET_EVENT_TYPES = frozenset({EventType.PIPELINE_LOG, EventType.PIPELINE_LOG_LINES})
 
 
 class EventConsumer:

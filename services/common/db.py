@@ -4,7 +4,8 @@ import json
 import logging
 
 import asyncpg
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from services.common.startup_retry import connect_when_reachable
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +47,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 async def open_pool(database_url: str, *, max_size: int = 10, wait_seconds: float = 60) -> asyncpg.Pool:
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        stop=stop_after_delay(wait_seconds),
-        reraise=True,
-        before_sleep=lambda state: log.warning(
-            "database not reachable, retrying", extra={"error": str(state.outcome.exception())}
+    return await connect_when_reachable(
+        lambda: asyncpg.create_pool(
+            database_url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session
         ),
-    ):
-        with attempt:
-            return await asyncpg.create_pool(
-                database_url, min_size=1, max_size=max_size, init=_init_connection, reset=_keep_session
-            )
-    raise AssertionError("unreachable")
+        TRANSIENT_DB_ERRORS, what="database", wait_seconds=wait_seconds, log=log,
+    )

@@ -18,6 +18,29 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class EventType(StrEnum):
+    """Every event's type, named here only: the `type` of its JSON and its routing key."""
+
+    UPLOAD_RECEIVED = "upload.received"
+    UPLOAD_VALIDATED = "upload.validated"
+    UPLOAD_REJECTED = "upload.rejected"
+    LAUNCH_REQUESTED = "upload.launch_requested"
+    CANCEL_REQUESTED = "upload.cancel_requested"
+    PIPELINE_STARTED = "pipeline.started"
+    PIPELINE_LOG = "pipeline.log"  # from older launchers, still read
+    PIPELINE_LOG_LINES = "pipeline.log_lines"
+    PIPELINE_FINISHED = "pipeline.finished"
+    PIPELINE_RERUN_QUEUED = "pipeline.rerun_queued"
+    PIPELINE_FINISHED_LATE = "pipeline.finished_late"
+    PIPELINE_REPORTED = "pipeline.reported"
+    PIPELINE_FILE_OUTCOMES = "pipeline.file_outcomes"
+
+    def __repr__(self) -> str:
+        # The plain name, as in the JSON: an event's repr, and the reason pydantic gives for an unknown type,
+        # list the types so.
+        return repr(self.value)
+
+
 class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -28,17 +51,22 @@ class Event(BaseModel):
     version: Literal[1] = SCHEMA_VERSION
 
 
-class ScanFacts(BaseModel):
-    """What every later step needs to know about the scan of one attempt."""
+class ScanIdentity(BaseModel):
+    """Whose scan it is: a candidate's visit, or a phantom."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    file_name: str
-    scan_key: str
     candid: str | None = None
     pscid: str | None = None
     visit_label: str | None = None
     is_phantom: bool = False
+
+
+class ScanFacts(ScanIdentity):
+    """What every later step needs to know about the scan of one attempt."""
+
+    file_name: str
+    scan_key: str
     # The alias of the candidate's site; none for a phantom, or until the validator found it.
     site: str | None = None
 
@@ -62,7 +90,7 @@ class UserScope(BaseModel):
 
 
 class UploadReceived(Event):
-    type: Literal["upload.received"] = "upload.received"
+    type: Literal[EventType.UPLOAD_RECEIVED] = EventType.UPLOAD_RECEIVED
     scan: ScanFacts
     size_bytes: int = Field(ge=0)
     uploaded_by: str
@@ -84,12 +112,12 @@ class RuleFailure(BaseModel):
 
 
 class UploadValidated(Event):
-    type: Literal["upload.validated"] = "upload.validated"
+    type: Literal[EventType.UPLOAD_VALIDATED] = EventType.UPLOAD_VALIDATED
     scan: ScanFacts
 
 
 class UploadRejected(Event):
-    type: Literal["upload.rejected"] = "upload.rejected"
+    type: Literal[EventType.UPLOAD_REJECTED] = EventType.UPLOAD_REJECTED
     failures: list[RuleFailure] = Field(min_length=1)
     site: str | None = None
 
@@ -101,7 +129,7 @@ AUTO_LAUNCH = "auto-launch"
 class LaunchRequested(Event):
     """The gateway granted a run to this attempt; the launcher queues it."""
 
-    type: Literal["upload.launch_requested"] = "upload.launch_requested"
+    type: Literal[EventType.LAUNCH_REQUESTED] = EventType.LAUNCH_REQUESTED
     scan: ScanFacts
     requested_by: str
     launch: int = Field(default=1, ge=1, description="1 for the attempt's first launch, 2 for a relaunch after an "
@@ -113,7 +141,7 @@ class LaunchRequested(Event):
 class RunCancelRequested(Event):
     """A user asked to stop the run of this launch (queued or running); the launcher stops it."""
 
-    type: Literal["upload.cancel_requested"] = "upload.cancel_requested"
+    type: Literal[EventType.CANCEL_REQUESTED] = EventType.CANCEL_REQUESTED
     requested_by: str
     launch: int = Field(default=1, ge=1)
 
@@ -124,7 +152,7 @@ RunNumber = Annotated[int | None, Field(ge=1, description="which run of the atte
 
 
 class PipelineStarted(Event):
-    type: Literal["pipeline.started"] = "pipeline.started"
+    type: Literal[EventType.PIPELINE_STARTED] = EventType.PIPELINE_STARTED
     run_id: int
     command: list[str]
     launcher: str = Field(description="the launcher process that runs it, unique per process")
@@ -137,7 +165,7 @@ class PipelineLogLine(Event):
     """One line of output, as launchers sent them before PipelineLogLines; still read, so that events
     queued by an older launcher are recorded after an upgrade."""
 
-    type: Literal["pipeline.log"] = "pipeline.log"
+    type: Literal[EventType.PIPELINE_LOG] = EventType.PIPELINE_LOG
     line_number: int = Field(ge=1)
     message: str
     is_error: bool = False
@@ -157,7 +185,7 @@ class LogEntry(BaseModel):
 class PipelineLogLines(Event):
     """Lines of a run's output, sent together (by count and time, see services/launcher/output_batches.py)."""
 
-    type: Literal["pipeline.log_lines"] = "pipeline.log_lines"
+    type: Literal[EventType.PIPELINE_LOG_LINES] = EventType.PIPELINE_LOG_LINES
     lines: list[LogEntry] = Field(min_length=1)
     run: RunNumber = None
 
@@ -178,7 +206,7 @@ class RunOutcome(StrEnum):
 
 
 class PipelineFinished(Event):
-    type: Literal["pipeline.finished"] = "pipeline.finished"
+    type: Literal[EventType.PIPELINE_FINISHED] = EventType.PIPELINE_FINISHED
     run_id: int
     exit_code: int | None
     outcome: RunOutcome
@@ -199,7 +227,7 @@ class PipelineRerunQueued(Event):
     """A run was interrupted (its launcher shut down, died or failed) and, the pipeline being safe to run
     again, the same launch is queued once more for any launcher to take."""
 
-    type: Literal["pipeline.rerun_queued"] = "pipeline.rerun_queued"
+    type: Literal[EventType.PIPELINE_RERUN_QUEUED] = EventType.PIPELINE_RERUN_QUEUED
     run_id: int = Field(description="the interrupted run")
     next_run_id: int
     launcher: str = Field(description="the launcher of the interrupted run")
@@ -212,7 +240,7 @@ class PipelineFinishedLate(Event):
     """A run's pipeline ended after the run had been given up (its launcher lost its heartbeat): the end is
     told, but it changes nothing."""
 
-    type: Literal["pipeline.finished_late"] = "pipeline.finished_late"
+    type: Literal[EventType.PIPELINE_FINISHED_LATE] = EventType.PIPELINE_FINISHED_LATE
     run_id: int
     exit_code: int | None
     launcher: str
@@ -244,7 +272,7 @@ class PipelineReported(Event):
     """What the pipeline reports of a run (the fields it reported since the last such event; the others None):
     its current step and percentage, the DICOM archive it made, the images it created and inserted, its summary."""
 
-    type: Literal["pipeline.reported"] = "pipeline.reported"
+    type: Literal[EventType.PIPELINE_REPORTED] = EventType.PIPELINE_REPORTED
     run_id: int | None = Field(default=None, description="None from launchers before steps were reported")
     step: str | None = Field(default=None, max_length=1024)
     percent: int | None = Field(default=None, ge=0, le=100)
@@ -268,7 +296,7 @@ class FileOutcome(BaseModel):
 class PipelineFileOutcomes(Event):
     """Per-file outcomes a run reported, in the order it reported them (a batch, like the log lines)."""
 
-    type: Literal["pipeline.file_outcomes"] = "pipeline.file_outcomes"
+    type: Literal[EventType.PIPELINE_FILE_OUTCOMES] = EventType.PIPELINE_FILE_OUTCOMES
     run_id: int
     files: list[FileOutcome] = Field(min_length=1)
 
@@ -295,19 +323,13 @@ AnyEvent = Annotated[
 _any_event = TypeAdapter(AnyEvent)
 
 
-class RuleCheckRequest(BaseModel):
+class RuleCheckRequest(ScanIdentity):
     """Asked of the validator (request/reply) before an upload's bytes are sent, and by the pre-flight.
 
     With purpose "visit_access", only whether the user may reach the candidate and visit is checked
     (they exist, and the candidate's site is the user's): the LORIS API asks it of a URL."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     purpose: Literal["upload", "visit_access"] = "upload"
-    candid: str | None = None
-    pscid: str | None = None
-    visit_label: str | None = None
-    is_phantom: bool = False
     file_name: str | None = None
     scope: UserScope
 

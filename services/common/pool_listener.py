@@ -21,10 +21,15 @@ class PoolListener:
         self._connection: asyncpg.Connection | None = None
         self._one_at_a_time = asyncio.Lock()
 
+    @property
+    def listening(self) -> bool:
+        """Whether the listening connection is held and open (False once the database took it away)."""
+        return self._connection is not None and _alive(self._connection)
+
     async def keep(self) -> None:
         """Listen, unless listening already; quietly does nothing while the database is away."""
         async with self._one_at_a_time:
-            if self._connection is not None and _alive(self._connection):
+            if self.listening:
                 return
             await self._let_go()
             try:

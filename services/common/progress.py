@@ -11,7 +11,7 @@ launch), so a relaunch moves a Failure back to Not Started, then on.
 
 from enum import StrEnum
 
-from services.common.messages import Event, LaunchRequested, PipelineFinished, PipelineStarted
+from services.common.messages import Event, EventType, LaunchRequested, PipelineFinished, PipelineStarted
 
 
 class Progress(StrEnum):
@@ -22,20 +22,20 @@ class Progress(StrEnum):
 
 
 _RANK_BY_TYPE = {
-    "upload.received": 10,
-    "upload.validated": 20,
-    "upload.launch_requested": 30,
-    "pipeline.started": 40,
-    "upload.rejected": 90,
-    "pipeline.finished": 90,
+    EventType.UPLOAD_RECEIVED: 10,
+    EventType.UPLOAD_VALIDATED: 20,
+    EventType.LAUNCH_REQUESTED: 30,
+    EventType.PIPELINE_STARTED: 40,
+    EventType.UPLOAD_REJECTED: 90,
+    EventType.PIPELINE_FINISHED: 90,
 }
 
 _PROGRESS_BY_TYPE = {
-    "upload.received": Progress.NOT_STARTED,
-    "upload.validated": Progress.NOT_STARTED,
-    "upload.launch_requested": Progress.NOT_STARTED,
-    "pipeline.started": Progress.IN_PROGRESS,
-    "upload.rejected": Progress.FAILURE,
+    EventType.UPLOAD_RECEIVED: Progress.NOT_STARTED,
+    EventType.UPLOAD_VALIDATED: Progress.NOT_STARTED,
+    EventType.LAUNCH_REQUESTED: Progress.NOT_STARTED,
+    EventType.PIPELINE_STARTED: Progress.IN_PROGRESS,
+    EventType.UPLOAD_REJECTED: Progress.FAILURE,
 }
 
 
@@ -44,7 +44,7 @@ def moves_progress(event: Event) -> bool:
 
 
 LAUNCH_RANK_STEP = 100
-_LAUNCH_EVENT_TYPES = frozenset({"upload.launch_requested", "pipeline.started", "pipeline.finished"})
+_LAUNCH_EVENT_TYPES = frozenset({EventType.LAUNCH_REQUESTED, EventType.PIPELINE_STARTED, EventType.PIPELINE_FINISHED})
 
 
 def rank_of(event: Event) -> int:

@@ -11,6 +11,21 @@ import os
 import socket
 import uuid
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import ENV_PREFIX
+
+
+class ReplicaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    replica: str = Field(
+        default="",
+        description="the replica's name in log lines and on the status page, and its launcher's name on its runs "
+                    "(the pid and a random tag are added); empty: the host name. `make run` sets it to honcho's "
+                    "process name (`launcher.2`)")
+
 
 def new_replica_name() -> str:
-    return f"{os.environ.get('UPLOADER_REPLICA') or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return f"{ReplicaSettings().replica or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
+from services.common.messages import EventType
+
 EVENTS_EXCHANGE = "uploader.events"
 DEAD_LETTER_EXCHANGE = "uploader.dead-letter"
 DEAD_LETTER_QUEUE = "uploader.dead-letter"
@@ -28,12 +30,12 @@ class ConsumerQueue:
     ordered: bool = False
 
 
-VALIDATOR_QUEUE = ConsumerQueue("uploader.validator", ("upload.received",))
+VALIDATOR_QUEUE = ConsumerQueue("uploader.validator", (EventType.UPLOAD_RECEIVED,))
 # A run starts only when the gateway, the authority on each upload, granted it.
-LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", ("upload.launch_requested", "upload.cancel_requested"))
+LAUNCHER_QUEUE = ConsumerQueue("uploader.launcher", (EventType.LAUNCH_REQUESTED, EventType.CANCEL_REQUESTED))
 GATEWAY_QUEUE = ConsumerQueue(
     "uploader.gateway",
-    ("upload.validated", "upload.rejected", "pipeline.started", "pipeline.finished"),
+    (EventType.UPLOAD_VALIDATED, EventType.UPLOAD_REJECTED, EventType.PIPELINE_STARTED, EventType.PIPELINE_FINISHED),
 )
 LOGSTORE_QUEUE = ConsumerQueue("uploader.logstore", ("#",), ordered=True)
 

@@ -20,8 +20,9 @@ from services.gateway.auth.token_cache import TOKEN_CACHE, TokenCache
 from services.gateway.reads.log_stream_proxy import with_log_streams
 from services.gateway.reads.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
+from services.gateway.schema import SCHEMA
 from services.gateway.status.rabbitmq_management import with_rabbitmq_management
-from services.gateway.uploads.records import SCHEMA, advance_state
+from services.gateway.uploads.records import advance_state
 from services.gateway.uploads.scan_retention import with_scan_retention
 
 

@@ -13,16 +13,17 @@ from services.launcher import runs
 from services.launcher.accept import accept_launch
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.presence import launcher_presence
+from services.launcher.schema import SCHEMA
 from services.launcher.slots import launch_slots
 
 
 def build_app(settings: LauncherSettings) -> web.Application:
     command = TemplateCommand.from_settings(settings)
     app = service_app("launcher", settings)
-    with_outbox_relay(app, runs.SCHEMA)
+    with_outbox_relay(app, SCHEMA)
     app.cleanup_ctx.append(launcher_presence(settings))
     app.cleanup_ctx.append(launch_slots(settings, command))
-    with_consumer(app, LAUNCHER_QUEUE, runs.SCHEMA, accept_launch)
+    with_consumer(app, LAUNCHER_QUEUE, SCHEMA, accept_launch)
     with_sampled_metrics(app, _sample_queued_runs)
     metrics.start_runs_at_zero()
     return app

@@ -10,6 +10,7 @@ from services.common.messages import Event, LaunchRequested, PipelineFinished, R
 from services.common.metrics import count_run
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
+from services.launcher.schema import SCHEMA
 
 
 async def accept_launch(event: Event, conn: asyncpg.Connection) -> None:
@@ -23,7 +24,7 @@ async def accept_launch(event: Event, conn: asyncpg.Connection) -> None:
 async def _cancel(conn: asyncpg.Connection, event: RunCancelRequested) -> None:
     for run_id in await runs.cancel_runs(conn, event.upload_id, event.attempt, event.launch, event.requested_by):
         count_run(RunOutcome.CANCELLED, None)
-        await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+        await add_to_outbox(conn, SCHEMA, PipelineFinished(
             upload_id=event.upload_id, attempt=event.attempt, launch=event.launch, run_id=run_id, exit_code=None,
             outcome=RunOutcome.CANCELLED, launcher="none",
             message=f"The run was cancelled by {event.requested_by} before it started; {AFTER_CANCEL}",

@@ -52,6 +52,7 @@ from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
 from services.launcher.pipeline_command import PipelineCommand
 from services.launcher.run_ends import announce_finish, finish_message, outcome_of
 from services.launcher.run_exits import RunExits
+from services.launcher.schema import SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class RunExecutor:
                                   run=run.number, command=argv, launcher=self._owner, pid=pid)
         async with self._pool.acquire() as conn, conn.transaction():
             await runs.record_pid(conn, run.run_id, pid)
-            await add_to_outbox(conn, runs.SCHEMA, started)
+            await add_to_outbox(conn, SCHEMA, started)
 
     async def _keep_beating(self, run: runs.Run) -> None:
         """Beat every heartbeat; raise RunLost when the run was given up, or when no beat got through for
@@ -241,7 +242,7 @@ class RunExecutor:
     async def _write_events(self, events: list[Event]) -> None:
         async with self._pool.acquire() as conn, conn.transaction():
             for event in events:
-                await add_to_outbox(conn, runs.SCHEMA, event)
+                await add_to_outbox(conn, SCHEMA, event)
 
     async def _give_up(self, run: runs.Run, why: str) -> None:
         """The process group is stopped: end the run as interrupted (queued again when safe). With the
@@ -306,7 +307,7 @@ class RunExecutor:
             return
         log.warning("pipeline finished after its run was given up", extra={"exit_code": exit_code})
         ended = "successfully" if exit_code == 0 else f"with exit code {exit_code}"
-        await add_to_outbox(conn, runs.SCHEMA, PipelineFinishedLate(
+        await add_to_outbox(conn, SCHEMA, PipelineFinishedLate(
             upload_id=run.upload_id, attempt=run.attempt, run_id=run.run_id, run=run.number, exit_code=exit_code,
             launcher=self._owner,
             message=f"The run on {self._owner} ended {ended} after it had been given up; this end was not used.",

@@ -20,6 +20,7 @@ from services.common.messages import PipelineFinished, PipelineRerunQueued, RunO
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
 from services.launcher.accept import AFTER_CANCEL
+from services.launcher.schema import SCHEMA
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
     if policy.allows_rerun_after(run):
         next_run_id = await runs.queue_rerun(conn, run)
         tries = policy.max_reruns + 1
-        await add_to_outbox(conn, runs.SCHEMA, PipelineRerunQueued(
+        await add_to_outbox(conn, SCHEMA, PipelineRerunQueued(
             upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
             next_run_id=next_run_id, launcher=launcher,
             message=f"{why}. The pipeline is safe to run again: it is queued once more "
@@ -66,7 +67,7 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
 async def _announce_end(conn: asyncpg.Connection, run: runs.Run, launcher: str, outcome: RunOutcome,
                         message: str) -> None:
     """The run's end, without an exit code: the upload's Failure."""
-    await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+    await add_to_outbox(conn, SCHEMA, PipelineFinished(
         upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
         exit_code=None, outcome=outcome, launcher=launcher, message=message,
     ))

@@ -7,6 +7,7 @@ from services.common.exit_codes import describe_exit_code, describe_signal
 from services.common.messages import PipelineFinished, RunOutcome
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
+from services.launcher.schema import SCHEMA
 
 
 async def announce_finish(conn: asyncpg.Connection, run: runs.Run, launcher: str, exit_code: int | None,
@@ -15,7 +16,7 @@ async def announce_finish(conn: asyncpg.Connection, run: runs.Run, launcher: str
     """Record the end of a run still running under `launcher` and announce it; False if it was not."""
     if not await runs.finish_run(conn, run.run_id, launcher, exit_code, outcome):
         return False
-    await add_to_outbox(conn, runs.SCHEMA, PipelineFinished(
+    await add_to_outbox(conn, SCHEMA, PipelineFinished(
         upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
         exit_code=exit_code, outcome=outcome, message=message, launcher=launcher, stderr_tail=stderr_tail,
         recorded_by=recorded_by,

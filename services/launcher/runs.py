@@ -14,7 +14,6 @@ import asyncpg
 
 from services.common.messages import RunOutcome, ScanFacts
 
-SCHEMA = "launcher"
 RUNS_CHANNEL = "launcher_runs"
 CANCEL_PREFIX = "cancel:"  # a notification on RUNS_CHANNEL naming a running run to stop
 # Advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys, 3 outbox relays, 4 this: an upload's

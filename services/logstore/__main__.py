@@ -11,8 +11,7 @@ from services.common.topology import LOGSTORE_QUEUE
 from services.logstore.api import gateway_only, setup_routes
 from services.logstore.log_wakeups import with_log_wakeups
 from services.logstore.record import record_event
-
-SCHEMA = "logstore"
+from services.logstore.schema import SCHEMA
 
 
 def build_app(settings: LogstoreSettings) -> web.Application:

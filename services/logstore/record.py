@@ -24,6 +24,7 @@ from services.logstore.log_lines import lines_for
 from services.logstore.log_wakeups import notify_log_changed
 from services.logstore.run_records import (record_launch, record_run_finished, record_run_interrupted,
                                            record_run_started)
+from services.logstore.schema import SCHEMA
 
 UPLOAD_LOCK_SPACE = 1
 
@@ -126,7 +127,7 @@ FILE_OUTCOME_COLUMNS = ("upload_id", "attempt", "run_id", "file", "series", "out
 
 async def _record_file_outcomes(conn: asyncpg.Connection, event: PipelineFileOutcomes) -> None:
     await conn.copy_records_to_table(
-        "file_outcomes", schema_name="logstore", columns=FILE_OUTCOME_COLUMNS,
+        "file_outcomes", schema_name=SCHEMA, columns=FILE_OUTCOME_COLUMNS,
         records=[(event.upload_id, event.attempt, event.run_id, file.file, file.series, file.outcome, file.reason)
                  for file in event.files],
     )
@@ -171,7 +172,7 @@ async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
     if not lines:
         return
     await conn.copy_records_to_table(
-        "log_lines", schema_name="logstore", columns=LOG_LINE_COLUMNS,
+        "log_lines", schema_name=SCHEMA, columns=LOG_LINE_COLUMNS,
         records=[(event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message,
                   line.is_error, line.is_verbose, line.stream, line.run) for line in lines],
     )

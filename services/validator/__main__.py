@@ -14,8 +14,9 @@ from services.common.runner import (
 )
 from services.common.settings import ValidatorSettings
 from services.common.topology import RULE_CHECK_QUEUE, VALIDATOR_QUEUE
-from services.validator.decide import SCHEMA, decide_on_upload
+from services.validator.decide import decide_on_upload
 from services.validator.rule_checks import answer_rule_checks
+from services.validator.schema import SCHEMA
 
 
 def build_app(settings: ValidatorSettings) -> web.Application:

@@ -10,10 +10,9 @@ from services.common.messages import Event, RuleCheckRequest, UploadReceived, Up
 from services.common.outbox import add_to_outbox
 from services.validator.registry import PostgresRegistry
 from services.validator.rules import check_upload
+from services.validator.schema import SCHEMA
 
 log = logging.getLogger(__name__)
-
-SCHEMA = "validator"
 
 
 async def decide_on_upload(event: Event, conn: asyncpg.Connection) -> None:

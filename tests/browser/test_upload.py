@@ -53,6 +53,26 @@ async def fill_upload(page: Page, archive: Path, candid="300001", pscid="MTL0001
     await tab.get_by_label("File").set_input_files(archive)
 
 
+async def click_upload_and_wait_for_the_decision(page: Page) -> None:
+    """Click Upload, and wait until the page, having checked the form again, sent it, asked, or refused."""
+    async with page.expect_response("**/api/v1/uploads/check"):
+        await page.get_by_role("button", name="Upload").click()
+    await expect(page.locator("#upload-form")).not_to_have_attribute("aria-busy", "true")
+
+
+async def the_gateway_knows_the_upload_as(api: UploaderClient, scan: Path, progress: str) -> None:
+    """Until the pre-flight check, which the Upload tab asks, finds the upload of this file at this progress: the
+    gateway records an end a moment apart from the log's."""
+
+    async def known() -> bool:
+        answer = await api.check(file_name=scan.name, file_size=scan.stat().st_size, candid="300001",
+                                 pscid="MTL0001", visit_label="V1")
+        existing = (await answer.json())["existing"]
+        return existing is not None and existing["progress"] == progress
+
+    await eventually(known, 30, f"the gateway recording the upload of {scan.name} as {progress}")
+
+
 async def test_a_failed_rule_is_shown_beside_its_field_and_nothing_is_sent(page, archive, shoot):
     posts = count_upload_posts(page)
     await open_upload_tab(page)
@@ -68,9 +88,9 @@ async def test_a_failed_rule_is_shown_beside_its_field_and_nothing_is_sent(page,
     await no_serious_violations(page)
     await shoot(page, "candid-refused")
 
-    await page.get_by_role("button", name="Upload").click()
+    await click_upload_and_wait_for_the_decision(page)
     await expect(page.get_by_text("Correct the fields marked above before uploading.")).to_be_visible()
-    await page.wait_for_timeout(500)
+    await expect(page.get_by_role("progressbar")).to_be_hidden()
     assert posts == []
 
 
@@ -178,6 +198,7 @@ async def test_overwriting_a_failed_upload_after_confirming(page, archive, api, 
     upload_id = (await first.json())["upload_id"]
     await api.wait_for_progress(upload_id, timeout=60)
     assert (await api.upload_summary(upload_id))["progress"] == "Failure"
+    await the_gateway_knows_the_upload_as(api, scan, "Failure")
 
     await open_upload_tab(page)
     await fill_upload(page, scan)
@@ -203,6 +224,7 @@ async def test_a_successful_upload_is_not_overwritten_and_the_page_says_why(page
     answer = await api.upload(scan, candid="300001", pscid="MTL0001", visit_label="V1")
     upload_id = (await answer.json())["upload_id"]
     await api.wait_for_progress(upload_id, timeout=60)
+    await the_gateway_knows_the_upload_as(api, scan, "Success")
     posts = count_upload_posts(page)
 
     await open_upload_tab(page)
@@ -210,8 +232,8 @@ async def test_a_successful_upload_is_not_overwritten_and_the_page_says_why(page
     file_input = upload_tab(page).get_by_label("File")
     await expect(file_input).to_have_attribute("aria-invalid", "true")
     await expect(page.locator("#upload-file-error")).to_contain_text("cannot be overwritten")
-    await page.get_by_role("button", name="Upload").click()
-    await page.wait_for_timeout(500)
+    await click_upload_and_wait_for_the_decision(page)
     await expect(page.get_by_role("dialog")).to_be_hidden()
+    await expect(page.get_by_role("progressbar")).to_be_hidden()
     assert posts == []
     await shoot(page, "overwrite-refused")

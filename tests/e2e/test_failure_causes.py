@@ -8,8 +8,10 @@ import uuid
 import pytest
 
 from tests.conftest import MAX_UPLOAD_BYTES, NO_PERMISSION_TOKEN
+from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_archive_with_member
+from tests.support.partial_files import new_partial_file, partial_files
 from tests.support.stack import REPO_ROOT
 
 # The reference pipeline, but killed by the signal its scan's file name says (tests/support/signalled_pipeline.py).
@@ -147,6 +149,7 @@ async def test_an_interrupted_upload_leaves_no_file_and_no_record(stack, pool, i
         f"--{boundary}\r\nContent-Disposition: form-data; name=\"visit_label\"\r\n\r\nV1\r\n"
         f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
     ).encode() + b"\x1f\x8b" + b"x" * 200_000
+    before = partial_files(incoming_path)
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.ports["gateway"])
     writer.write(
         b"POST /api/v1/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-demo-token\r\n"
@@ -154,12 +157,16 @@ async def test_an_interrupted_upload_leaves_no_file_and_no_record(stack, pool, i
         + head
     )
     await writer.drain()
-    await asyncio.sleep(0.5)
+    partial = await new_partial_file(incoming_path, before)  # the gateway is receiving the file
     writer.close()
-    await asyncio.sleep(1)
+
+    async def given_up() -> bool:
+        logged = f'"message": "upload interrupted", "file_name": "{name}"' in stack.log_tail("gateway", 500)
+        return logged and not partial.exists()
+
+    await eventually(given_up, 10, "the gateway giving up the interrupted upload")
     assert await pool.fetchval("SELECT count(*) FROM gateway.uploads WHERE file_name = $1", name) == 0
     _assert_nothing_left(incoming_path, name)
-    assert f'"message": "upload interrupted", "file_name": "{name}"' in stack.log_tail("gateway", 500)
 
 
 # --- refused by the validator's rules, before the file is sent ---

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 
 
@@ -12,11 +13,14 @@ def stack_overrides() -> dict[str, str]:
     return {"UPLOADER_AUTO_LAUNCH": "false"}
 
 
-async def test_with_auto_launch_off_a_validated_upload_waits_for_the_launch_request(client: UploaderClient, archive):
+async def test_with_auto_launch_off_a_validated_upload_waits_for_the_launch_request(client: UploaderClient, archive,
+                                                                                    pool):
     path = archive(n_files=2)
     upload_id = (await (await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1")).json())["upload_id"]
     await _wait_for_log_line(client, upload_id, "Candidate checked: CandID 300001, PSCID MTL0001, visit V1 are valid and active.")
-    await asyncio.sleep(1.5)  # long enough for an auto-launch to have shown up, were it on
+    # The gateway grants an auto-launch in the transaction that records the validation: once it recorded it,
+    # a launch would be there already.
+    assert await _gateway_state_after_validation(pool, upload_id) == "upload.validated"
     waiting = await client.log(upload_id)
     assert waiting["progress"] == "Not Started"
     assert waiting["status"] == "The pipeline has not run yet."
@@ -49,3 +53,11 @@ async def _wait_for_log_line(client: UploaderClient, upload_id: int, message: st
             if answer.status == 200 and message in [line["message"] for line in (await answer.json())["lines"]]:
                 return
             await asyncio.sleep(0.1)
+
+
+async def _gateway_state_after_validation(pool, upload_id: int) -> str:
+    async def past_received() -> str | None:
+        state = await pool.fetchval("SELECT state FROM gateway.uploads WHERE upload_id = $1", upload_id)
+        return state if state != "upload.received" else None
+
+    return await eventually(past_received, 30, f"the gateway recording the validation of upload {upload_id}")

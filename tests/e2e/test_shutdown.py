@@ -6,8 +6,10 @@ import signal
 import time
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 
+from tests.integration.helpers import eventually
 from tests.support.stack import SERVICES, ServiceStack
 from tests.support.tcp_proxy import TcpProxy
 
@@ -31,7 +33,7 @@ async def test_every_service_stops_within_seconds_of_sigterm_while_a_server_is_a
         await asyncio.to_thread(away_stack.start)
         try:
             await proxy.cut()
-            await asyncio.sleep(2)
+            await until_every_service_finds_away(away_stack, server)
             started = time.monotonic()
             statuses = await asyncio.gather(*(asyncio.to_thread(away_stack.stop_service, name, signal.SIGTERM, 30)
                                               for name in SERVICES))
@@ -39,3 +41,21 @@ async def test_every_service_stops_within_seconds_of_sigterm_while_a_server_is_a
             await asyncio.to_thread(away_stack.stop)
     assert statuses == [0] * len(SERVICES), {name: away_stack.log_tail(name) for name in SERVICES}
     assert time.monotonic() - started < 15
+
+
+async def until_every_service_finds_away(stack: ServiceStack, server: str) -> None:
+    """Until each service noticed that the server went: its readiness check finds no database; the broker
+    client logs its first failed reconnection (the broker connection reconnects by itself, and /readyz checks
+    only that it was not closed)."""
+
+    async def database_away(http: aiohttp.ClientSession, name: str) -> bool:
+        async with http.get(f"http://127.0.0.1:{stack.ports[name]}/readyz") as answer:
+            return answer.status == 503 and (await answer.json())["checks"]["database"] is False
+
+    async def broker_away(_http: aiohttp.ClientSession, name: str) -> bool:
+        return "Connection attempt to" in stack.log_tail(name, 200)
+
+    finds_away = database_away if server == "database" else broker_away
+    async with aiohttp.ClientSession() as http:
+        for name in SERVICES:
+            await eventually(lambda name=name: finds_away(http, name), 30, f"{name} finding the {server} away")

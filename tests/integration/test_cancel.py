@@ -7,11 +7,16 @@ import time
 
 from services.common.messages import LaunchRequested, RunCancelRequested
 from services.launcher.__main__ import build_app
-from tests.integration.helpers import WITH_A_CHILD, child_pid_of, new_upload_id, scan_facts
+from tests.integration.helpers import (
+    WITH_A_CHILD,
+    child_pid_of,
+    new_upload_id,
+    scan_facts,
+    wait_until_processed,
+)
 from tests.support.inprocess import running_app
 from tests.support.live_processes import is_alive
 from tests.support.tap import of_upload
-
 
 
 def granted(upload_id: int) -> LaunchRequested:
@@ -69,8 +74,9 @@ async def test_a_cancel_that_overtakes_its_grant_still_keeps_the_run_from_starti
     async with running_app(build_app(launcher_settings(pipeline_command=WITH_A_CHILD))):
         await tap.publish(cancel(upload_id))
         finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
-        await tap.publish(granted(upload_id))
-        await asyncio.sleep(2)
+        late_grant = granted(upload_id)
+        await tap.publish(late_grant)
+        await wait_until_processed(pool, "launcher", late_grant.event_id)
 
     assert finished.outcome == "cancelled"
     assert not tap.matching(of_upload(upload_id, "pipeline.started"))

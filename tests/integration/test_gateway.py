@@ -220,38 +220,34 @@ async def test_a_phantom_scan_needs_no_candidate_fields_and_no_name_rule(client,
 # --- refused uploads leave nothing behind ----------------------------------------------------
 
 
-async def test_a_file_that_is_not_an_archive_is_refused_with_415(client, tmp_path, nothing_kept):
-    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.txt"
-    path.write_text("hello")
+REFUSED_TYPES = [
+    pytest.param(".txt", b"hello", "unsupported_file_type",
+                 "File {name!r} is not an accepted type; upload a .tgz, .tar.gz or .zip archive.",
+                 id="not-an-archive"),
+    pytest.param(".tgz", b"PK\x03\x04 this is a zip pretending to be a tgz" * 10, "content_type_mismatch",
+                 "The content of {name} is not a gzip-compressed archive, as its name says.",
+                 id="tgz-whose-bytes-are-not-gzip"),
+    pytest.param(".zip", b"\x1f\x8b not a zip" * 10, "content_type_mismatch",
+                 "The content of {name} is not a zip archive, as its name says.",
+                 id="zip-whose-bytes-are-not-zip"),
+    pytest.param(".tar", b"ustar" * 100, "unsupported_file_type",
+                 "File {name!r} is a plain .tar archive, which is not accepted: compress it with gzip "
+                 "(.tgz or .tar.gz) or zip it (.zip).",
+                 id="plain-tar-saying-how-to-send-it"),
+]
+
+
+@pytest.mark.parametrize(("ending", "content", "code", "message"), REFUSED_TYPES)
+async def test_a_file_of_a_refused_type_or_not_what_its_name_says_is_refused_with_415(
+    client, tmp_path, nothing_kept, ending, content, code, message
+):
+    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}{ending}"
+    path.write_bytes(content)
     check = await nothing_kept()
 
     error = await error_of(await upload(client, path), 415)
 
-    assert error["code"] == "unsupported_file_type" and error["field"] == "file"
-    assert error["message"] == f"File {path.name!r} is not an accepted type; upload a .tgz, .tar.gz or .zip archive."
-    await check()
-
-
-async def test_a_tgz_whose_bytes_are_not_gzip_is_refused_with_415(client, tmp_path, nothing_kept):
-    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.tgz"
-    path.write_bytes(b"PK\x03\x04 this is a zip pretending to be a tgz" * 10)
-    check = await nothing_kept()
-
-    error = await error_of(await upload(client, path), 415)
-
-    assert error["code"] == "content_type_mismatch" and error["field"] == "file"
-    assert error["message"] == f"The content of {path.name} is not a gzip-compressed archive, as its name says."
-    await check()
-
-
-async def test_a_zip_whose_bytes_are_not_zip_is_refused_with_415(client, tmp_path, nothing_kept):
-    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.zip"
-    path.write_bytes(b"\x1f\x8b not a zip" * 10)
-    check = await nothing_kept()
-
-    error = await error_of(await upload(client, path), 415)
-
-    assert error["message"] == f"The content of {path.name} is not a zip archive, as its name says."
+    assert error == {"code": code, "field": "file", "message": message.format(name=path.name)}
     await check()
 
 
@@ -368,19 +364,6 @@ async def test_a_flag_that_is_not_a_boolean_is_refused_naming_it(client, archive
     error = await error_of(await upload(client, path, is_phantom="maybe"), 400)
 
     assert error == {"code": "invalid_is_phantom", "field": "is_phantom", "message": "is_phantom must be true or false, not 'maybe'."}
-    await check()
-
-
-async def test_a_plain_tar_is_refused_with_415_saying_how_to_send_it(client, tmp_path, nothing_kept):
-    path = tmp_path / f"MTL0001_300001_V1_{uuid.uuid4().hex[:8]}.tar"
-    path.write_bytes(b"ustar" * 100)
-    check = await nothing_kept()
-
-    error = await error_of(await upload(client, path), 415)
-
-    assert error == {"code": "unsupported_file_type", "field": "file", "message": (
-        f"File {path.name!r} is a plain .tar archive, which is not accepted: compress it with gzip "
-        "(.tgz or .tar.gz) or zip it (.zip).")}
     await check()
 
 

@@ -14,6 +14,7 @@ from services.gateway.auth.users import save_user
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
+from tests.support.partial_files import new_partial_file, partial_files
 
 MAX_UPLOAD_BYTES = 4 * 1024**2
 OTHER_TOKEN = "test-idempotency-other-user-token"
@@ -228,12 +229,10 @@ class HeldBody:
         data = path.read_bytes()
         self.first = head + data[:len(data) // 2]
         self.rest = data[len(data) // 2:] + f"\r\n--{self.boundary}--\r\n".encode()
-        self.first_sent = asyncio.Event()
         self.release = asyncio.Event()
 
     async def chunks(self):
         yield self.first
-        self.first_sent.set()
         await self.release.wait()
         yield self.rest
 
@@ -256,9 +255,9 @@ async def test_concurrent_requests_with_one_key_make_one_upload_and_get_the_same
     caplog.set_level(logging.INFO, logger="services.gateway.uploads.idempotency")
     path, key = archive(padding=HELD_PADDING), new_key()
     held = HeldBody(path, FIELDS)
+    before = partial_files(incoming_path)
     first_task = asyncio.create_task(_answer(held.post(http, gateway_url, key)))
-    await asyncio.wait_for(held.first_sent.wait(), 10)
-    await asyncio.sleep(0.2)  # the gateway has read the fields and passed the early check by now
+    await new_partial_file(incoming_path, before)  # the gateway has read the fields and passed the early check
 
     second = await upload(client, path, key)
     held.release.set()

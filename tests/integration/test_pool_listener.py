@@ -21,10 +21,12 @@ async def test_after_the_database_was_away_keep_listens_again(database_url, pool
             await _until(lambda: heard == ["before"])
 
             await proxy.cut()
-            await asyncio.sleep(0.5)
+            await _until(lambda: not listener.listening)  # the listening connection saw the database go
             await listener.keep()  # the database is away: nothing to do, and no error
+            assert not listener.listening
             await proxy.restore()
             await listener.keep()
+            assert listener.listening
             await pool.execute("SELECT pg_notify($1, 'after')", CHANNEL)
             await _until(lambda: heard == ["before", "after"])
         finally:

@@ -45,11 +45,12 @@ async def send_one_byte_at_a_time(gateway_url: str, file_name: str, content: byt
             f"Content-Length: {len(head) + len(content) + len(tail)}\r\nConnection: close\r\n\r\n"
         ).encode() + head)
         await writer.drain()
-        await asyncio.sleep(0.5)  # the gateway has checked the fields and waits for the file's first byte
+        # No wait here: the gateway cannot read past the last field before the file's first bytes come (its
+        # multipart reader looks one boundary's length ahead), so those bytes trickle in as the rest do.
         for byte in content:
             writer.write(bytes([byte]))
             await writer.drain()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # a slow client: each byte in a packet of its own
         writer.write(tail)
         await writer.drain()
         async with asyncio.timeout(30):

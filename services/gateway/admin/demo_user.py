@@ -2,13 +2,14 @@
 UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.admin.demo_user"""
 
 import asyncio
-import os
 import sys
+
+from pydantic import ValidationError
 
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
-from services.common.settings import GatewaySettings
+from services.common.settings import DemoUserSettings, GatewaySettings
 from services.gateway.auth.users import save_user, set_password
 
 DEMO_USERNAME = "demo"
@@ -17,16 +18,19 @@ TOKEN_VARIABLE = "UPLOADER_DEMO_TOKEN"
 PASSWORD_VARIABLE = "UPLOADER_DEMO_PASSWORD"
 
 
-def required_variable(name: str, meaning: str) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        sys.exit(f"{name} is not set: it is {meaning}.")
-    return value
+def demo_user_settings() -> DemoUserSettings:
+    """The settings, or the program's end naming the first one missing or blank."""
+    try:
+        return DemoUserSettings()
+    except ValidationError as invalid:
+        field = str(invalid.errors()[0]["loc"][0])
+        meaning = DemoUserSettings.model_fields[field].description
+        sys.exit(f"{DemoUserSettings.model_config['env_prefix']}{field.upper()} is not set: it is {meaning}.")
 
 
 async def main() -> None:
-    token = required_variable(TOKEN_VARIABLE, "the demo user's API token")
-    password = required_variable(PASSWORD_VARIABLE, "the demo user's password")
+    demo = demo_user_settings()
+    token, password = demo.token, demo.password
     pool = await open_pool(GatewaySettings().database_url)
     try:
         await apply_migrations(pool)

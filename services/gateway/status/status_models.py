@@ -35,7 +35,7 @@ class OutboxStatus(BaseModel):
     backlog: int = Field(description="events waiting to be published")
     oldest_seconds: float | None = Field(description="how long the oldest of them has waited; null when none waits")
     set_aside: int = Field(description="events RabbitMQ refused for good (larger than its max_message_size), set "
-                                       "aside in the outbox table for an operator (README, Runbook); the events "
+                                       "aside in the outbox table for an operator (docs/operations.md, Runbook); the events "
                                        "after them were published")
 
 

@@ -23,6 +23,7 @@ from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway.auth.users import User
+from services.gateway.schema import SCHEMA
 from services.gateway.uploads import idempotency, records
 from services.gateway.uploads.checked_file import CheckedFile, refused
 from services.gateway.uploads.multipart_file import IncompletePart, stream_part_body
@@ -37,7 +38,6 @@ from services.gateway.uploads.upload_rules import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "gateway"
 CHUNK_BYTES = 1024**2
 MULTIPART_SLACK_BYTES = 64 * 1024
 

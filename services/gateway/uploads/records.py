@@ -27,6 +27,7 @@ import asyncpg
 from services.common.messages import (
     AUTO_LAUNCH,
     Event,
+    EventType,
     LaunchRequested,
     PipelineFinished,
     RunCancelRequested,
@@ -39,14 +40,15 @@ from services.common.messages import (
 from services.common.outbox import add_to_outbox
 from services.common.progress import LAUNCH_RANK_STEP, Progress, progress_after, rank_of, rank_of_type
 from services.common.scope import visible_to_sql
+from services.gateway.schema import SCHEMA
 
-SCHEMA = "gateway"
-RECEIVED = "upload.received"
-VALIDATED = "upload.validated"
-REJECTED = "upload.rejected"
-LAUNCH_REQUESTED = "upload.launch_requested"
-STARTED = "pipeline.started"
-FINISHED = "pipeline.finished"
+# An upload's state is the type of the last event that moved it.
+RECEIVED = EventType.UPLOAD_RECEIVED
+VALIDATED = EventType.UPLOAD_VALIDATED
+REJECTED = EventType.UPLOAD_REJECTED
+LAUNCH_REQUESTED = EventType.LAUNCH_REQUESTED
+STARTED = EventType.PIPELINE_STARTED
+FINISHED = EventType.PIPELINE_FINISHED
 
 # A run that ended so may be launched again, for the same attempt.
 RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_launch_again]
@@ -111,7 +113,7 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, uploader: Use
                     attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now(),
                     launches = 0, run_outcome = NULL, process_id = CASE WHEN $8 THEN {_NEW_PROCESS_ID} END
                 WHERE file_name = $1
-                  AND (state = ANY($11::text[]) OR (state = 'pipeline.finished' AND progress = 'Failure'))
+                  AND (state = ANY($11::text[]) OR (state = '{FINISHED}' AND progress = 'Failure'))
                   AND is_phantom = $5 AND {visible}
                 RETURNING upload_id, attempt""",
             *values, RECEIVED, rank_of_type(RECEIVED), list(REPLACEABLE_STATES), *visible_arguments,

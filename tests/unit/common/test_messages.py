@@ -16,6 +16,7 @@ from services.common.messages import (
     PipelineLogLines,
     PipelineStarted,
     PipelineReported,
+    RuleCheckRequest,
     RuleFailure,
     RunOutcome,
     ScanFacts,
@@ -196,3 +197,19 @@ def test_a_phantom_scan_has_an_empty_patient_name_even_when_candidate_fields_are
     scan = ScanFacts(file_name="p.tgz", scan_key="k", candid="300001", pscid="MTL0001", visit_label="V1", is_phantom=True)
 
     assert scan.patient_name == ""
+
+
+def test_a_scan_is_sent_with_its_identity_its_file_and_its_site():
+    assert json.loads(SCAN.model_dump_json()) == {
+        "file_name": "MTL0001_300001_V1.tgz", "scan_key": "demo/7/attempt-1/MTL0001_300001_V1.tgz",
+        "candid": "300001", "pscid": "MTL0001", "visit_label": "V1", "is_phantom": False, "site": None}
+
+
+def test_a_rule_check_is_sent_with_the_scans_identity_its_file_name_and_the_users_scope():
+    request = RuleCheckRequest(candid="300001", pscid="MTL0001", visit_label="V1", file_name="a.tgz", scope=SCOPE)
+
+    assert json.loads(request.model_dump_json()) == {
+        "purpose": "upload", "candid": "300001", "pscid": "MTL0001", "visit_label": "V1", "is_phantom": False,
+        "file_name": "a.tgz", "scope": {"username": "demo", "all_sites": False, "own_sites": ["MTL"],
+                                        "no_session": True}}
+    assert RuleCheckRequest.model_validate_json(request.model_dump_json()) == request

@@ -1,6 +1,5 @@
 """The directory where scans wait between the gateway and the launchers (services.common.scan_store)."""
 
-import asyncio
 import os
 import time
 from pathlib import Path
@@ -9,6 +8,7 @@ import pytest
 
 from services.common import scan_store
 from services.common.scan_store import DirectoryScanStore, scan_key
+from tests.integration.helpers import eventually
 
 KEY = "demo/7/attempt-1/MTL0001_300001_V1.tgz"
 
@@ -230,8 +230,14 @@ async def test_a_background_flush_that_failed_fails_the_upload_instead_of_being_
     store = DirectoryScanStore(tmp_path)
     pending = store.begin()
     pending.write(b"12345")  # starts a background flush, which fails
-    await asyncio.sleep(0.1)
 
-    with pytest.raises(OSError, match="Input/output error"):
-        pending.write(b"more")
+    async def a_write_fails() -> OSError | None:
+        try:
+            pending.write(b"more")  # taken while the flush still runs
+        except OSError as error:
+            return error
+        return None
+
+    error = await eventually(a_write_fails, 5, "a write failing after the failed flush")
+    assert "Input/output error" in str(error)
     store.discard(pending)

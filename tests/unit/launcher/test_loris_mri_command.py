@@ -1,4 +1,4 @@
-"""The LORIS-MRI command the README shows works as written: bash sources the
+"""The LORIS-MRI command docs/pipeline.md shows works as written: bash sources the
 environment file, then runs imaging_upload_file.pl with the placeholders as
 its own arguments, whatever they hold."""
 
@@ -11,16 +11,17 @@ from services.common.messages import ScanFacts
 from services.launcher.pipeline_command import TemplateCommand
 from tests.support.stack import REPO_ROOT
 
-README_ENVIRONMENT = "/data/loris-mri/bin/mri/environment"
+DOCUMENTED_ENVIRONMENT = "/data/loris-mri/bin/mri/environment"
 
 
-def readme_command() -> str:
-    line = re.search(r"^UPLOADER_PIPELINE_COMMAND=(.*)$", (REPO_ROOT / "README.md").read_text(), re.MULTILINE)
+def documented_command() -> str:
+    page = (REPO_ROOT / "docs" / "pipeline.md").read_text()
+    line = re.search(r"^UPLOADER_PIPELINE_COMMAND=(.*)$", page, re.MULTILINE)
     (value,) = shlex.split(line.group(1))  # as the shell assigns it
     return value
 
 
-def test_the_readme_loris_mri_command_sources_the_environment_then_passes_each_argument_whole(tmp_path):
+def test_the_documented_loris_mri_command_sources_the_environment_then_passes_each_argument_whole(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "imaging_upload_file.pl"
@@ -28,7 +29,7 @@ def test_the_readme_loris_mri_command_sources_the_environment_then_passes_each_a
     fake.chmod(0o755)
     environment = tmp_path / "environment"
     environment.write_text(f"export PATH={bin_dir}:$PATH\nexport LORIS_MRI_SOURCED=yes\n")
-    command = TemplateCommand(readme_command().replace(README_ENVIRONMENT, str(environment)), profile="prod")
+    command = TemplateCommand(documented_command().replace(DOCUMENTED_ENVIRONMENT, str(environment)), profile="prod")
     scan = ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key="k", candid="300001", pscid="MTL0001",
                      visit_label="V1")
     odd_path = Path("/incoming/demo/7/attempt-1/MTL0001 300001 $(touch x); V1.tgz")

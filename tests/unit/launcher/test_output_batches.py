@@ -13,13 +13,23 @@ from services.launcher.output_lines import OutputLine, raw_lines
 
 
 class Written:
-    def __init__(self, delay: float = 0) -> None:
+    """The events written; a held writer waits for `release` in each write, which it starts by setting `writing`."""
+
+    def __init__(self, delay: float = 0, held: bool = False) -> None:
         self.events = []
         self.delay = delay
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+        self.wrote = asyncio.Event()
+        if not held:
+            self.release.set()
 
     async def __call__(self, events) -> None:
+        self.writing.set()
+        await self.release.wait()
         await asyncio.sleep(self.delay)
         self.events.extend(events)
+        self.wrote.set()
 
     @property
     def batches(self) -> list[list[str]]:
@@ -67,7 +77,7 @@ async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline
     ticking = asyncio.create_task(batches.tick())
 
     await batches.add(line("only line"))
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(written.wrote.wait(), 5)
 
     assert written.batches == [["only line"]]
     batches.output_ended()
@@ -76,14 +86,15 @@ async def test_lines_waiting_are_written_within_the_delay_even_when_the_pipeline
 
 async def test_when_the_output_ends_during_a_write_the_batch_being_written_and_the_last_lines_are_both_kept(monkeypatch):
     monkeypatch.setattr(output_batches, "MAX_DELAY_SECONDS", 0.01)
-    written = Written(delay=0.1)
+    written = Written(held=True)
     batches = OutputBatches(7, 1, 99, written)
     ticking = asyncio.create_task(batches.tick())
 
     await batches.add(line("first"))
-    await asyncio.sleep(0.05)  # the ticker is writing "first" now
+    await asyncio.wait_for(written.writing.wait(), 5)  # the ticker is writing "first" now
     await batches.add(line("last"))
     batches.output_ended()
+    written.release.set()
     await ticking
 
     assert written.batches == [["first"], ["last"]]

@@ -187,7 +187,8 @@ def test_without_dcm2niix_the_run_succeeds_saying_the_series_were_not_converted(
 def test_a_run_stopped_while_converting_leaves_neither_a_partial_result_nor_its_work_directory(tmp_path):
     slow_dcm2niix = tmp_path / "bin" / "slow-dcm2niix"
     slow_dcm2niix.parent.mkdir()
-    slow_dcm2niix.write_text("#!/bin/sh\nexec sleep 30\n")
+    started = tmp_path / "dcm2niix-started"
+    slow_dcm2niix.write_text(f"#!/bin/sh\ntouch '{started}'\nexec sleep 30\n")
     slow_dcm2niix.chmod(0o755)
     output = tmp_path / "out"
     env, temp_dir = pipeline_environment(tmp_path, UPLOADER_DCM2NIIX=str(slow_dcm2niix))
@@ -197,9 +198,12 @@ def test_a_run_stopped_while_converting_leaves_neither_a_partial_result_nor_its_
         for line in process.stdout:
             if line.startswith("[verbose] Converting with "):
                 break
-        time.sleep(0.3)  # dcm2niix has started
+        deadline = time.monotonic() + 10
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         process.send_signal(signal.SIGTERM)
         rest = process.stdout.read()
+    assert started.exists(), "dcm2niix had not started when the run was stopped"
     assert process.returncode == -signal.SIGTERM, rest[-500:]
     assert "Removed work directory" in rest
     assert not output.exists() and [path.name for path in tmp_path.iterdir() if path.name.startswith(".out")] == []

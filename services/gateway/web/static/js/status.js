@@ -123,7 +123,7 @@ export class StatusView extends RefreshingView {
     $("status-set-aside").hidden = setAside === 0;
     $("status-set-aside").textContent = `${plural(setAside, "event was", "events were")} refused by RabbitMQ ` +
       "for good (larger than its max_message_size): set aside, not published, while the events after went on. " +
-      "The README's runbook (Events set aside) says how to look and what to do.";
+      "The runbook (docs/operations.md, Runbook, Events set aside) says how to look and what to do.";
   }
 
   age(iso) {

@@ -134,15 +134,21 @@ export class UploadForm {
       this.showFailures(this.missingFields());
       return;
     }
-    const answer = await this.check(false);
-    if (!answer) return;
-    this.showCheck(answer);
-    if (answer.ok) {
-      this.send(false);
-      return;
+    // Busy while the form is checked again: once it is not, the page has sent it, asked, or shown why not.
+    $("upload-form").setAttribute("aria-busy", "true");
+    try {
+      const answer = await this.check(false);
+      if (!answer) return;
+      this.showCheck(answer);
+      if (answer.ok) {
+        this.send(false);
+        return;
+      }
+      const onlyTaken = answer.errors.length === 1 && answer.errors[0].code === "already_uploaded";
+      if (onlyTaken && answer.existing && answer.existing.may_overwrite) this.askOverwrite(answer.existing);
+    } finally {
+      $("upload-form").removeAttribute("aria-busy");
     }
-    const onlyTaken = answer.errors.length === 1 && answer.errors[0].code === "already_uploaded";
-    if (onlyTaken && answer.existing && answer.existing.may_overwrite) this.askOverwrite(answer.existing);
   }
 
   missingFields() {
