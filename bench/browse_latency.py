@@ -73,7 +73,7 @@ from bench.stack import TOKEN, BenchStack, cpu_seconds  # noqa: E402
 from services.common.api_models import LogQuery, UploadListQuery  # noqa: E402
 from services.common.db import open_pool  # noqa: E402
 from services.common.scope import OWN_SITES, UPLOADER_PERMISSIONS, scope_of  # noqa: E402
-from services.gateway.users import save_user  # noqa: E402
+from services.gateway.auth.users import save_user  # noqa: E402
 from services.logstore import queries  # noqa: E402
 from tests.support import servers  # noqa: E402
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.stack import BenchStack  # noqa: E402
 from bench.upload_throughput import MIB, curl, make_archive_like_file, timed, upload_form  # noqa: E402
-from services.gateway.users import set_password  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.gateway.auth.users import set_password  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 
 PASSWORD = "bench-browser-password"
 CHROMIUM = "/usr/bin/chromium"

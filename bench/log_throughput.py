@@ -24,9 +24,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.stack import TOKEN, BenchStack  # noqa: E402
-from services.gateway.demo_archive import write_demo_archive  # noqa: E402
+from services.gateway.admin.demo_archive import write_demo_archive  # noqa: E402
 from services.logstore.record import LOG_LINE_COLUMNS  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 
 GOAL_LINES_PER_SECOND = 20_000
 PAGE_LINES = 10_000

@@ -55,8 +55,8 @@ from bench.broker_rate import RawRate, UploadMessages, count_upload_messages, ra
 from bench.pipeline_speed import pipeline_speed  # noqa: E402
 from bench.soak import Tally, failure_causes, note_finished, percentile, send_all  # noqa: E402
 from bench.stack import BenchStack, ReplicaStack, cpu_seconds, machine_busy_seconds, server_cpu_seconds  # noqa: E402
-from services.gateway.demo_archive import DEMO_PATIENT_NAME, make_dicom_archive  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.gateway.admin.demo_archive import DEMO_PATIENT_NAME, make_dicom_archive  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 
 CORE = ("logstore", "validator", "gateway")
 NO_OP_PIPELINE = "/bin/true"

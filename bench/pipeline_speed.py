@@ -18,7 +18,7 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
-from services.gateway.demo_archive import DEMO_PATIENT_NAME, dicom_bytes
+from services.gateway.admin.demo_archive import DEMO_PATIENT_NAME, dicom_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MIB, GIB = 1024**2, 1024**3

@@ -51,8 +51,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.latencies import HEADER, Samples, row, verdict  # noqa: E402
 from bench.stack import TOKEN, BenchStack, cpu_seconds  # noqa: E402
 from services.common.scope import OWN_SITES  # noqa: E402
-from services.gateway.users import save_user  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.gateway.auth.users import save_user  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 from tests.support.stack import free_port  # noqa: E402
 
 MTL_TOKEN = "bench-mtl-coordinator-token"

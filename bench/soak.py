@@ -45,8 +45,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.stack import TOKEN, BenchStack, ReplicaStack  # noqa: E402
-from services.gateway.demo_archive import write_demo_archive  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.gateway.admin.demo_archive import write_demo_archive  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 
 LAUNCHERS = ("launcher.1", "launcher.2")
 SERVICES = ("logstore", "validator", *LAUNCHERS, "gateway")

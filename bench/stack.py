@@ -28,7 +28,7 @@ if str(REPO_ROOT) not in sys.path:
 from services.common.db import open_pool  # noqa: E402
 from services.common.migrations import apply_migrations  # noqa: E402
 from services.common.scope import UPLOADER_PERMISSIONS  # noqa: E402
-from services.gateway.users import save_user  # noqa: E402
+from services.gateway.auth.users import save_user  # noqa: E402
 from tests.support import servers  # noqa: E402
 from tests.support.stack import ServiceStack, free_port  # noqa: E402
 

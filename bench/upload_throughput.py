@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.stack import TOKEN, BenchStack  # noqa: E402
-from services.validator.load_demo import load_demo_registry  # noqa: E402
+from services.validator.demo_registry import load_demo_registry  # noqa: E402
 from tests.support.stack import free_port  # noqa: E402
 MIB = 1024**2
 

@@ -71,8 +71,8 @@ export_secrets() {
 
 load_demo_data() {
     say "loading demo data"
-    "$PYTHON" -m services.validator.load_demo
-    "$PYTHON" -m services.gateway.load_demo
+    "$PYTHON" -m services.validator.demo_registry
+    "$PYTHON" -m services.gateway.admin.demo_user
 }
 
 refuse_if_gateway_port_taken() {

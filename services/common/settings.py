@@ -224,7 +224,7 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)
 
 
 class DemoUserSettings(BaseSettings):
-    """What the gateway's demo loader (python -m services.gateway.load_demo) gives the demo user."""
+    """What the gateway's demo loader (python -m services.gateway.admin.demo_user) gives the demo user."""
 
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}DEMO_", extra="ignore")
 

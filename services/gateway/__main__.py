@@ -14,16 +14,16 @@ from services.common.runner import run_service, service_app, with_consumer, with
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import GatewaySettings
 from services.common.topology import GATEWAY_QUEUE
-from services.gateway.auth import SlashMergingRouter, require_uploader_user
-from services.gateway.log_stream import with_log_streams
-from services.gateway.logstore_proxy import with_logstore_client
-from services.gateway.password_checks import with_password_checks
-from services.gateway.rabbitmq_management import with_rabbitmq_management
+from services.gateway.auth.middleware import SlashMergingRouter, require_uploader_user
+from services.gateway.auth.password_checks import with_password_checks
+from services.gateway.auth.token_cache import TOKEN_CACHE, TokenCache
+from services.gateway.reads.log_stream_proxy import with_log_streams
+from services.gateway.reads.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
 from services.gateway.schema import SCHEMA
-from services.gateway.scan_retention import with_scan_retention
-from services.gateway.token_cache import TOKEN_CACHE, TokenCache
-from services.gateway.uploads import advance_state
+from services.gateway.status.rabbitmq_management import with_rabbitmq_management
+from services.gateway.uploads.records import advance_state
+from services.gateway.uploads.scan_retention import with_scan_retention
 
 
 def build_app(settings: GatewaySettings) -> web.Application:

@@ -31,10 +31,10 @@ from services.common.api_models import (
 from services.common.file_report import CONTENT_TYPE
 from services.common.messages import FileOutcome
 from services.common.scope import ADMIN
-from services.gateway import idempotency
-from services.gateway.session_models import SessionInfo, SignIn
-from services.gateway.status_models import DeadLettersReplayed, SystemStatus
-from services.gateway.web_sessions import COOKIE_NAME, CSRF_HEADER
+from services.gateway.auth.session_models import SessionInfo, SignIn
+from services.gateway.auth.web_sessions import COOKIE_NAME, CSRF_HEADER
+from services.gateway.status.status_models import DeadLettersReplayed, SystemStatus
+from services.gateway.uploads import idempotency
 
 REF = "#/components/schemas/{model}"
 _ERRORS = {

@@ -6,23 +6,23 @@ from services.common.api_models import UploadCheck
 from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
-from services.gateway import idempotency
-from services.gateway.auth import USER
-from services.gateway.cancel import request_cancel
-from services.gateway.launch import request_launch
-from services.gateway.file_report import download_report
-from services.gateway.log_stream import stream_log
-from services.gateway.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
+from services.gateway.auth.middleware import USER
+from services.gateway.auth.session_routes import delete_session, get_session, post_session
 from services.gateway.loris_api.routes import setup_loris_routes
 from services.gateway.openapi import openapi_document
-from services.gateway.preflight import check_upload
-from services.gateway.receive_upload import accept_upload, refuse_declared_oversize
-from services.gateway.session_routes import delete_session, get_session, post_session
-from services.gateway.status import get_status, post_replay
-from services.gateway.upload_form import read_upload_form
-from services.gateway.upload_metrics import counted_upload
-from services.gateway.upload_rules import UploadRefused, refusal_response
-from services.gateway.web_page import setup_web_page
+from services.gateway.reads.file_report_proxy import download_report
+from services.gateway.reads.log_stream_proxy import stream_log
+from services.gateway.reads.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
+from services.gateway.status.system_status import get_status, post_replay
+from services.gateway.uploads import idempotency
+from services.gateway.uploads.cancel import request_cancel
+from services.gateway.uploads.form import read_upload_form
+from services.gateway.uploads.launch import request_launch
+from services.gateway.uploads.preflight import check_upload
+from services.gateway.uploads.receive_upload import accept_upload, refuse_declared_oversize
+from services.gateway.uploads.upload_metrics import counted_upload
+from services.gateway.uploads.upload_rules import UploadRefused, refusal_response
+from services.gateway.web.page import setup_web_page
 
 
 def setup_routes(app: web.Application) -> None:

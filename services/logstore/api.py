@@ -19,7 +19,7 @@ from services.common.messages import UserScope
 from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
 from services.logstore import queries
-from services.logstore.file_report import latest_reporting_run, stream_report
+from services.logstore.file_report_pages import latest_reporting_run, stream_report
 from services.logstore.log_stream import stream_log
 
 SCOPE = web.RequestKey("scope", UserScope)

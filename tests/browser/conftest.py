@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from services.common.scope import ADMIN, ALL_PERMISSIONS, OWN_SITES
-from services.gateway.users import add_user, save_user, set_password
-from tests.support.dicom_archives import make_dicom_archive
+from services.gateway.auth.users import add_user, save_user, set_password
 from tests.support.browser import PASSWORDS
+from tests.support.dicom_archives import make_dicom_archive
 from tests.support.stack import REPO_ROOT, ServiceStack
 
 CHROMIUM = "/usr/bin/chromium"

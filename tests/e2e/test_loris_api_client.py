@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from pydantic import BaseModel
 
-from services.gateway.users import add_user, set_password
+from services.gateway.auth.users import add_user, set_password
 
 USERNAME, PASSWORD = "loris-upload-script", "the script's password, long enough"
 

@@ -13,8 +13,8 @@ import pytest
 from services.common.db import open_pool
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
-from services.gateway.users import save_user
-from services.validator.load_demo import load_demo_registry
+from services.gateway.auth.users import save_user
+from services.validator.demo_registry import load_demo_registry
 from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET, MAX_UPLOAD_BYTES
 from tests.support import servers
 from tests.support.api import UploaderClient

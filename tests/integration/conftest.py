@@ -11,7 +11,7 @@ from aiohttp import web
 from services.common.scope import UPLOADER_PERMISSIONS
 from services.common.settings import GatewaySettings, LauncherSettings, LogstoreSettings, ValidatorSettings
 from services.gateway.__main__ import build_app as build_gateway
-from services.gateway.users import add_user, set_password
+from services.gateway.auth.users import add_user, set_password
 from services.logstore.__main__ import build_app as build_logstore
 from services.validator.__main__ import build_app as build_validator
 from tests.conftest import INTERNAL_SECRET, TESTS_SIGN_IN_FAILURES_PER_ADDRESS

@@ -11,8 +11,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from services.gateway.passwords import verify_password
-from services.gateway.users import find_login, find_user_by_token
+from services.gateway.auth.passwords import verify_password
+from services.gateway.auth.users import find_login, find_user_by_token
 
 ADMIN = Path(sys.executable).parent / "uploader-admin"
 DEMO_PATIENT_NAME = "MTL0001_300001_V1"

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.gateway.users import save_user
+from services.gateway.auth.users import save_user
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
@@ -252,7 +252,7 @@ async def test_concurrent_requests_with_one_key_make_one_upload_and_get_the_same
     recorded; released, the first finds the second's answer when it records, discards its own copy and
     gives that answer again. Both passed the check before the file; the lock and the check in the recording
     transaction are what make it one upload."""
-    caplog.set_level(logging.INFO, logger="services.gateway.idempotency")
+    caplog.set_level(logging.INFO, logger="services.gateway.uploads.idempotency")
     path, key = archive(padding=HELD_PADDING), new_key()
     held = HeldBody(path, FIELDS)
     before = partial_files(incoming_path)

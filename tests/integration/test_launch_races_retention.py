@@ -17,7 +17,7 @@ import pytest
 
 from services.common.messages import PipelineFinished, RunOutcome
 from services.common.scan_store import DirectoryScanStore, scan_key
-from services.gateway.scan_retention import remove_expired_attempt_files
+from services.gateway.uploads.scan_retention import remove_expired_attempt_files
 from services.launcher.__main__ import build_app as build_launcher
 from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually, leave_no_launch_over, started_event

@@ -22,7 +22,7 @@ from services.common.internal_calls import internal_headers
 from services.common.messages import Event, PipelineLogLine, RuleFailure, UploadRejected
 from services.common.scope import OWN_SITES
 from services.gateway.__main__ import build_app as build_gateway
-from services.gateway.users import save_user
+from services.gateway.auth.users import save_user
 from services.logstore.__main__ import build_app as build_logstore
 from services.logstore.log_wakeups import LISTENER_NAME, LOG_WAKEUPS
 from tests.conftest import DEMO_TOKEN, INTERNAL_SECRET

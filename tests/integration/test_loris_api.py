@@ -20,7 +20,7 @@ from services.common.messages import (
     RunOutcome,
     UploadValidated,
 )
-from services.gateway.users import add_user, save_user, set_password
+from services.gateway.auth.users import add_user, save_user, set_password
 from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually, finished_event, scan_facts, started_event, wait_until_processed
 from tests.support.dicom_archives import make_dicom_archive

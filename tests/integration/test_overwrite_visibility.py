@@ -9,7 +9,7 @@ import pytest
 
 from services.common.scope import ALL_SITES, NO_SESSION, OWN_SITES
 from services.gateway.__main__ import build_app as build_gateway
-from services.gateway.users import save_user
+from services.gateway.auth.users import save_user
 from services.logstore.__main__ import build_app as build_logstore
 from tests.conftest import DEMO_TOKEN
 from tests.support.api import UploaderClient

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from services.common.scope import ALL_SITES, NO_SESSION, OWN_SITES
-from services.gateway.users import save_user
+from services.gateway.auth.users import save_user
 from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient

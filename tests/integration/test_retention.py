@@ -18,7 +18,7 @@ from services.common import retention
 from services.common.messages import RuleFailure, UploadRejected
 from services.common.retention import prune_processed_events, prune_published_outbox
 from services.common.scan_store import DirectoryScanStore, scan_key
-from services.gateway.scan_retention import remove_expired_attempt_files
+from services.gateway.uploads.scan_retention import remove_expired_attempt_files
 from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually, finished_event, started_event
 from tests.support.api import UploaderClient

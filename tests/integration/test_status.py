@@ -16,8 +16,8 @@ from services.common.broker import message_from_body
 from services.common.messages import LaunchRequested
 from services.common.scope import ADMIN, ALL_SITES
 from services.common.topology import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, QUEUE_NAMES
-from services.gateway.status import BROKER_SECONDS, count_queues
-from services.gateway.users import save_user, set_password
+from services.gateway.auth.users import save_user, set_password
+from services.gateway.status.system_status import BROKER_SECONDS, count_queues
 from services.launcher.__main__ import build_app as build_launcher
 from tests.conftest import NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually, leave_no_launch_over, new_upload_id, scan_facts

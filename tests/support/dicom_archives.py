@@ -1,13 +1,13 @@
 """Test data: small valid DICOM files and scan archives made of them.
 
-The DICOM and archive writing lives in services.gateway.demo_archive (the
+The DICOM and archive writing lives in services.gateway.admin.demo_archive (the
 `uploader-admin demo-archive` command uses it too); this module adds what only
 tests need. Everything is written only to the paths the caller gives.
 """
 
 from pathlib import Path
 
-from services.gateway.demo_archive import dicom_bytes, make_dicom_archive, write_archive
+from services.gateway.admin.demo_archive import dicom_bytes, make_dicom_archive, write_archive
 
 __all__ = [
     "dicom_bytes",

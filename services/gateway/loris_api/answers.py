@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from services.common.api_models import RunRecord
 from services.gateway.loris_api.process_state import processes_of_upload
 from services.gateway.loris_api.visit_uploads import VisitUpload
-from services.gateway.uploads import UploadRecord
+from services.gateway.uploads.records import UploadRecord
 
 
 def dicoms_answer(candid: str, visit_label: str, visit_uploads: list[VisitUpload],

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from services.common.request_parsing import Refusal
-from services.gateway.auth import merged_path
+from services.gateway.auth.middleware import merged_path
 from services.gateway.loris_api.errors import LorisError, from_v1_error, is_loris_path, loris_error
 
 log = logging.getLogger(__name__)

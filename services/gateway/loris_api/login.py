@@ -9,10 +9,10 @@ from aiohttp import web
 
 from services.common.app_keys import POOL, SETTINGS
 from services.common.request_parsing import is_plain_text
+from services.gateway.auth.sign_in_limit import sign_in
+from services.gateway.auth.sign_in_refusals import SignInRefused
+from services.gateway.auth.users import issue_token
 from services.gateway.loris_api.errors import LorisError, loris_error, loris_json
-from services.gateway.sign_in_limit import sign_in
-from services.gateway.sign_in_refusals import SignInRefused
-from services.gateway.users import issue_token
 
 CREDENTIALS = ("username", "password")
 

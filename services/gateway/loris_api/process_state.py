@@ -30,8 +30,8 @@ from datetime import datetime, timezone
 
 from services.common.api_models import RunRecord
 from services.common.exit_codes import describe_exit_code, describe_signal
-from services.gateway import uploads
-from services.gateway.uploads import UploadRecord
+from services.gateway.uploads import records
+from services.gateway.uploads.records import UploadRecord
 
 RUNNING, SUCCESS, ERROR = "RUNNING", "SUCCESS", "ERROR"
 NO_PROCESS = 0
@@ -83,16 +83,16 @@ def awaited_process(record: UploadRecord, current: list[RunRecord]) -> dict | No
     `current` are the launch's runs already recorded, all ended."""
     process_id = record.process_id or NO_PROCESS
     upload = f"upload {record.upload_id}"
-    if record.state == uploads.LAUNCH_REQUESTED:
+    if record.state == records.LAUNCH_REQUESTED:
         text = f"The run of {upload} is granted and queued; it starts when a launcher has a free slot."
-    elif record.state == uploads.STARTED and current:
+    elif record.state == records.STARTED and current:
         text = (f"The run of {upload} was interrupted and is queued again; it starts when a launcher has a "
                 "free slot.")
-    elif record.state in (uploads.STARTED, uploads.FINISHED) and not current:
+    elif record.state in (records.STARTED, records.FINISHED) and not current:
         text = f"The run of {upload} has started; its process record is not available yet."
-    elif record.launch_when_valid and record.state in (uploads.RECEIVED, uploads.VALIDATED):
+    elif record.launch_when_valid and record.state in (records.RECEIVED, records.VALIDATED):
         text = f"The run of {upload} starts as soon as the upload is validated."
-    elif record.launch_when_valid and record.state == uploads.REJECTED:
+    elif record.launch_when_valid and record.state == records.REJECTED:
         return process_object(process_id, NO_PROCESS, ERROR,
                               f"The run of {upload} will not start: the upload rules rejected it "
                               f"(GET /api/v1/uploads/{record.upload_id}/log says why).", None, None)

@@ -19,8 +19,7 @@ from aiohttp import web
 
 from services.common.api_models import MAX_ID
 from services.common.app_keys import POOL
-from services.gateway.auth import USER
-from services.gateway.launch import request_launch
+from services.gateway.auth.middleware import USER
 from services.gateway.loris_api.answers import dicoms_answer, launch_answer, mri_uploads_answer
 from services.gateway.loris_api.error_middleware import loris_errors
 from services.gateway.loris_api.errors import LORIS_API_ROOT, LorisError, loris_json
@@ -32,9 +31,10 @@ from services.gateway.loris_api.upload_request import read_loris_upload
 from services.gateway.loris_api.visit_access import check_visit_access
 from services.gateway.loris_api.visit_uploads import (runs_of_upload, tarchives_of_visit, upload_of_file,
                                                       uploads_of_visit)
-from services.gateway.receive_upload import UploadRefused, accept_upload, refuse_declared_oversize
-from services.gateway.upload_metrics import counted_upload
-from services.gateway.uploads import find_by_id
+from services.gateway.uploads.launch import request_launch
+from services.gateway.uploads.receive_upload import UploadRefused, accept_upload, refuse_declared_oversize
+from services.gateway.uploads.records import find_by_id
+from services.gateway.uploads.upload_metrics import counted_upload
 
 VISIT = LORIS_API_ROOT + "/candidates/{candid}/{visit_label}"
 MISMATCHED_UPLOAD_ID = "Filename and MRIUploadID do not match"

@@ -6,7 +6,7 @@ not allowed" is a 403; /api/v1 answers 415), 409 for a name already taken,
 
 from services.common.messages import RuleFailure
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.upload_rules import OVERWRITE_HINT, refusal_status, shown_failures
+from services.gateway.uploads.upload_rules import OVERWRITE_HINT, refusal_status, shown_failures
 
 UNSUPPORTED_TYPE = 415
 LORIS_TYPE_REFUSAL = 403

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from services.common.api_models import UploadFields
 from services.common.request_parsing import is_plain_text
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.upload_form import read_fields_until_file
+from services.gateway.uploads.form import read_fields_until_file
 
 JSON_PART = "Json"
 FILE_PART = "File"

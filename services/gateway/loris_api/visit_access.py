@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from services.common.api_models import UploadFields
 from services.common.messages import RuleFailure
 from services.common.request_parsing import is_plain_text
+from services.gateway.auth.users import User
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.upload_rules import ask_validator
-from services.gateway.users import User
+from services.gateway.uploads.upload_rules import ask_validator
 
 
 async def check_visit_access(app: web.Application, candid: str, visit_label: str, user: User) -> None:

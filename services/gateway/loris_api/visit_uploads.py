@@ -15,10 +15,10 @@ from aiohttp import web
 from services.common.api_models import RunList, RunRecord, UploadPage
 from services.common.request_parsing import is_plain_text
 from services.common.scope import may_see, visible_to_sql
-from services.gateway import uploads
-from services.gateway.logstore_proxy import logstore_json
+from services.gateway.auth.users import User
 from services.gateway.loris_api.errors import LorisError
-from services.gateway.users import User
+from services.gateway.reads.logstore_proxy import logstore_json
+from services.gateway.uploads import records
 
 _LOGSTORE_PAGE_SIZE = 500
 
@@ -42,7 +42,7 @@ async def uploads_of_visit(pool: asyncpg.Pool, candid: str, visit_label: str, us
 
 
 async def upload_of_file(pool: asyncpg.Pool, file_name: str, candid: str, visit_label: str,
-                         user: User) -> uploads.UploadRecord | None:
+                         user: User) -> records.UploadRecord | None:
     """The upload of this file name in this visit (or a phantom), if the user may see it."""
     if not is_plain_text(file_name):
         return None
@@ -51,7 +51,7 @@ async def upload_of_file(pool: asyncpg.Pool, file_name: str, candid: str, visit_
            WHERE file_name = $1 AND (is_phantom OR (candid = $2 AND visit_label = $3))""",
         file_name, candid, visit_label,
     )
-    record = await uploads.find_by_id(pool, upload_id) if upload_id is not None else None
+    record = await records.find_by_id(pool, upload_id) if upload_id is not None else None
     if record is None or not may_see(user.scope, site=record.site, is_phantom=record.is_phantom,
                                      uploaded_by=record.uploaded_by):
         return None

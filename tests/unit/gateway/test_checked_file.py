@@ -1,4 +1,4 @@
-"""A file's bytes typed by their leading bytes and counted (services.gateway.checked_file),
+"""A file's bytes typed by their leading bytes and counted (services.gateway.uploads.checked_file),
 however small the pieces the network gives them in."""
 
 import gzip
@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from services.common.scan_store import DirectoryScanStore
-from services.gateway.checked_file import CheckedFile
-from services.gateway.multipart_file import stream_part_body
-from services.gateway.upload_rules import UploadRefused
+from services.gateway.uploads.checked_file import CheckedFile
+from services.gateway.uploads.multipart_file import stream_part_body
+from services.gateway.uploads.upload_rules import UploadRefused
 
 BOUNDARY = "one-byte"
 

@@ -2,7 +2,7 @@
 
 from aiohttp.test_utils import make_mocked_request
 
-from services.gateway.client_address import client_address, trusted_networks
+from services.gateway.auth.client_address import client_address, trusted_networks
 
 PROXIES = trusted_networks(["10.0.0.0/8", "192.0.2.7"])
 

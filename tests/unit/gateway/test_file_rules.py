@@ -1,4 +1,4 @@
-"""Upload rules about the file itself (services.gateway.file_rules) and archive
+"""Upload rules about the file itself (services.gateway.uploads.file_rules) and archive
 endings (services.common.file_names)."""
 
 import gzip
@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from services.common.file_names import ending_of, stem_of
-from services.gateway.file_rules import LeadingBytes, content_matches_ending, is_safe_name
+from services.gateway.uploads.file_rules import LeadingBytes, content_matches_ending, is_safe_name
 
 
 def zip_bytes() -> bytes:

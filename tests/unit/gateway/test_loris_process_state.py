@@ -7,9 +7,9 @@ import pytest
 
 from services.common.api_models import RunRecord
 from services.common.progress import Progress
-from services.gateway import uploads
 from services.gateway.loris_api.process_state import awaited_process, processes_of_upload, run_process
-from services.gateway.uploads import UploadRecord
+from services.gateway.uploads import records
+from services.gateway.uploads.records import UploadRecord
 
 STARTED = datetime(2024, 5, 1, 10, 20, 0, tzinfo=timezone.utc)
 ENDED = datetime(2024, 5, 1, 12, 22, 13, tzinfo=timezone(timedelta(hours=2)))
@@ -65,14 +65,14 @@ def test_every_outcome_but_success_is_an_error_from_the_first_read(changes, prog
 
 
 @pytest.mark.parametrize(("state", "launch_when_valid", "expected"), [
-    (uploads.RECEIVED, False, None),
-    (uploads.VALIDATED, False, None),
-    (uploads.REJECTED, False, None),
-    (uploads.RECEIVED, True, ("RUNNING", "The run of upload 12 starts as soon as the upload is validated.")),
-    (uploads.LAUNCH_REQUESTED, False,
+    (records.RECEIVED, False, None),
+    (records.VALIDATED, False, None),
+    (records.REJECTED, False, None),
+    (records.RECEIVED, True, ("RUNNING", "The run of upload 12 starts as soon as the upload is validated.")),
+    (records.LAUNCH_REQUESTED, False,
      ("RUNNING", "The run of upload 12 is granted and queued; it starts when a launcher has a free slot.")),
-    (uploads.STARTED, False, ("RUNNING", "The run of upload 12 has started; its process record is not available yet.")),
-    (uploads.REJECTED, True, ("ERROR", "The run of upload 12 will not start: the upload rules rejected it "
+    (records.STARTED, False, ("RUNNING", "The run of upload 12 has started; its process record is not available yet.")),
+    (records.REJECTED, True, ("ERROR", "The run of upload 12 will not start: the upload rules rejected it "
                                        "(GET /api/v1/uploads/12/log says why).")),
 ])
 def test_a_launch_wanted_but_not_running_yet_has_every_key_and_already_its_process_id(state, launch_when_valid,
@@ -86,40 +86,40 @@ def test_a_launch_wanted_but_not_running_yet_has_every_key_and_already_its_proce
 
 
 def test_the_launches_of_earlier_attempts_stay_listed_before_the_current_attempts_awaited_launch():
-    processes = processes_of_upload(record(uploads.LAUNCH_REQUESTED, attempt=2, process_id=32),
+    processes = processes_of_upload(record(records.LAUNCH_REQUESTED, attempt=2, process_id=32),
                                     [run(exit_code=1, outcome="failed")])
     assert [(p["ID"], p["STATE"]) for p in processes] == [(31, "ERROR"), (32, "RUNNING")]
-    recorded = processes_of_upload(record(uploads.STARTED, attempt=1), [run(ended_at=None, exit_code=None)])
+    recorded = processes_of_upload(record(records.STARTED, attempt=1), [run(ended_at=None, exit_code=None)])
     assert [(p["ID"], p["STATE"]) for p in recorded] == [(31, "RUNNING")]
 
 
 def test_a_relaunch_is_a_new_process_after_the_interrupted_one_so_loris_clients_keep_waiting():
     interrupted = run(exit_code=None, outcome="interrupted")
-    relaunched = record(uploads.LAUNCH_REQUESTED, attempt=1, launches=2, process_id=32)
+    relaunched = record(records.LAUNCH_REQUESTED, attempt=1, launches=2, process_id=32)
     assert [(p["ID"], p["STATE"]) for p in processes_of_upload(relaunched, [interrupted])] == [
         (31, "ERROR"), (32, "RUNNING")]
 
-    given_up = processes_of_upload(record(uploads.FINISHED, attempt=1, launches=1), [interrupted])
+    given_up = processes_of_upload(record(records.FINISHED, attempt=1, launches=1), [interrupted])
     assert [(p["ID"], p["STATE"]) for p in given_up] == [(31, "ERROR")]
 
 
 def test_a_run_interrupted_and_queued_again_stays_one_running_process_under_its_id_until_its_last_try_ends():
     interrupted = run(exit_code=None, outcome="interrupted", pid=100)
-    queued_again = processes_of_upload(record(uploads.STARTED), [interrupted])
+    queued_again = processes_of_upload(record(records.STARTED), [interrupted])
     assert [(p["ID"], p["STATE"], p["PID"]) for p in queued_again] == [(31, "RUNNING", 0)]
     assert queued_again[0]["PROGRESS"] == ("The run of upload 12 was interrupted and is queued again; it starts when "
                                            "a launcher has a free slot.")
 
     second_try = run(run_id=6, ended_at=None, exit_code=None, outcome="running", pid=200)
-    running = processes_of_upload(record(uploads.STARTED), [interrupted, second_try])
+    running = processes_of_upload(record(records.STARTED), [interrupted, second_try])
     assert [(p["ID"], p["STATE"], p["PID"]) for p in running] == [(31, "RUNNING", 200)]
 
-    done = processes_of_upload(record(uploads.FINISHED), [interrupted, run(run_id=6, pid=200)])
+    done = processes_of_upload(record(records.FINISHED), [interrupted, run(run_id=6, pid=200)])
     assert [(p["ID"], p["STATE"], p["PID"]) for p in done] == [(31, "SUCCESS", 200)]
 
 
 def test_a_run_whose_launch_the_logstore_has_not_recorded_takes_the_gateways_id_and_an_older_run_its_run_id():
     current = run(run_id=7, launch=2, process_id=None, ended_at=None, exit_code=None, outcome="running")
     older = run(run_id=5, process_id=None, exit_code=None, outcome="interrupted")
-    processes = processes_of_upload(record(uploads.STARTED, launches=2, process_id=40), [older, current])
+    processes = processes_of_upload(record(records.STARTED, launches=2, process_id=40), [older, current])
     assert [(p["ID"], p["STATE"]) for p in processes] == [(5, "ERROR"), (40, "RUNNING")]

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from services.gateway.multipart_file import IncompletePart, stream_part_body
+from services.gateway.uploads.multipart_file import IncompletePart, stream_part_body
 
 BOUNDARY = "----formboundary7MA4YWxkTrZu0gW"
 

@@ -21,8 +21,8 @@ from services.common.api_models import (
     UploadSummary,
 )
 from services.gateway.openapi import openapi_document
-from services.gateway.status_models import DeadLettersReplayed, SystemStatus
 from services.gateway.routes import setup_routes
+from services.gateway.status.status_models import DeadLettersReplayed, SystemStatus
 
 REF_PREFIX = "#/components/schemas/"
 

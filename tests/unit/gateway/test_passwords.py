@@ -1,4 +1,4 @@
-from services.gateway.passwords import hash_password, verify_password
+from services.gateway.auth.passwords import hash_password, verify_password
 
 
 def test_the_password_that_was_hashed_matches_its_hash():

@@ -5,9 +5,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.common.settings import GatewaySettings
-from services.gateway.session_models import SignIn
-from services.gateway.sign_in_limit import SignInLimit
-from services.gateway.sign_in_refusals import SignInBusy, TooManySignIns
+from services.gateway.auth.session_models import SignIn
+from services.gateway.auth.sign_in_limit import SignInLimit
+from services.gateway.auth.sign_in_refusals import SignInBusy, TooManySignIns
 
 
 SIGN_IN_SETTINGS = ("UPLOADER_SIGN_IN_MAX_FAILURES", "UPLOADER_SIGN_IN_WINDOW_SECONDS", "UPLOADER_SESSION_HOURS",

@@ -1,7 +1,7 @@
 """The gateway remembers whose a token is for a few seconds, and no longer."""
 
-from services.gateway.token_cache import TokenCache
-from services.gateway.users import User
+from services.gateway.auth.token_cache import TokenCache
+from services.gateway.auth.users import User
 
 ALICE = User(1, "alice", frozenset({"imaging_uploader_allsites"}))
 

@@ -1,22 +1,22 @@
-"""Which uploads a new attempt may replace (services.gateway.uploads.UploadRecord)."""
+"""Which uploads a new attempt may replace (services.gateway.uploads.records.UploadRecord)."""
 
 import pytest
 
 from services.common.progress import Progress
-from services.gateway import uploads
+from services.gateway.uploads import records
 
 
-def record(state: str, progress: Progress) -> uploads.UploadRecord:
-    return uploads.UploadRecord(upload_id=1, file_name="f.tgz", attempt=1, state=state, progress=progress)
+def record(state: str, progress: Progress) -> records.UploadRecord:
+    return records.UploadRecord(upload_id=1, file_name="f.tgz", attempt=1, state=state, progress=progress)
 
 
 @pytest.mark.parametrize(
     ("state", "progress"),
     [
-        (uploads.RECEIVED, Progress.NOT_STARTED),
-        (uploads.VALIDATED, Progress.NOT_STARTED),
-        (uploads.REJECTED, Progress.FAILURE),
-        (uploads.FINISHED, Progress.FAILURE),
+        (records.RECEIVED, Progress.NOT_STARTED),
+        (records.VALIDATED, Progress.NOT_STARTED),
+        (records.REJECTED, Progress.FAILURE),
+        (records.FINISHED, Progress.FAILURE),
     ],
 )
 def test_an_upload_with_no_run_granted_or_a_failed_run_may_be_replaced(state, progress):
@@ -26,9 +26,9 @@ def test_an_upload_with_no_run_granted_or_a_failed_run_may_be_replaced(state, pr
 @pytest.mark.parametrize(
     ("state", "progress"),
     [
-        (uploads.LAUNCH_REQUESTED, Progress.NOT_STARTED),
-        (uploads.STARTED, Progress.IN_PROGRESS),
-        (uploads.FINISHED, Progress.SUCCESS),
+        (records.LAUNCH_REQUESTED, Progress.NOT_STARTED),
+        (records.STARTED, Progress.IN_PROGRESS),
+        (records.FINISHED, Progress.SUCCESS),
     ],
     ids=["run-granted", "running", "succeeded"],
 )

@@ -1,13 +1,13 @@
 """The session cookie's attributes, HTTPS detection and the CSRF check
-(services.gateway.web_sessions), on requests built in memory."""
+(services.gateway.auth.web_sessions), on requests built in memory."""
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from services.gateway.users import User
-from services.gateway.web_sessions import (WebSession, clear_session_cookie, csrf_matches, is_https, session_cookie,
-                                           set_session_cookie)
+from services.gateway.auth.users import User
+from services.gateway.auth.web_sessions import (WebSession, clear_session_cookie, csrf_matches, is_https,
+                                                session_cookie, set_session_cookie)
 
 SESSION = WebSession(User(1, "alice", frozenset()), "the-csrf-token")
 

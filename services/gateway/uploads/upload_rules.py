@@ -22,9 +22,9 @@ from services.common.request_reply import NoAnswer
 from services.common.scope import may_see
 from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
-from services.gateway import uploads
-from services.gateway.file_rules import is_safe_name
-from services.gateway.users import User
+from services.gateway.auth.users import User
+from services.gateway.uploads import records
+from services.gateway.uploads.file_rules import is_safe_name
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class UploadRefused(Exception):
 class Verdict:
     failures: list[RuleFailure]
     site: str | None
-    existing: uploads.UploadRecord | None  # only one the user may see
+    existing: records.UploadRecord | None  # only one the user may see
     validator_answered: bool
 
     @property
@@ -97,7 +97,7 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
     reply = await ask_validator(app, fields, file_name, user)
     failures = list(reply.failures) if reply else []
     failures += file_failures(file_name, file_size, app[SETTINGS].max_upload_bytes)
-    existing = await uploads.find_by_name(app[POOL], file_name)
+    existing = await records.find_by_name(app[POOL], file_name)
     taken = name_taken_failure(existing, fields, user)
     if taken is not None:
         failures.append(taken)
@@ -149,7 +149,7 @@ def too_large(max_bytes: int) -> RuleFailure:
                                f"({human_size(max_bytes)}).")
 
 
-def name_taken_failure(existing: uploads.UploadRecord | None, fields: UploadFields, user: User) -> RuleFailure | None:
+def name_taken_failure(existing: records.UploadRecord | None, fields: UploadFields, user: User) -> RuleFailure | None:
     """Why the upload may not take the name of the existing upload, if it may not. Only a user who may see the
     existing upload learns which it is; only a scan of its kind (phantom or not) may replace it."""
     if existing is None:
@@ -172,7 +172,7 @@ def name_taken_failure(existing: uploads.UploadRecord | None, fields: UploadFiel
     return None
 
 
-def may_see_upload(user: User, record: uploads.UploadRecord) -> bool:
+def may_see_upload(user: User, record: records.UploadRecord) -> bool:
     return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by)
 
 
@@ -180,10 +180,10 @@ def _kind(is_phantom: bool) -> str:
     return "a phantom scan" if is_phantom else "a candidate's scan"
 
 
-def _why_kept(existing: uploads.UploadRecord) -> str:
-    if existing.state == uploads.FINISHED:
+def _why_kept(existing: records.UploadRecord) -> str:
+    if existing.state == records.FINISHED:
         return "was already inserted successfully"
-    if existing.state == uploads.STARTED:
+    if existing.state == records.STARTED:
         return "is being inserted"
     return "has a pipeline run granted and waiting to start"
 

@@ -17,7 +17,7 @@ running, succeeded: the launcher removes a success's file itself unless
 UPLOADER_KEEP_SCAN_AFTER_SUCCESS keeps it). The
 upload's row stays locked while its files are removed and marked (removed_at),
 so no run is granted and no attempt claimed meanwhile; a removed attempt is
-never granted a run (uploads.grant_run locks the row before it reads the mark). Removal is idempotent: a file
+never granted a run (records.grant_run locks the row before it reads the mark). Removal is idempotent: a file
 already gone is fine. Gateways share the work (SKIP LOCKED).
 
 Partial files (`.partial/`) are swept when the gateway starts: those no live
@@ -35,7 +35,7 @@ from aiohttp import web
 from services.common import metrics
 from services.common.retention import with_pruning
 from services.common.scan_store import ScanStore
-from services.gateway.uploads import FINISHED, REJECTED
+from services.gateway.uploads.records import FINISHED, REJECTED
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from services.common.request_parsing import is_plain_text
-from services.gateway.users import User, token_digest
+from services.gateway.auth.users import User, token_digest
 
 COOKIE_NAME = "uploader_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -1,4 +1,4 @@
-"""The operators' status (permission imaging_uploader_admin, checked by auth.py):
+"""The operators' status (permission imaging_uploader_admin, checked by auth/middleware.py):
 
 - GET /api/v1/status: each queue's messages and consumers (counted now, by
   the broker itself) with its publish and deliver rates (RabbitMQ's
@@ -25,10 +25,10 @@ from services.common.broker import BROKER_ERRORS
 from services.common.dead_letters import go_through
 from services.common.http_errors import error_response, model_response
 from services.common.topology import DEAD_LETTER_QUEUE, QUEUE_NAMES
-from services.gateway.auth import USER
-from services.gateway.rabbitmq_management import MANAGEMENT, ManagementUnavailable, QueueRates
-from services.gateway.status_models import (DeadLettersReplayed, LauncherStatus, OutboxStatus, QueueStatus,
-                                            SystemStatus)
+from services.gateway.auth.middleware import USER
+from services.gateway.status.rabbitmq_management import MANAGEMENT, ManagementUnavailable, QueueRates
+from services.gateway.status.status_models import (DeadLettersReplayed, LauncherStatus, OutboxStatus, QueueStatus,
+                                                   SystemStatus)
 
 log = logging.getLogger(__name__)
 

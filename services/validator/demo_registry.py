@@ -1,4 +1,4 @@
-"""Load the demo candidate registry (idempotent): python -m services.validator.load_demo"""
+"""Load the demo candidate registry (idempotent): python -m services.validator.demo_registry"""
 
 import asyncio
 

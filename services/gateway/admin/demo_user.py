@@ -1,5 +1,5 @@
 """Create the demo user with every uploader permission (the status page's too) and both demo sites (idempotent):
-UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.load_demo"""
+UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.admin.demo_user"""
 
 import asyncio
 import sys
@@ -10,7 +10,7 @@ from services.common.db import open_pool
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import DemoUserSettings, GatewaySettings
-from services.gateway.users import save_user, set_password
+from services.gateway.auth.users import save_user, set_password
 
 DEMO_USERNAME = "demo"
 DEMO_SITES = ["MTL", "OTT"]

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from services.common import metrics
 from services.common.request_parsing import Refusal
-from services.gateway.idempotency import AnswerReplayed
-from services.gateway.upload_rules import UploadRefused
+from services.gateway.uploads.idempotency import AnswerReplayed
+from services.gateway.uploads.upload_rules import UploadRefused
 
 
 @contextlib.contextmanager

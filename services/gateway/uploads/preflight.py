@@ -8,8 +8,8 @@ from services.common.api_models import ExistingUpload, UploadCheck, UploadCheckA
 from services.common.app_keys import SETTINGS
 from services.common.http_errors import error_response
 from services.common.request_parsing import Refusal
-from services.gateway.upload_rules import error_details, judge, scan_fields, shown_failures
-from services.gateway.users import User
+from services.gateway.auth.users import User
+from services.gateway.uploads.upload_rules import error_details, judge, scan_fields, shown_failures
 
 
 async def check_upload(app: web.Application, check: UploadCheck, user: User) -> UploadCheckAnswer:

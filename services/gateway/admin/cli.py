@@ -24,9 +24,9 @@ import pydantic
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
-from services.gateway.demo_archive import write_demo_archive
-from services.gateway.users import (UnknownUserError, add_user, change_permissions, issue_token, list_users,
-                                   revoke_token, set_password)
+from services.gateway.admin.demo_archive import write_demo_archive
+from services.gateway.auth.users import (UnknownUserError, add_user, change_permissions, issue_token, list_users,
+                                         revoke_token, set_password)
 
 PROG = "uploader-admin"
 

@@ -7,9 +7,9 @@ from aiohttp import web
 from services.common.app_keys import POOL
 from services.common.file_report import no_report, report_headers
 from services.common.request_parsing import upload_id_from_path
-from services.gateway.auth import USER
-from services.gateway.log_stream import stream_from_logstore
-from services.gateway.upload_visibility import visible_upload
+from services.gateway.auth.middleware import USER
+from services.gateway.reads.log_stream_proxy import stream_from_logstore
+from services.gateway.uploads.visibility import visible_upload
 
 
 async def download_report(request: web.Request) -> web.StreamResponse:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-WEB_ROOT = Path(__file__).parent / "web"
+WEB_ROOT = Path(__file__).parent
 STATIC_PREFIX = "/static/"
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from services.common import metrics
-from services.gateway.passwords import verify_password
-from services.gateway.sign_in_refusals import SignInBusy
+from services.gateway.auth.passwords import verify_password
+from services.gateway.auth.sign_in_refusals import SignInBusy
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from services.common.app_keys import POOL, SETTINGS
 from services.common.internal_calls import internal_headers
 from services.common.log_events import LAST_EVENT_ID, PROGRESS_EVENT, line_id_from, progress_data
 from services.common.request_parsing import upload_id_from_path
-from services.gateway.auth import USER
-from services.gateway.logstore_proxy import LOGSTORE_URL, logstore_unavailable
-from services.gateway.upload_visibility import visible_upload
+from services.gateway.auth.middleware import USER
+from services.gateway.reads.logstore_proxy import LOGSTORE_URL, logstore_unavailable
+from services.gateway.uploads.visibility import visible_upload
 
 # The logstore pings every 15 s (by default): a minute of silence means it is gone.
 UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=60)

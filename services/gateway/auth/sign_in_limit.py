@@ -26,10 +26,10 @@ from aiohttp import web
 from services.common import metrics
 from services.common.app_keys import POOL, SETTINGS
 from services.common.settings import GatewaySettings
-from services.gateway.client_address import client_address, trusted_networks
-from services.gateway.password_checks import PASSWORD_CHECKS
-from services.gateway.sign_in_refusals import TooManySignIns
-from services.gateway.users import User, find_login, token_digest
+from services.gateway.auth.client_address import client_address, trusted_networks
+from services.gateway.auth.password_checks import PASSWORD_CHECKS
+from services.gateway.auth.sign_in_refusals import TooManySignIns
+from services.gateway.auth.users import User, find_login, token_digest
 
 # Advisory lock spaces: 1 the logstore's uploads, 2 idempotency keys, 3 outbox relays, 4 launcher runs, and these
 # two: the tries of one username, and those of one address, are counted one at a time.

@@ -22,10 +22,10 @@ from services.common.http_errors import error_response, model_response
 from services.common.internal_calls import internal_headers
 from services.common.progress import STATUS_LINES
 from services.common.request_parsing import parse_query, upload_id_from_path
-from services.gateway.auth import USER
-from services.gateway.fresh_upload import fresh_summary
-from services.gateway.upload_visibility import visible_upload
-from services.gateway.uploads import UploadRecord
+from services.gateway.auth.middleware import USER
+from services.gateway.reads.fresh_upload import fresh_summary
+from services.gateway.uploads.records import UploadRecord
+from services.gateway.uploads.visibility import visible_upload
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from services.common.app_keys import POOL, SCAN_STORE, SETTINGS
 from services.common.http_errors import error_response
 from services.common.progress import Progress
 from services.common.request_parsing import Refusal
-from services.gateway import uploads
-from services.gateway.upload_visibility import visible_upload
-from services.gateway.users import User
+from services.gateway.auth.users import User
+from services.gateway.uploads import records
+from services.gateway.uploads.visibility import visible_upload
 
 _WHY_NOT = {
-    uploads.REJECTED: "it was rejected by the upload rules; correct them and upload it again",
-    uploads.LAUNCH_REQUESTED: "its run was already granted",
-    uploads.STARTED: "its pipeline is running",
+    records.REJECTED: "it was rejected by the upload rules; correct them and upload it again",
+    records.LAUNCH_REQUESTED: "its run was already granted",
+    records.STARTED: "its pipeline is running",
 }
 
 
@@ -27,28 +27,28 @@ async def request_launch(app: web.Application, upload_id: int, user: User) -> La
     async with app[POOL].acquire() as conn, conn.transaction():
         record = await visible_upload(conn, upload_id, user)
         starts: Literal["now", "once validated"]
-        if await uploads.grant_run(conn, upload_id, user.username):
+        if await records.grant_run(conn, upload_id, user.username):
             starts = "now"
-        elif await uploads.launch_once_valid(conn, upload_id, user.username):
+        elif await records.launch_once_valid(conn, upload_id, user.username):
             starts = "once validated"
         else:
-            record = await uploads.find_by_id(conn, upload_id) or record
-            file = await uploads.attempt_file(conn, upload_id, record.attempt)
+            record = await records.find_by_id(conn, upload_id) or record
+            file = await records.attempt_file(conn, upload_id, record.attempt)
             raise Refusal(_refusal(record, _why_file_is_gone(app, file)))
     return LaunchAccepted(upload_id=upload_id, attempt=record.attempt, starts=starts)
 
 
-def _refusal(record: uploads.UploadRecord, why_file_is_gone: str | None):
-    if record.state == uploads.RECEIVED:
+def _refusal(record: records.UploadRecord, why_file_is_gone: str | None):
+    if record.state == records.RECEIVED:
         reason = "its launch was already requested; it starts once the upload is validated"
-    elif record.state == uploads.FINISHED:
+    elif record.state == records.FINISHED:
         reason = _why_not_again(record, why_file_is_gone)
     else:
         reason = _WHY_NOT.get(record.state, f"its state is {record.state}")
     return error_response(409, "cannot_launch", f"Upload {record.upload_id} cannot be launched: {reason}.")
 
 
-def _why_not_again(record: uploads.UploadRecord, why_file_is_gone: str | None) -> str:
+def _why_not_again(record: records.UploadRecord, why_file_is_gone: str | None) -> str:
     if record.progress == Progress.SUCCESS:
         return "its pipeline already succeeded"
     if why_file_is_gone is not None:
@@ -56,7 +56,7 @@ def _why_not_again(record: uploads.UploadRecord, why_file_is_gone: str | None) -
     return "its pipeline failed for a reason of the upload's own; correct it and upload it again with overwrite=true"
 
 
-def _why_file_is_gone(app: web.Application, file: uploads.AttemptFile | None) -> str | None:
+def _why_file_is_gone(app: web.Application, file: records.AttemptFile | None) -> str | None:
     if file is None:
         return None
     if file.removed_at is not None:

@@ -17,10 +17,10 @@ from services.common.app_keys import POOL
 from services.common.http_errors import error_response
 from services.common.request_parsing import is_plain_text
 from services.common.scope import ADMIN
+from services.gateway.auth.token_cache import TOKEN_CACHE
+from services.gateway.auth.users import User
+from services.gateway.auth.web_sessions import CSRF_HEADER, WebSession, csrf_matches, find_session, session_cookie
 from services.gateway.loris_api.errors import is_loris_path, loris_error
-from services.gateway.token_cache import TOKEN_CACHE
-from services.gateway.users import User
-from services.gateway.web_sessions import CSRF_HEADER, WebSession, csrf_matches, find_session, session_cookie
 
 USER = web.RequestKey("user", User)
 WEB_SESSION = web.RequestKey("web_session", WebSession)  # set when the session cookie signed the request in

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
-from services.gateway.users import User, find_user_by_token, token_digest
+from services.gateway.auth.users import User, find_user_by_token, token_digest
 
 TTL_SECONDS = 5.0
 MAX_TOKENS = 10_000

@@ -22,11 +22,12 @@ from services.common.messages import UploadReceived
 from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
-from services.gateway import idempotency, uploads
-from services.gateway.checked_file import CheckedFile, refused
-from services.gateway.multipart_file import IncompletePart, stream_part_body
+from services.gateway.auth.users import User
 from services.gateway.schema import SCHEMA
-from services.gateway.upload_rules import (
+from services.gateway.uploads import idempotency, records
+from services.gateway.uploads.checked_file import CheckedFile, refused
+from services.gateway.uploads.multipart_file import IncompletePart, stream_part_body
+from services.gateway.uploads.upload_rules import (
     UploadRefused,
     judge,
     name_taken_failure,
@@ -34,7 +35,6 @@ from services.gateway.upload_rules import (
     scan_fields,
     too_large,
 )
-from services.gateway.users import User
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,14 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                 if keyed is not None:
                     await idempotency.hold_key(conn, keyed)
                 facts = scan_facts(fields, file_name, "", site)
-                claimed = await uploads.claim_attempt(conn, facts, user.scope, overwrite=fields.overwrite,
+                claimed = await records.claim_attempt(conn, facts, user.scope, overwrite=fields.overwrite,
                                                       launch_when_valid=launch_when_valid)
                 if claimed is None:
-                    existing = await uploads.find_by_name(conn, file_name)
+                    existing = await records.find_by_name(conn, file_name)
                     raise UploadRefused([name_taken_failure(existing, fields, user)])
                 upload_id, attempt = claimed
                 key = scan_key(user.username, upload_id, attempt, file_name)
-                await uploads.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)
+                await records.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)
                 event = UploadReceived(
                     upload_id=upload_id, attempt=attempt, scan=facts.model_copy(update={"scan_key": key}),
                     size_bytes=pending.size, uploaded_by=user.username, overwrite=fields.overwrite, scope=user.scope,

@@ -5,8 +5,8 @@ the maximum size."""
 from services.common.file_names import ending_of
 from services.common.messages import RuleFailure
 from services.common.scan_store import PendingScan
-from services.gateway.file_rules import LeadingBytes, content_matches_ending
-from services.gateway.upload_rules import UploadRefused, too_large
+from services.gateway.uploads.file_rules import LeadingBytes, content_matches_ending
+from services.gateway.uploads.upload_rules import UploadRefused, too_large
 
 
 class CheckedFile:

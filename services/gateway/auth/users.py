@@ -10,7 +10,7 @@ import asyncpg
 
 from services.common.messages import UserScope
 from services.common.scope import ADMIN, UPLOADER_PERMISSIONS, scope_of
-from services.gateway.passwords import hash_password
+from services.gateway.auth.passwords import hash_password
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Login:
 
 
 async def find_login(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> Login | None:
-    """The user of this name and its password hash, to be checked (services/gateway/password_checks.py)."""
+    """The user of this name and its password hash, to be checked (services/gateway/auth/password_checks.py)."""
     row = await conn.fetchrow(
         "SELECT user_id, username, permissions, sites, password_hash FROM gateway.users WHERE username = $1",
         username,

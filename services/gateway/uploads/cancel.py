@@ -7,15 +7,15 @@ import asyncpg
 from services.common.api_models import CancelAccepted
 from services.common.http_errors import error_response
 from services.common.request_parsing import Refusal
-from services.gateway import uploads
-from services.gateway.upload_visibility import visible_upload
-from services.gateway.users import User
+from services.gateway.auth.users import User
+from services.gateway.uploads import records
+from services.gateway.uploads.visibility import visible_upload
 
 
 async def request_cancel(pool: asyncpg.Pool, upload_id: int, user: User) -> CancelAccepted:
     async with pool.acquire() as conn, conn.transaction():
         record = await visible_upload(conn, upload_id, user)
-        if not await uploads.request_cancel(conn, upload_id, user.username):
+        if not await records.request_cancel(conn, upload_id, user.username):
             raise Refusal(error_response(
                 409, "cannot_cancel",
                 f"Upload {upload_id} has no run to cancel: its pipeline is neither queued nor running."))

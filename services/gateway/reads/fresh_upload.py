@@ -6,7 +6,7 @@ from pathlib import Path
 import asyncpg
 
 from services.common.api_models import UploadSummary
-from services.gateway.uploads import UploadRecord
+from services.gateway.uploads.records import UploadRecord
 
 
 async def fresh_summary(pool: asyncpg.Pool, record: UploadRecord, incoming_path: Path) -> UploadSummary:

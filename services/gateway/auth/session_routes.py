@@ -9,13 +9,13 @@ from aiohttp import web
 from services.common.app_keys import POOL, SETTINGS
 from services.common.http_errors import error_response, model_response
 from services.common.request_parsing import parse_json_body
-from services.gateway.auth import USER, WEB_SESSION
-from services.gateway.session_models import SessionInfo, SignIn
-from services.gateway.sign_in_limit import sign_in
-from services.gateway.sign_in_refusals import SignInRefused
-from services.gateway.users import User
-from services.gateway.web_sessions import (clear_session_cookie, end_session, session_cookie, set_session_cookie,
-                                           start_session)
+from services.gateway.auth.middleware import USER, WEB_SESSION
+from services.gateway.auth.session_models import SessionInfo, SignIn
+from services.gateway.auth.sign_in_limit import sign_in
+from services.gateway.auth.sign_in_refusals import SignInRefused
+from services.gateway.auth.users import User
+from services.gateway.auth.web_sessions import (clear_session_cookie, end_session, session_cookie, set_session_cookie,
+                                                start_session)
 
 
 async def post_session(request: web.Request) -> web.Response:
