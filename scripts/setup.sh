@@ -6,6 +6,10 @@
 #   scripts/setup.sh --with-browser    ... and Debian's Chromium, which the browser tests drive
 #   scripts/setup.sh --with-compose    ... and Compose (docker-compose 1.29 from Debian), which checks docker-compose.yml
 #   scripts/setup.sh --with-monitoring ... and Debian's prometheus and promtool, which the monitoring test runs
+#   scripts/setup.sh --with-loris      ... and a local MariaDB (Debian's), the stand-in for a LORIS site's database,
+#                                      with Debian's php-cli (a test checks a password hash with PHP's own check);
+#                                      with --with-database too, the LORIS database $UPLOADER_LORIS_DB_NAME
+#                                      (default: loris) and its MariaDB user uploader (docs/loris-site.md)
 #
 # Idempotent and quick on a second run. It manages only the local servers on
 # 127.0.0.1 (installing them with apt-get if missing). When you point
@@ -20,11 +24,14 @@ RABBITMQ_MANAGEMENT_PORT=15672
 RABBITMQ_PROMETHEUS_PORT=15692
 PG_START_TIMEOUT=60
 RABBITMQ_START_TIMEOUT=90
+MARIADB_START_TIMEOUT=60
 VENV=.venv
 STAMP="$VENV/.installed-stamp"
 
 # shellcheck source=scripts/local_postgres.sh
 source scripts/local_postgres.sh
+# shellcheck source=scripts/local_mariadb.sh
+source scripts/local_mariadb.sh
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -214,6 +221,50 @@ setup_database() {
     fi
 }
 
+# --- MariaDB (LORIS site mode) ------------------------------------------------
+
+# Without systemd: Debian's init script where there is one, else mariadbd-safe, detached.
+start_mariadb() {
+    say "mariadb: starting the server"
+    if [[ -x /etc/init.d/mariadb ]]; then
+        service mariadb start >/dev/null
+    else
+        (setsid mariadbd-safe </dev/null >/dev/null 2>&1 &)
+    fi
+    wait_until "$MARIADB_START_TIMEOUT" mariadb_answers ||
+        die "MariaDB did not answer on 127.0.0.1:$MARIADB_PORT within ${MARIADB_START_TIMEOUT}s (see /var/log/mysql/)"
+}
+
+setup_mariadb() {
+    if ! command -v mariadbd >/dev/null && ! command -v mysqld >/dev/null; then
+        say "mariadb: installing mariadb-server with apt-get"
+        apt_install mariadb-server
+    fi
+    if mariadb_answers; then
+        say "mariadb: answering on 127.0.0.1:$MARIADB_PORT"
+    else
+        start_mariadb
+        say "mariadb: started"
+    fi
+}
+
+# PHP's password_verify is the check LORIS itself makes of a password hash; a test compares with it.
+setup_php() {
+    if command -v php >/dev/null; then
+        say "php: $(php -r 'echo PHP_VERSION;') installed"
+    else
+        say "php: installing php-cli with apt-get"
+        apt_install --no-install-recommends php-cli
+    fi
+}
+
+setup_loris_database() {
+    local name=${UPLOADER_LORIS_DB_NAME:-loris}
+    make_loris_database "$name" || die "could not create the LORIS database $name from $LORIS_SCHEMA"
+    make_loris_user "$name" || die "could not make the MariaDB user $LORIS_DB_USER for the LORIS database $name"
+    say "loris: database $name ready; user $LORIS_DB_USER (its password is in $LORIS_PASSWORD_FILE) may read it and write mri_upload and notification_spool"
+}
+
 # --- Compose ----------------------------------------------------------------
 
 # The tests check docker-compose.yml with Compose's own parser, which needs no Docker engine:
@@ -273,14 +324,15 @@ setup_monitoring() {
 # ----------------------------------------------------------------------------
 
 main() {
-    local with_database=0 with_browser=0 with_compose=0 with_monitoring=0 arg
+    local with_database=0 with_browser=0 with_compose=0 with_monitoring=0 with_loris=0 arg
     for arg in "$@"; do
         case $arg in
             --with-database) with_database=1 ;;
             --with-browser) with_browser=1 ;;
             --with-compose) with_compose=1 ;;
             --with-monitoring) with_monitoring=1 ;;
-            -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            --with-loris) with_loris=1 ;;
+            -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) die "unknown option: $arg (try --help)" ;;
         esac
     done
@@ -295,6 +347,9 @@ main() {
     if (( with_monitoring )); then
         setup_monitoring
     fi
+    if (( with_loris )); then
+        setup_php
+    fi
     if [[ ${UPLOADER_SKIP_SERVERS:-0} == 1 ]]; then
         say "servers: skipped (UPLOADER_SKIP_SERVERS=1)"
         return
@@ -303,6 +358,12 @@ main() {
     setup_rabbitmq
     if (( with_database )); then
         setup_database
+    fi
+    if (( with_loris )); then
+        setup_mariadb
+        if (( with_database )); then
+            setup_loris_database
+        fi
     fi
 }
 

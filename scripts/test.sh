@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the test suite: scripts/test.sh [pytest arguments...]
 # The tests make their own database and RabbitMQ vhost per run, so setup.sh
-# only has to make sure the servers are there, with Chromium for the browser tests,
-# Compose for the compose file's and Prometheus for the monitoring test.
+# only has to make sure the servers are there (MariaDB too, for the LORIS site mode's tests: they make their
+# own LORIS database per run), with Chromium for the browser tests, Compose for the compose file's and
+# Prometheus for the monitoring test.
 #
 # The long-outage test spends five minutes waiting with the servers cut away from
 # its services, the machine idle. When the arguments are options only (no test
@@ -12,7 +13,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh --with-browser --with-compose --with-monitoring
+bash scripts/setup.sh --with-browser --with-compose --with-monitoring --with-loris
 
 LONG_OUTAGE=tests/e2e/test_long_outage.py
 

@@ -12,7 +12,7 @@ from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.gateway.auth.users import save_user
 from services.validator.demo_registry import load_demo_registry
-from tests.support import servers
+from tests.support import loris, servers
 from tests.support.stack import free_port
 
 DEMO_TOKEN = "test-demo-token"
@@ -34,6 +34,16 @@ async def database_url(run_name):
     url = await servers.create_database(run_name)
     yield url
     await servers.drop_database(run_name)
+
+
+@pytest.fixture(scope="session")
+async def loris_database_url(run_name):
+    """A LORIS database of the run's own on the local MariaDB (as its administrator), with LORIS's tables and no
+    data; made only when a test asks for it."""
+    name = f"loris_{run_name}"
+    url = await loris.create_loris_database(name)
+    yield url
+    await loris.drop_loris_database(name)
 
 
 @pytest.fixture(scope="session")

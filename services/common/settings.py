@@ -34,6 +34,11 @@ class ServiceSettings(BaseSettings):
         description="PostgreSQL; one schema per service. `make run`: as role `uploader` with the password of "
                     "`var/postgres-password`, where the set-up made one")
     amqp_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672/%2F", description="RabbitMQ (the vhost at the end)")
+    loris_database_url: str | None = Field(
+        default=None,
+        description="a LORIS site's MariaDB, `mysql://user:password@host:3306/database` (a password URL-encoded), "
+                    "which then holds the candidates, users and upload records (LORIS site mode, in progress; see "
+                    "docs/loris-site.md); unset: standalone, the uploader's own PostgreSQL holds them")
     incoming_path: Path = Field(
         default=Path("var/incoming"),
         description="the scan store shared by the gateway and the launchers; a relative path is taken from the "
@@ -243,8 +248,15 @@ class ScriptSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     db_name: str = Field(default="uploader", description="the database `make run` creates and uses")
+    loris_db_name: str = Field(
+        default="loris",
+        description="`scripts/setup.sh --with-loris --with-database`: the LORIS database it makes on the local "
+                    "MariaDB, with the "
+                    "stand-in LORIS tables (`loris_standin/schema.sql`) and a MariaDB user `uploader` granted what "
+                    "the uploader needs there (its password in `var/loris-password`)")
     skip_servers: int = Field(
-        default=0, description="`1`: the scripts leave RabbitMQ and PostgreSQL alone (servers elsewhere)")
+        default=0,
+        description="`1`: the scripts leave RabbitMQ, PostgreSQL and MariaDB alone (servers elsewhere)")
     replica_base_port: int = Field(
         default=9000,
         description="`make run`: validators' `/readyz` ports start here, launchers' 100 above "

@@ -1,7 +1,7 @@
 """The layout rules: services share only services/common, and the reference
-pipeline takes nothing from services/ but the exit-code table; no two modules
-are named alike for different things; the gateway's operations never import
-its HTTP floor."""
+pipeline takes nothing from services/ but the exit-code table; neither imports
+the LORIS stand-in; no two modules are named alike for different things; the
+gateway's operations never import its HTTP floor."""
 
 import ast
 from pathlib import Path
@@ -42,6 +42,13 @@ def test_the_reference_pipeline_takes_only_the_exit_codes_and_sizes_in_words_fro
         "services.common.exit_codes", "services.common.sizes"}
 
 
+@pytest.mark.parametrize("folder", ["services", "pipeline"])
+def test_nothing_of_the_uploader_imports_the_loris_stand_in(folder):
+    """loris_standin/ stands in for a LORIS site (its MariaDB tables and demo data), as pipeline/ for LORIS-MRI:
+    the services reach a LORIS database only through its URL, whichever site it is."""
+    assert {name for name in imported_modules(ROOT / folder) if name.split(".")[0] == "loris_standin"} == set()
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_service_runs_as_a_module_with_a_short_main(service):
     main = ROOT / "services" / service / "__main__.py"
@@ -71,7 +78,7 @@ SAME_KIND_NAMES = {
 
 def test_no_two_modules_share_a_name_for_different_things():
     paths_by_name = {}
-    for folder in ("services", "pipeline"):
+    for folder in ("services", "pipeline", "loris_standin"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if path.stem not in {"__init__", "__main__", *SAME_KIND_NAMES}:
                 paths_by_name.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))

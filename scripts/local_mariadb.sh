@@ -1,0 +1,72 @@
+# The local MariaDB on 127.0.0.1, which stands in for a LORIS site's database (sourced by setup.sh).
+#
+# The scripts administer it as root: over TCP where root needs no password there (a development or CI
+# machine, and what the tests use), else on the server's socket as the operating system's root (a fresh
+# Debian: unix_socket authentication). The uploader connects as a user of its own, `uploader`, with a
+# generated password kept in var/loris-password (readable by its owner only), granted only what the
+# uploader needs in the LORIS database: see docs/loris-site.md.
+
+MARIADB_PORT=${MARIADB_PORT:-3306}
+LORIS_PASSWORD_FILE=${LORIS_PASSWORD_FILE:-var/loris-password}
+LORIS_DB_USER=${LORIS_DB_USER:-uploader}
+LORIS_SCHEMA=${LORIS_SCHEMA:-loris_standin/schema.sql}
+
+# What the uploader reads in a LORIS database, and what it writes.
+LORIS_READ_TABLES=(psc Project candidate session users permissions user_perm_rel user_psc_rel user_project_rel
+                   ConfigSettings Config tarchive notification_types)
+LORIS_WRITE_TABLES=(mri_upload notification_spool)
+
+mariadb_answers() {
+    mariadb-admin --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" --connect-timeout=2 ping >/dev/null 2>&1
+}
+
+mariadb_root_over_tcp() {
+    mariadb --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root -e 'SELECT 1' >/dev/null 2>&1
+}
+
+# Runs the mariadb client as the server's administrator (root), with the arguments given.
+as_mariadb_admin() {
+    if mariadb_root_over_tcp; then
+        mariadb --protocol=tcp -h 127.0.0.1 -P "$MARIADB_PORT" -u root "$@"
+    else
+        mariadb --protocol=socket -u root "$@"
+    fi
+}
+
+# The uploader's URL for the LORIS database $1 (UPLOADER_LORIS_DATABASE_URL), once setup.sh made its user.
+# The password is hexadecimal: nothing in it needs encoding in a URL.
+local_loris_url() {
+    printf 'mysql://%s:%s@127.0.0.1:%s/%s' "$LORIS_DB_USER" "$(<"$LORIS_PASSWORD_FILE")" "$MARIADB_PORT" "$1"
+}
+
+# Creates the LORIS database $1 if missing and loads the stand-in LORIS tables into it (idempotent).
+make_loris_database() {
+    local name=$1
+    [[ $name =~ ^[A-Za-z0-9_]+$ ]] || { echo "the LORIS database name must be letters, digits and _: $name" >&2; return 1; }
+    as_mariadb_admin -e "CREATE DATABASE IF NOT EXISTS \`$name\` CHARACTER SET utf8mb4" &&
+        as_mariadb_admin "$name" <"$LORIS_SCHEMA"
+}
+
+# Makes (or updates) the uploader's MariaDB user with the password of LORIS_PASSWORD_FILE, made once, and
+# grants it what it needs in the LORIS database $1, for connections from 127.0.0.1 (named either way: by
+# address, or as localhost where the server resolves names). The password never appears in a command line.
+make_loris_user() {
+    local name=$1 host table
+    if [[ ! -s $LORIS_PASSWORD_FILE ]]; then
+        mkdir -p "$(dirname "$LORIS_PASSWORD_FILE")"
+        (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$LORIS_PASSWORD_FILE")
+    fi
+    {
+        for host in 127.0.0.1 localhost; do
+            printf "CREATE USER IF NOT EXISTS '%s'@'%s';\n" "$LORIS_DB_USER" "$host"
+            printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n" "$LORIS_DB_USER" "$host" "$(<"$LORIS_PASSWORD_FILE")"
+            for table in "${LORIS_READ_TABLES[@]}"; do
+                printf "GRANT SELECT ON \`%s\`.\`%s\` TO '%s'@'%s';\n" "$name" "$table" "$LORIS_DB_USER" "$host"
+            done
+            for table in "${LORIS_WRITE_TABLES[@]}"; do
+                printf "GRANT SELECT, INSERT, UPDATE ON \`%s\`.\`%s\` TO '%s'@'%s';\n" \
+                    "$name" "$table" "$LORIS_DB_USER" "$host"
+            done
+        done
+    } | as_mariadb_admin
+}

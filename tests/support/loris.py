@@ -1,0 +1,72 @@
+"""A LORIS database of its own for each test run, on the local MariaDB (127.0.0.1:3306, where root connects
+over TCP without a password, as scripts/setup.sh --with-loris leaves it), with the stand-in LORIS tables."""
+
+import contextlib
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomysql
+
+from loris_standin.tables import load_tables
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+MARIADB_HOST = "127.0.0.1"
+MARIADB_PORT = 3306
+MARIADB_ADMIN = "root"
+
+
+def loris_url(database: str, user: str = MARIADB_ADMIN, password: str = "") -> str:
+    credentials = f"{user}:{password}" if password else user
+    return f"mysql://{credentials}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
+
+
+async def connect_as_admin(database: str | None = None) -> aiomysql.Connection:
+    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_ADMIN, db=database,
+                                  charset="utf8mb4", autocommit=True)
+
+
+async def create_loris_database(name: str) -> str:
+    """Creates the database `name` with the LORIS tables; its URL, as the administrator."""
+    conn = await connect_as_admin()
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            await cursor.execute(f"USE `{name}`")
+            await load_tables(cursor)
+    finally:
+        conn.close()
+    return loris_url(name)
+
+
+async def drop_loris_database(name: str) -> None:
+    conn = await connect_as_admin()
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+def run_local_mariadb_step(step: str, **env: str) -> str:
+    """One function of scripts/local_mariadb.sh, run as setup.sh runs it (from the repository's root); its output."""
+    done = subprocess.run(["bash", "-c", f"source scripts/local_mariadb.sh && {step}"], check=False, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@contextlib.contextmanager
+def uploader_user_of(database: str, password_file: Path) -> Iterator[str]:
+    """A MariaDB user of the run's own, made and granted as setup.sh makes the uploader's in `database`; its URL.
+    The user is dropped after."""
+    user = f"uploader_{uuid.uuid4().hex[:8]}"
+    run_local_mariadb_step(f"make_loris_user {database}", LORIS_DB_USER=user, LORIS_PASSWORD_FILE=str(password_file))
+    try:
+        yield run_local_mariadb_step(f"local_loris_url {database}", LORIS_DB_USER=user,
+                                     LORIS_PASSWORD_FILE=str(password_file))
+    finally:
+        run_local_mariadb_step(f"as_mariadb_admin -e \"DROP USER IF EXISTS '{user}'@'127.0.0.1', '{user}'@'localhost'\"")
