@@ -10,6 +10,10 @@ MARIADB_PORT=${MARIADB_PORT:-3306}
 LORIS_PASSWORD_FILE=${LORIS_PASSWORD_FILE:-var/loris-password}
 LORIS_DB_USER=${LORIS_DB_USER:-uploader}
 LORIS_SCHEMA=${LORIS_SCHEMA:-loris_standin/schema.sql}
+# The tests' administrator of the local MariaDB (they make and drop a LORIS database per run): a user of its own
+# with a generated password, since root may connect only on the socket (Debian's unix_socket authentication).
+MARIADB_TEST_ADMIN=${MARIADB_TEST_ADMIN:-uploader_admin}
+MARIADB_TEST_ADMIN_PASSWORD_FILE=${MARIADB_TEST_ADMIN_PASSWORD_FILE:-var/mariadb-admin-password}
 
 # What the uploader reads in a LORIS database, and what it writes.
 LORIS_READ_TABLES=(psc Project candidate session users permissions user_perm_rel user_psc_rel user_project_rel
@@ -39,6 +43,28 @@ local_loris_url() {
     printf 'mysql://%s:%s@127.0.0.1:%s/%s' "$LORIS_DB_USER" "$(<"$LORIS_PASSWORD_FILE")" "$MARIADB_PORT" "$1"
 }
 
+# Makes a password file $1 once, readable by its owner only: 48 hexadecimal digits, nothing to encode in a URL.
+make_password_file() {
+    if [[ ! -s $1 ]]; then
+        mkdir -p "$(dirname "$1")"
+        (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$1")
+    fi
+}
+
+# Makes (or updates) the tests' administrator, who may do anything on this local server, for 127.0.0.1.
+make_mariadb_test_admin() {
+    local host
+    make_password_file "$MARIADB_TEST_ADMIN_PASSWORD_FILE"
+    {
+        for host in 127.0.0.1 localhost; do
+            printf "CREATE USER IF NOT EXISTS '%s'@'%s';\n" "$MARIADB_TEST_ADMIN" "$host"
+            printf "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n" "$MARIADB_TEST_ADMIN" "$host" \
+                "$(<"$MARIADB_TEST_ADMIN_PASSWORD_FILE")"
+            printf "GRANT ALL PRIVILEGES ON *.* TO '%s'@'%s' WITH GRANT OPTION;\n" "$MARIADB_TEST_ADMIN" "$host"
+        done
+    } | as_mariadb_admin
+}
+
 # Creates the LORIS database $1 if missing and loads the stand-in LORIS tables into it (idempotent).
 make_loris_database() {
     local name=$1
@@ -52,10 +78,7 @@ make_loris_database() {
 # address, or as localhost where the server resolves names). The password never appears in a command line.
 make_loris_user() {
     local name=$1 host table
-    if [[ ! -s $LORIS_PASSWORD_FILE ]]; then
-        mkdir -p "$(dirname "$LORIS_PASSWORD_FILE")"
-        (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$LORIS_PASSWORD_FILE")
-    fi
+    make_password_file "$LORIS_PASSWORD_FILE"
     {
         for host in 127.0.0.1 localhost; do
             printf "CREATE USER IF NOT EXISTS '%s'@'%s';\n" "$LORIS_DB_USER" "$host"

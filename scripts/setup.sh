@@ -246,6 +246,7 @@ setup_mariadb() {
         start_mariadb
         say "mariadb: started"
     fi
+    make_mariadb_test_admin || die "could not make the MariaDB user $MARIADB_TEST_ADMIN (the tests' administrator)"
 }
 
 # PHP's password_verify is the check LORIS itself makes of a password hash; a test compares with it.

@@ -1,5 +1,6 @@
-"""A LORIS database of its own for each test run, on the local MariaDB (127.0.0.1:3306, where root connects
-over TCP without a password, as scripts/setup.sh --with-loris leaves it), with the stand-in LORIS tables."""
+"""A LORIS database of its own for each test run, on the local MariaDB (127.0.0.1:3306), with the stand-in LORIS
+tables. The tests administer it as the user scripts/setup.sh --with-loris makes for them (root may connect only on
+the server's socket, as on a fresh Debian)."""
 
 import contextlib
 import os
@@ -16,17 +17,23 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306
-MARIADB_ADMIN = "root"
+MARIADB_ADMIN = "uploader_admin"
+MARIADB_ADMIN_PASSWORD_FILE = REPO_ROOT / "var" / "mariadb-admin-password"
 
 
-def loris_url(database: str, user: str = MARIADB_ADMIN, password: str = "") -> str:
+def admin_password() -> str:
+    return MARIADB_ADMIN_PASSWORD_FILE.read_text().strip()
+
+
+def loris_url(database: str, user: str = MARIADB_ADMIN, password: str | None = None) -> str:
+    password = admin_password() if password is None and user == MARIADB_ADMIN else password
     credentials = f"{user}:{password}" if password else user
     return f"mysql://{credentials}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
 
 
 async def connect_as_admin(database: str | None = None) -> aiomysql.Connection:
-    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_ADMIN, db=database,
-                                  charset="utf8mb4", autocommit=True)
+    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_ADMIN, password=admin_password(),
+                                  db=database, charset="utf8mb4", autocommit=True)
 
 
 async def create_loris_database(name: str) -> str:
