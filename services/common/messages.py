@@ -136,6 +136,8 @@ class LaunchRequested(Event):
                                                      "interrupted run, and so on")
     process_id: int | None = Field(default=None, ge=1, description="the launch's process ID in the LORIS REST API, "
                                                                    "unique across uploads (none in older events)")
+    loris_upload_id: int | None = Field(default=None, ge=1, description="LORIS site mode: the upload's row in LORIS's "
+                                        "mri_upload (its UploadID), which LORIS-MRI is given; none otherwise")
 
 
 class RunCancelRequested(Event):

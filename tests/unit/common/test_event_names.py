@@ -46,7 +46,7 @@ EXAMPLES = [
     UploadValidated(**IDS, scan=SCAN),
     UploadRejected(**IDS, failures=[RuleFailure(field="candid", code="candid_exists", message="No such CandID.",
                                                 forbidden=True)], site="MTL"),
-    LaunchRequested(**IDS, scan=SCAN, requested_by="demo", launch=2, process_id=41),
+    LaunchRequested(**IDS, scan=SCAN, requested_by="demo", launch=2, process_id=41, loris_upload_id=17),
     RunCancelRequested(**IDS, requested_by="demo", launch=2),
     PipelineStarted(**IDS, run_id=3, command=["python", "-m", "pipeline", "a b;c"], launcher="host:12:abc", pid=4321,
                     launch=2, run=2),
