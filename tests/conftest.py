@@ -13,7 +13,7 @@ from services.common.scope import ALL_PERMISSIONS
 from services.gateway.auth.users import save_user
 from services.validator.demo_registry import load_demo_registry
 from tests.support import loris, servers
-from tests.support.stack import free_port
+from tests.support.stack import own_ports
 
 DEMO_TOKEN = "test-demo-token"
 NO_PERMISSION_TOKEN = "test-no-permission-token"
@@ -79,19 +79,17 @@ def output_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def service_env(database_url, amqp_url, incoming_path, output_path, pool) -> dict[str, str]:
     """The environment of a stack of services for this run (the demo data is loaded)."""
-    ports = {name: free_port() for name in ("GATEWAY", "LOGSTORE", "VALIDATOR", "LAUNCHER")}
     return {
         "UPLOADER_DATABASE_URL": database_url,
         "UPLOADER_AMQP_URL": amqp_url,
         "UPLOADER_INCOMING_PATH": str(incoming_path),
         "UPLOADER_PIPELINE_OUTPUT_PATH": str(output_path),
         "UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-        "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
         "UPLOADER_HEARTBEAT_SECONDS": "1",
         "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
         "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
         "UPLOADER_SIGN_IN_MAX_FAILURES_PER_ADDRESS": str(TESTS_SIGN_IN_FAILURES_PER_ADDRESS),
-        **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()},
+        **own_ports(),
     }
 
 

@@ -315,8 +315,9 @@ class RunExecutor:
 
     def _finish_message(self, run: runs.Run, exit_code: int) -> str:
         """A run that failed because its scan file is gone says so, and that the scan must be uploaded again:
-        the pipeline's own words would only say that it found no archive."""
-        if exit_code != 0 and self._store.is_missing(run.scan.scan_key):
+        the pipeline's own words would only say that it found no archive. A pipeline killed by a signal (a
+        negative code) was stopped by that, whatever became of its file."""
+        if exit_code > 0 and self._store.is_missing(run.scan.scan_key):
             return (f"Pipeline failed with exit code {exit_code}: the scan file {run.scan.file_name} is missing from "
                     "the scan store (it was deleted); upload the scan again, with overwrite, to run it.")
         return finish_message(exit_code)

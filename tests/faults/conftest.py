@@ -20,7 +20,7 @@ from tests.support import servers
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.fault_accounting import UploadStream
-from tests.support.stack import REPO_ROOT, free_port
+from tests.support.stack import REPO_ROOT, own_ports
 
 NUMBERED_PIPELINE = REPO_ROOT / "tests" / "support" / "numbered_pipeline.py"
 HEARTBEAT_SECONDS = 1  # a run is stale after 3 missed beats: 3 s
@@ -46,14 +46,12 @@ def numbered_pipeline_command(ledger: Path, lines: int, delay: float) -> str:
 def fault_env(database_url: str, amqp_url: str, work_dir: Path, pipeline_command: str) -> dict[str, str]:
     """The environment of a stack under fault: short heartbeats and polls, reruns on, a quick shutdown."""
     (work_dir / "incoming").mkdir(exist_ok=True)
-    ports = {name: free_port() for name in ("GATEWAY", "LOGSTORE", "VALIDATOR", "LAUNCHER")}
     return {
         "UPLOADER_DATABASE_URL": database_url,
         "UPLOADER_AMQP_URL": amqp_url,
         "UPLOADER_INCOMING_PATH": str(work_dir / "incoming"),
         "UPLOADER_PIPELINE_OUTPUT_PATH": str(work_dir / "output"),
         "UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-        "UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
         "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
         "UPLOADER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
         "UPLOADER_OUTBOX_POLL_SECONDS": "0.2",
@@ -62,7 +60,7 @@ def fault_env(database_url: str, amqp_url: str, work_dir: Path, pipeline_command
         "UPLOADER_MAX_CONCURRENT_RUNS": "2",
         "UPLOADER_PIPELINE_RERUN_SAFE": "true",
         "UPLOADER_PIPELINE_COMMAND": pipeline_command,
-        **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()},
+        **own_ports(),
     }
 
 

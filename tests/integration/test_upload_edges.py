@@ -102,7 +102,7 @@ async def test_right_after_a_202_the_upload_its_log_and_runs_answer_not_started(
     assert (body["candid"], body["pscid"], body["visit_label"], body["site"]) == ("300001", "MTL0001", "V1", "MTL")
     assert body["size_bytes"] == path.stat().st_size and body["uploaded_by"] == "demo"
     assert body["upload_location"] == str(incoming_path.resolve() / f"demo/{upload_id}/attempt-1/{path.name}")
-    assert await log.json() == {"upload_id": upload_id, "progress": "Not Started",
+    assert await log.json() == {"upload_id": upload_id, "attempt": 1, "progress": "Not Started",
                                 "status": "The pipeline has not run yet.", "mode": "summary", "last_line_id": 0,
                                 "more": False, "lines": []}
     assert await runs.json() == {"upload_id": upload_id, "runs": []}

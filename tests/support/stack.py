@@ -19,6 +19,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def own_ports() -> dict[str, str]:
+    """The settings that put a stack on free ports of its own (the services' ports, and the logstore's URL)."""
+    ports = {name: free_port() for name in ("GATEWAY", "LOGSTORE", "VALIDATOR", "LAUNCHER")}
+    return {"UPLOADER_LOGSTORE_URL": f"http://127.0.0.1:{ports['LOGSTORE']}",
+            **{f"UPLOADER_{name}_PORT": str(port) for name, port in ports.items()}}
+
+
 class ServiceStack(Started):
     def __init__(self, env: dict[str, str], log_dir: Path, services: tuple[str, ...] = SERVICES) -> None:
         self.env = env

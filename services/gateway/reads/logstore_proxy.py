@@ -61,8 +61,8 @@ async def upload_or_fresh(request: web.Request) -> web.Response:
 async def log_or_fresh(request: web.Request) -> web.Response:
     async def fresh(record):
         query = parse_query(request, LogQuery)
-        return LogPage(upload_id=record.upload_id, progress=record.progress, status=STATUS_LINES[record.progress],
-                       mode=query.mode, last_line_id=query.after, lines=[])
+        return LogPage(upload_id=record.upload_id, attempt=record.attempt, progress=record.progress,
+                       status=STATUS_LINES[record.progress], mode=query.mode, last_line_id=query.after, lines=[])
 
     return await _logstore_or_fresh(request, fresh)
 
