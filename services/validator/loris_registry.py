@@ -17,12 +17,12 @@ import aiomysql
 from services.common.loris_db import loris_database_reachable
 from services.validator.registry import Candidate, Session
 
-_CANDIDATE = """
+CANDIDATE_QUERY = """
     SELECT c.CandID, c.PSCID, c.Active, p.Alias
     FROM candidate c JOIN psc p ON p.CenterID = c.RegistrationCenterID
     WHERE c.CandID = %s"""
 
-_SESSIONS = """
+SESSIONS_QUERY = """
     SELECT s.Visit_label, s.Active
     FROM candidate c JOIN session s ON s.CandidateID = c.ID
     WHERE c.CandID = %s AND s.Visit_label = %s"""
@@ -36,7 +36,7 @@ class LorisRegistry:
         number = candid_number(candid)
         if number is None:
             return None
-        rows = await self._fetch(_CANDIDATE, (number,))
+        rows = await self._fetch(CANDIDATE_QUERY, (number,))
         if not rows:
             return None
         _, pscid, active, site = rows[0]
@@ -46,7 +46,7 @@ class LorisRegistry:
         number = candid_number(candid)
         if number is None:
             return None
-        rows = await self._fetch(_SESSIONS, (number, visit_label))
+        rows = await self._fetch(SESSIONS_QUERY, (number, visit_label))
         # LORIS has no unique key on a candidate's visit label: of several rows, an active one counts.
         exact = [active for label, active in rows if label == visit_label]
         if not exact:
