@@ -6,8 +6,9 @@ This is the one place where every consumer gets its guarantees:
 - an event already processed (same event_id) is acknowledged with no effect;
 - the handler runs inside the transaction that records the event id, so the
   effect and the de-duplication record commit together;
-- transient database errors (an outage of any length) are retried with
-  backoff, the message in hand, so that they never count as a delivery;
+- transient database errors (an outage of any length, of our PostgreSQL or
+  of the LORIS database) are retried with backoff, the message in hand, so
+  that they never count as a delivery;
   any other failure returns the message to the queue, and the broker
   dead-letters it after DELIVERY_LIMIT deliveries;
 - the message is acknowledged only after the commit.
@@ -27,6 +28,7 @@ from services.common import metrics
 from services.common.broker import message_from_body, publish, unless_broker_away
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.log_context import about
+from services.common.loris_db import LorisDatabaseAway
 from services.common.messages import Event, EventType, parse_event
 from services.common.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, ConsumerQueue, declare_consumer_queue
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, asyncpg.Connection], Awaitable[None]]
 TRANSIENT_RETRY_MAX_WAIT_SECONDS = 10
+# A database away, ours or the LORIS site's: the event waits in hand until it is back.
+DATABASE_AWAY = (*TRANSIENT_DB_ERRORS, LorisDatabaseAway)
 # Handled without a log line of their own: a pipeline prints thousands of them.
 QUIET_EVENT_TYPES = frozenset({EventType.PIPELINE_LOG, EventType.PIPELINE_LOG_LINES})
 
@@ -125,10 +129,10 @@ class EventConsumer:
 
     async def _handle_once(self, event: Event) -> bool:
         """Handle the event in one transaction with its de-duplication record. While the database is away
-        (TRANSIENT_DB_ERRORS), try again for as long as it takes, the message in hand: an outage delays the
+        (DATABASE_AWAY), try again for as long as it takes, the message in hand: an outage delays the
         work but never counts as a failed delivery, so it never dead-letters a message."""
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
+            retry=retry_if_exception_type(DATABASE_AWAY),
             wait=wait_exponential(multiplier=0.1, max=TRANSIENT_RETRY_MAX_WAIT_SECONDS),
             before_sleep=self._log_waiting,
             reraise=True,

@@ -341,6 +341,9 @@ class RuleCheckReply(BaseModel):
 
     failures: list[RuleFailure]
     site: str | None = None
+    # Set instead of a verdict when the registry cannot be read (the LORIS database is away): the sentence to
+    # show; the failures are then empty and mean nothing.
+    unavailable: str | None = None
 
 
 def parse_event(body: bytes) -> Event:

@@ -9,20 +9,22 @@ from services.common.runner import (
     run_service,
     service_app,
     with_consumer,
+    with_loris_pool,
     with_outbox_relay,
     with_request_answerer,
 )
 from services.common.settings import ValidatorSettings
 from services.common.topology import RULE_CHECK_QUEUE, VALIDATOR_QUEUE
-from services.validator.decide import decide_on_upload
+from services.validator.decide import upload_decider
 from services.validator.rule_checks import answer_rule_checks
 from services.validator.schema import SCHEMA
 
 
 def build_app(settings: ValidatorSettings) -> web.Application:
     app = service_app("validator", settings)
+    with_loris_pool(app)  # before the consumer and the answerer, which read the registry there
     with_outbox_relay(app, SCHEMA)
-    with_consumer(app, VALIDATOR_QUEUE, SCHEMA, decide_on_upload)
+    with_consumer(app, VALIDATOR_QUEUE, SCHEMA, upload_decider(app))
     with_request_answerer(app, RULE_CHECK_QUEUE, answer_rule_checks)
     return app
 

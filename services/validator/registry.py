@@ -1,7 +1,7 @@
 """The candidate registry the validator reads.
 
-One small interface, one implementation now: our own PostgreSQL tables. A
-site can later plug in its live LORIS database or the LORIS REST API.
+One small interface, two implementations: our own PostgreSQL tables (here),
+and a LORIS site's own tables (loris_registry.py); registry_choice.py picks one.
 """
 
 from dataclasses import dataclass

@@ -5,7 +5,8 @@ the visit exists for it (else 404).
 The candidate registry is the validator's; the gateway asks it a rule check
 of purpose "visit_access" with the URL's CandID and visit. When the validator
 does not answer in time the request goes on: every operation behind it is
-limited to what the user may see anyway.
+limited to what the user may see anyway. When it answers that its registry
+cannot be read (a LORIS site's database is away), the request answers 503.
 """
 
 from aiohttp import web

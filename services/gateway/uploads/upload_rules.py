@@ -6,18 +6,22 @@ own (file type by name, size, a name already taken).
 When the validator does not answer in time, an upload goes ahead on the
 gateway's rules alone (the validator decides on it when it is received);
 the pre-flight, which promises an answer, says the check is unavailable.
+When the validator answers that its registry cannot be read (the LORIS
+database is away), every request that asked answers 503 with its sentence:
+no verdict is given without the registry.
 """
 
 import logging
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from services.common.api_models import ErrorDetail, UploadFields
 from services.common.app_keys import POOL, REQUESTER, SETTINGS
 from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
-from services.common.http_errors import errors_response
+from services.common.http_errors import RETRY_AFTER_SECONDS, error_response, errors_response
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
+from services.common.request_parsing import Refusal
 from services.common.request_reply import NoAnswer
 from services.common.scope import may_see
 from services.common.sizes import human_size
@@ -107,7 +111,8 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
 
 async def ask_validator(app: web.Application, fields: UploadFields, file_name: str | None, user: User, *,
                         purpose: str = "upload") -> RuleCheckReply | None:
-    """The validator's answer, or None when it does not answer in time."""
+    """The validator's answer, or None when it does not answer in time; a 503 Refusal when it could not read
+    its registry."""
     request = RuleCheckRequest(
         purpose=purpose, candid=fields.candid, pscid=fields.pscid, visit_label=fields.visit_label,
         is_phantom=fields.is_phantom, file_name=file_name, scope=user.scope,
@@ -119,7 +124,17 @@ async def ask_validator(app: web.Application, fields: UploadFields, file_name: s
         log.warning("rule check not answered; the validator decides when the upload is received",
                     extra={"error": str(error)})
         return None
-    return RuleCheckReply.model_validate_json(body)
+    reply = RuleCheckReply.model_validate_json(body)
+    if reply.unavailable is not None:
+        raise registry_unavailable(reply.unavailable)
+    return reply
+
+
+def registry_unavailable(message: str) -> Refusal:
+    log.warning("rule check not judged: the validator cannot read its registry", extra={"error": message})
+    response = error_response(503, "registry_unavailable", message)
+    response.headers[hdrs.RETRY_AFTER] = str(RETRY_AFTER_SECONDS)
+    return Refusal(response)
 
 
 def file_failures(file_name: str, file_size: int | None, max_bytes: int) -> list[RuleFailure]:
