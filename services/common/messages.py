@@ -86,6 +86,11 @@ class UserScope(BaseModel):
     username: str
     all_sites: bool = False
     own_sites: tuple[str, ...] = ()
+    # LORIS site mode with LORIS's useAdvancedPermissions: own sites also means own projects (Project.Name).
+    # None: projects do not limit. TODO(registry, issue 25): the validator's own-sites check and Browse do not
+    # honour it yet; they must also require the candidate's project to be one of these.
+    # Left out of the JSON when None, so that a standalone uploader's messages stay as they were.
+    own_projects: tuple[str, ...] | None = Field(default=None, exclude_if=lambda projects: projects is None)
     no_session: bool = False
 
 

@@ -24,11 +24,14 @@ ADMIN = "imaging_uploader_admin"
 ALL_PERMISSIONS = UPLOADER_PERMISSIONS | {ADMIN}
 
 
-def scope_of(username: str, permissions: frozenset[str] | set[str], sites: list[str] | tuple[str, ...]) -> UserScope:
+def scope_of(username: str, permissions: frozenset[str] | set[str], sites: list[str] | tuple[str, ...],
+             projects: tuple[str, ...] | None = None) -> UserScope:
+    own_sites = OWN_SITES in permissions
     return UserScope(
         username=username,
         all_sites=ALL_SITES in permissions,
-        own_sites=tuple(sorted(sites)) if OWN_SITES in permissions else (),
+        own_sites=tuple(sorted(sites)) if own_sites else (),
+        own_projects=tuple(sorted(projects)) if own_sites and projects is not None else None,
         no_session=NO_SESSION in permissions,
     )
 

@@ -102,6 +102,11 @@ class GatewaySettings(ServiceSettings):
         default=2, ge=1,
         description="passwords a gateway checks at once (each an argon2id hash of 64 MiB of memory); one more "
                     "sign-in is answered 503 `sign_in_busy` with `Retry-After: 1`, without hashing")
+    loris_user_reread_seconds: float = Field(
+        default=30.0, gt=0, le=60,
+        description="LORIS site mode: how long a gateway trusts what it last read of a signed-in LORIS user "
+                    "(account state, permissions, sites, projects) before it reads the user again; a change in "
+                    "LORIS holds for every session and API token within this time (at most 60 s)")
     trusted_proxies: CommaSeparated = Field(
         default=(),
         description="reverse proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` names the "

@@ -10,23 +10,29 @@
   uploader-admin demo-archive [--broken] [--output DIR]
 
 The database is the one of UPLOADER_DATABASE_URL; pending migrations are applied first.
+In LORIS site mode (UPLOADER_LORIS_DATABASE_URL set) the users are LORIS's: `token issue` takes the name of an
+active LORIS account, and `user add/grant/revoke/password` are refused.
 """
 
 import argparse
 import asyncio
 import getpass
 import sys
+from datetime import date
 from pathlib import Path
 
 import asyncpg
 import pydantic
 
+from services.common.loris_db import LorisDatabaseAway, open_loris_pool
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
 from services.gateway.admin.demo_archive import write_demo_archive
+from services.gateway.auth.account_states import account_refusal
+from services.gateway.auth.loris_accounts import read_account
 from services.gateway.auth.users import (UnknownUserError, add_user, change_permissions, issue_token, list_users,
-                                         revoke_token, set_password)
+                                         revoke_token, set_password, user_of_username)
 
 PROG = "uploader-admin"
 
@@ -104,8 +110,32 @@ async def list_users_command(conn: asyncpg.Connection, args: argparse.Namespace)
 
 
 async def issue_token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
-    print(await issue_token(conn, args.name, lifetime=None, issued_by="admin"))
+    username = args.name
+    loris_database_url = _settings().loris_database_url
+    if loris_database_url:
+        username = await _active_loris_username(loris_database_url, args.name)
+        await user_of_username(conn, username)
+    print(await issue_token(conn, username, lifetime=None, issued_by="admin"))
     return 0
+
+
+async def _active_loris_username(loris_database_url: str, name: str) -> str:
+    """LORIS site mode: the name of the LORIS account `name` as LORIS spells it, which must let its user in now."""
+    try:
+        pool = await open_loris_pool(loris_database_url, max_size=1, wait_seconds=0)
+        try:
+            account = await read_account(pool, name)
+        finally:
+            pool.close()
+            await pool.wait_closed()
+    except LorisDatabaseAway as away:
+        raise AdminError(f"Cannot reach the LORIS database of UPLOADER_LORIS_DATABASE_URL: {away}") from away
+    if account is None:
+        raise AdminError(f"There is no LORIS user named {name!r}: users live in LORIS in LORIS site mode.")
+    refusal = account_refusal(account, date.today())
+    if refusal is not None:
+        raise AdminError(f"{refusal} No token was issued.")
+    return account.username
 
 
 async def revoke_token_command(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
@@ -155,6 +185,18 @@ def _with_database(command):
     return run
 
 
+def _standalone_only(command):
+    """A command on the gateway's own users, refused in LORIS site mode, where the users are LORIS's."""
+
+    def run(args: argparse.Namespace) -> int:
+        if _settings().loris_database_url:
+            raise AdminError("The users live in LORIS (UPLOADER_LORIS_DATABASE_URL is set): add them, set their "
+                             "passwords, permissions and sites in LORIS. The uploader keeps no password of its own.")
+        return command(args)
+
+    return run
+
+
 async def _run_with_database(command, args: argparse.Namespace) -> int:
     pool = await _open_database()
     try:
@@ -167,12 +209,16 @@ async def _run_with_database(command, args: argparse.Namespace) -> int:
         await pool.close()
 
 
-async def _open_database() -> asyncpg.Pool:
+def _settings() -> GatewaySettings:
     try:
-        database_url = GatewaySettings().database_url
+        return GatewaySettings()
     except pydantic.ValidationError as error:
         problem = error.errors()[0]
         raise AdminError(f"The setting {problem['loc'][0]} is not valid: {problem['msg']}.") from error
+
+
+async def _open_database() -> asyncpg.Pool:
+    database_url = _settings().database_url
     try:
         # No retries, unlike the services: an administrator wants to know at once.
         return await asyncpg.create_pool(database_url, min_size=1, max_size=1)
@@ -230,20 +276,20 @@ def _add_user_commands(user: argparse.ArgumentParser) -> None:
     add.add_argument("--permission", dest="permissions", action="append", default=[], type=_uploader_permission,
                      metavar="P", help=f"one of {', '.join(sorted(ALL_PERMISSIONS))} (repeat for several);"
                      " replaces the user's permissions")
-    add.set_defaults(run=_with_database(add_user_command))
+    add.set_defaults(run=_standalone_only(_with_database(add_user_command)))
     grant = commands.add_parser("grant", help="give a user more permissions, keeping its others and its sites")
     grant.add_argument("name", type=_user_name, metavar="NAME")
     grant.add_argument("permissions", nargs="+", type=_uploader_permission, metavar="PERMISSION",
                        help=f"one or more of {', '.join(sorted(ALL_PERMISSIONS))}")
-    grant.set_defaults(run=_with_database(grant_permission_command))
+    grant.set_defaults(run=_standalone_only(_with_database(grant_permission_command)))
     revoke = commands.add_parser("revoke", help="take permissions away from a user, keeping its others")
     revoke.add_argument("name", type=_user_name, metavar="NAME")
     revoke.add_argument("permissions", nargs="+", type=_uploader_permission, metavar="PERMISSION",
                         help=f"one or more of {', '.join(sorted(ALL_PERMISSIONS))}")
-    revoke.set_defaults(run=_with_database(revoke_permission_command))
+    revoke.set_defaults(run=_standalone_only(_with_database(revoke_permission_command)))
     password = commands.add_parser("password", help="set a user's password, read from standard input")
     password.add_argument("name", type=_user_name, metavar="NAME")
-    password.set_defaults(run=_with_database(set_password_command))
+    password.set_defaults(run=_standalone_only(_with_database(set_password_command)))
     listing = commands.add_parser("list", help="every user, with sites, permissions and whether a password is set")
     listing.set_defaults(run=_with_database(list_users_command))
 

@@ -1,5 +1,7 @@
 """Create the demo user with every uploader permission (the status page's too) and both demo sites (idempotent):
-UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.admin.demo_user"""
+UPLOADER_DEMO_TOKEN=... UPLOADER_DEMO_PASSWORD=... python -m services.gateway.admin.demo_user
+
+In LORIS site mode it gives LORIS's demo user the demo token only: no password, no permissions (LORIS's)."""
 
 import asyncio
 import sys
@@ -31,18 +33,27 @@ def demo_user_settings() -> DemoUserSettings:
 async def main() -> None:
     demo = demo_user_settings()
     token, password = demo.token, demo.password
-    pool = await open_pool(GatewaySettings().database_url)
+    settings = GatewaySettings()
+    pool = await open_pool(settings.database_url)
     try:
         await apply_migrations(pool)
         async with pool.acquire() as conn, conn.transaction():
-            await save_user(conn, DEMO_USERNAME, sorted(ALL_PERMISSIONS), token, sites=DEMO_SITES)
-            await set_password(conn, DEMO_USERNAME, password)
+            if settings.loris_database_url:
+                # LORIS site mode: the demo user is LORIS's (python -m loris_standin.demo), with its password and
+                # permissions there; only the token's digest and the username are kept here.
+                await save_user(conn, DEMO_USERNAME, [], token)
+            else:
+                await save_user(conn, DEMO_USERNAME, sorted(ALL_PERMISSIONS), token, sites=DEMO_SITES)
+                await set_password(conn, DEMO_USERNAME, password)
     finally:
         await pool.close()
-    print(
-        f"demo user '{DEMO_USERNAME}' ready, with sites {', '.join(DEMO_SITES)},"
-        f" the token from {TOKEN_VARIABLE} and the password from {PASSWORD_VARIABLE}"
-    )
+    if settings.loris_database_url:
+        print(f"demo user '{DEMO_USERNAME}' (of LORIS) ready, with the token from {TOKEN_VARIABLE}")
+    else:
+        print(
+            f"demo user '{DEMO_USERNAME}' ready, with sites {', '.join(DEMO_SITES)},"
+            f" the token from {TOKEN_VARIABLE} and the password from {PASSWORD_VARIABLE}"
+        )
 
 
 if __name__ == "__main__":

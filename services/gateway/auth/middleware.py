@@ -7,16 +7,24 @@ asked: /api/v1's, or LORIS's under /api/v0.0.4-dev/ (token only).
 /api/v1/session is open to any signed-in user, with an uploader permission
 or without (the page says "no access"); signing in needs nobody, and
 signing out without a session just clears the cookie. /api/v1/status and
-below need the permission imaging_uploader_admin, and no other."""
+below need the permission imaging_uploader_admin, and no other.
+
+In LORIS site mode (UPLOADER_LORIS_DATABASE_URL set) the token or session
+names a LORIS user, whose account state, permissions and sites are LORIS's,
+read again every UPLOADER_LORIS_USER_REREAD_SECONDS (loris_users.py)."""
 
 import re
+from datetime import date
 
 from aiohttp import web
 
-from services.common.app_keys import POOL
+from services.common.app_keys import POOL, SETTINGS
+from services.common.loris_db import LorisDatabaseAway
 from services.common.http_errors import error_response
 from services.common.request_parsing import is_plain_text
 from services.common.scope import ADMIN
+from services.gateway.auth.account_states import account_refusal
+from services.gateway.auth.loris_users import LORIS_USERS
 from services.gateway.auth.token_cache import TOKEN_CACHE
 from services.gateway.auth.users import User
 from services.gateway.auth.web_sessions import CSRF_HEADER, WebSession, csrf_matches, find_session, session_cookie
@@ -59,6 +67,33 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
 
 
 async def _caller(request: web.Request, path: str) -> tuple[User, WebSession | None] | web.Response:
+    """Who sent the request, and in LORIS site mode with what LORIS lets that user do now; the refusal that says
+    why not otherwise."""
+    caller = await _token_or_session(request, path)
+    if isinstance(caller, web.Response) or not request.app[SETTINGS].loris_database_url:
+        return caller
+    user, session = caller
+    loris_user = await _as_loris_user(request, user, path)
+    return loris_user if isinstance(loris_user, web.Response) else (loris_user, session)
+
+
+async def _as_loris_user(request: web.Request, user: User, path: str) -> User | web.Response:
+    """The user with the permissions, sites and projects LORIS gives it (as read at most a re-read interval ago);
+    401 when LORIS no longer lets the account in, 503 when it must be read again and LORIS's database is away."""
+    try:
+        account = await request.app[LORIS_USERS].current(user.username)
+    except LorisDatabaseAway:
+        return _refused(path, 503, "loris_database_unavailable", "The LORIS database cannot be reached right now, "
+                        "so your LORIS account cannot be checked; try again in a moment.")
+    if account is None:
+        return _unauthorized(path, f"There is no LORIS account {user.username} any more.")
+    refusal = account_refusal(account, date.today())
+    if refusal is not None:
+        return _unauthorized(path, refusal)
+    return account.as_user(user.user_id)
+
+
+async def _token_or_session(request: web.Request, path: str) -> tuple[User, WebSession | None] | web.Response:
     """Who sent the request: by its bearer token (first), or else by its session cookie (not under the LORIS
     API); the 401 that says why not otherwise."""
     token = _bearer_token(request)

@@ -1,6 +1,7 @@
 """Password checks, bounded. Sign-in is open to anyone, and each check is an
-argon2id hash of 64 MiB and about a tenth of a second of CPU: unbounded, a
-flood of sign-ins would take the gateway's memory and CPU from its uploads.
+argon2id hash of 64 MiB and about a tenth of a second of CPU (a LORIS user's
+bcrypt: some tens of milliseconds): unbounded, a flood of sign-ins would take
+the gateway's memory and CPU from its uploads.
 
 At most `at_once` sign-ins are checked at a time in a gateway; one more is
 refused at once (SignInBusy: 503 with Retry-After), without hashing. The
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -48,9 +49,11 @@ class PasswordChecks:
         finally:
             self._in_progress -= 1
 
-    async def verify(self, password_hash: str | None, password: str) -> bool:
-        matches = await asyncio.get_running_loop().run_in_executor(self._executor, verify_password, password_hash,
-                                                                   password)
+    async def verify(self, password_hash: str | None, password: str,
+                     verifier: Callable[[str | None, str], bool] = verify_password) -> bool:
+        """Whether the password matches the hash, by `verifier` (argon2 by default; LORIS's bcrypt in LORIS site
+        mode)."""
+        matches = await asyncio.get_running_loop().run_in_executor(self._executor, verifier, password_hash, password)
         metrics.PASSWORD_CHECKS.labels("match" if matches else "mismatch").inc()
         return matches
 

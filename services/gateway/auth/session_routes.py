@@ -29,7 +29,8 @@ async def post_session(request: web.Request) -> web.Response:
         user = await sign_in(request, sent.username, sent.password)
     except SignInRefused as refused:
         response = error_response(refused.status, refused.code, str(refused))
-        response.headers["Retry-After"] = str(refused.retry_after)
+        if refused.retry_after is not None:
+            response.headers["Retry-After"] = str(refused.retry_after)
         return response
     if user is None:
         return error_response(401, "bad_credentials", "Incorrect username or password.")

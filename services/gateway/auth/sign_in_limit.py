@@ -27,7 +27,9 @@ from services.common import metrics
 from services.common.app_keys import POOL, SETTINGS
 from services.common.settings import GatewaySettings
 from services.gateway.auth.client_address import client_address, trusted_networks
-from services.gateway.auth.password_checks import PASSWORD_CHECKS
+from services.gateway.auth.loris_sign_in import loris_sign_in
+from services.gateway.auth.loris_users import LORIS_USERS
+from services.gateway.auth.password_checks import PASSWORD_CHECKS, PasswordChecks
 from services.gateway.auth.sign_in_refusals import TooManySignIns
 from services.gateway.auth.users import User, find_login, token_digest
 
@@ -51,16 +53,27 @@ class SignInLimit:
 
 async def sign_in(request: web.Request, username: str, password: str) -> User | None:
     """The user with this name and password, or None. Raises SignInBusy when the gateway is checking as many
-    sign-ins as it may, and TooManySignIns while the username or the client's address is locked out."""
+    sign-ins as it may, and TooManySignIns while the username or the client's address is locked out; in LORIS
+    site mode, AccountRefused and LorisDatabaseUnavailable too (loris_sign_in.py)."""
     pool, checks, settings = request.app[POOL], request.app[PASSWORD_CHECKS], request.app[SETTINGS]
     address = client_address(request, trusted_networks(settings.trusted_proxies))
     with checks.turn():
         await record_try(pool, SignInLimit.of(settings), username, address)
-        found = await find_login(pool, username)
-        if not await checks.verify(found.password_hash if found else None, password):
-            return None
-        await clear_failures(pool, username)
-        return found.user
+        if settings.loris_database_url:
+            user = await loris_sign_in(pool, request.app[LORIS_USERS], checks, username, password)
+        else:
+            user = await _own_sign_in(pool, checks, username, password)
+        if user is not None:
+            await clear_failures(pool, username)
+        return user
+
+
+async def _own_sign_in(pool: asyncpg.Pool, checks: PasswordChecks, username: str, password: str) -> User | None:
+    """Standalone: the user and its argon2 password hash are the gateway's own."""
+    found = await find_login(pool, username)
+    if not await checks.verify(found.password_hash if found else None, password):
+        return None
+    return found.user
 
 
 async def record_try(pool: asyncpg.Pool, limit: SignInLimit, username: str, address: str) -> None:

@@ -19,6 +19,7 @@ class User:
     username: str
     permissions: frozenset[str]
     sites: tuple[str, ...] = ()
+    projects: tuple[str, ...] | None = None  # LORIS site mode with advanced permissions only; None: not limited
 
     @property
     def may_use_uploader(self) -> bool:
@@ -31,7 +32,7 @@ class User:
 
     @property
     def scope(self) -> UserScope:
-        return scope_of(self.username, self.permissions, self.sites)
+        return scope_of(self.username, self.permissions, self.sites, self.projects)
 
 
 def token_digest(token: str) -> bytes:
@@ -117,6 +118,18 @@ async def change_permissions(conn: asyncpg.Connection, username: str, *, grant: 
     )
     if row is None:
         raise UnknownUserError(username)
+    return _user(row)
+
+
+async def user_of_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> User:
+    """LORIS site mode: the gateway's row of a LORIS user, made when missing, for its sessions and tokens to point
+    to. It holds the username only: no password, and the permissions and sites are LORIS's, read at each use."""
+    row = await conn.fetchrow(
+        """INSERT INTO gateway.users (username) VALUES ($1)
+           ON CONFLICT (username) DO UPDATE SET username = EXCLUDED.username
+           RETURNING user_id, username, permissions, sites""",
+        username,
+    )
     return _user(row)
 
 

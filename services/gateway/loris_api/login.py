@@ -26,7 +26,8 @@ async def post_login(request: web.Request) -> web.Response:
         user = await sign_in(request, username, password)
     except SignInRefused as refused:
         response = loris_error(refused.status, str(refused))
-        response.headers["Retry-After"] = str(refused.retry_after)
+        if refused.retry_after is not None:
+            response.headers["Retry-After"] = str(refused.retry_after)
         return response
     if user is None:
         raise LorisError(401, "Incorrect username or password.")
