@@ -4,6 +4,12 @@ read back at the end (a Success needs exit 0 and InsertionComplete = 1), left In
 LORIS-MRI's notification_spool rows become the upload's log lines, in order and once; and the LORIS-MRI stand-in
 behaves as imaging_upload_file.pl does toward the database."""
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
 import pytest
 
 from services.common.messages import LaunchRequested
@@ -14,6 +20,9 @@ from tests.integration.test_logstore import logstore  # noqa: F401 (the logstore
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
 from tests.support.loris import connect_as_admin, uploader_user_of
+from tests.conftest import INTERNAL_SECRET
+from tests.support.processes import stop_process, wait_until_ready
+from tests.support.stack import REPO_ROOT, free_port
 from tests.support.tap import of_upload, output_lines
 
 STAND_IN = "{python} -m loris_standin.imaging_upload_file -profile prod -upload_id {loris_upload_id} {scan_path}"
@@ -240,3 +249,80 @@ async def test_a_command_that_needs_a_loris_upload_id_is_not_run_for_an_upload_w
     assert (finished.outcome, finished.exit_code) == ("not started", None)
     assert "needs the upload's LORIS UploadID" in finished.message
     assert not tap.matching(of_upload(upload_id, "pipeline.started"))
+
+
+KILL_ROWS, KILL_DELAY = 40, 0.1
+KILL_COMMAND = ("{python} -m tests.support.spooling_pipeline --upload-id {loris_upload_id} "
+           f"--rows {KILL_ROWS} --delay {KILL_DELAY} --with-pid --complete")
+
+
+def start_launcher(name: str, env: dict[str, str], log_dir) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+    process = subprocess.Popen([sys.executable, "-m", "services.launcher"], cwd=REPO_ROOT, stdout=log,
+                               stderr=subprocess.STDOUT,
+                               env={**env, "UPLOADER_LAUNCHER_PORT": str(port), "UPLOADER_REPLICA": name})
+    wait_until_ready(name, process, f"http://127.0.0.1:{port}/readyz", lambda: (log_dir / f"{name}.log").read_text())
+    return process, port
+
+
+@pytest.fixture
+def launcher_env(database_url, amqp_url, incoming_path, output_path, granted_url, loris_database_url):
+    return {
+        **{name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ},
+        "UPLOADER_DATABASE_URL": database_url, "UPLOADER_AMQP_URL": amqp_url,
+        "UPLOADER_INCOMING_PATH": str(incoming_path), "UPLOADER_PIPELINE_OUTPUT_PATH": str(output_path),
+        "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET, "UPLOADER_HEARTBEAT_SECONDS": "1",
+        "UPLOADER_OUTBOX_POLL_SECONDS": "0.2", "UPLOADER_MAX_CONCURRENT_RUNS": "1",
+        "UPLOADER_PIPELINE_RERUN_SAFE": "true", "UPLOADER_PIPELINE_COMMAND": KILL_COMMAND,
+        "UPLOADER_LORIS_DATABASE_URL": granted_url, "UPLOADER_PIPELINE_ENVIRONMENT": "LORIS_DATABASE_URL",
+        "LORIS_DATABASE_URL": loris_database_url,
+    }
+
+
+async def test_a_launcher_killed_while_spool_rows_are_written_every_active_row_is_one_log_line(
+        launcher_env, tap, loris, logstore, pool, incoming_path, tmp_path):
+    upload_id = new_upload_id()
+    scan, path = stored_scan(incoming_path, upload_id)
+    await tap.publish(received_event(upload_id, scan=scan))
+    loris_upload_id = await new_row(loris, str(path), scan.patient_name)
+    launchers = {}
+    try:
+        for name in ("one", "two"):
+            launchers[name], _ = await asyncio.to_thread(start_launcher, name, launcher_env, tmp_path)
+        await tap.publish(granted(upload_id, scan, loris_upload_id))
+        owner = await eventually(lambda: _owner_after_rows(pool, loris, upload_id, loris_upload_id), timeout=30,
+                                 what="the run writing its rows")
+        victim = owner.split(":")[0]
+        launchers[victim].send_signal(signal.SIGKILL)
+        launchers[victim].wait()
+        upload = await logstore.wait_for_progress(upload_id, "Success")
+    finally:
+        for process in launchers.values():
+            if process.poll() is None:
+                await asyncio.to_thread(stop_process, process, 15)
+
+    assert upload["loris_record"]["insertion_complete"] is True
+    active = [message for (message,) in await _rows(loris, loris_upload_id, "Y")]
+    lines = [line["message"] for line in (await logstore.log(upload_id, mode="detailed", limit=10000))["lines"]
+             if line["origin"] == "spooling_pipeline"]
+    assert lines == active, f"log lines {lines}\nactive rows {active}\nlogs in {tmp_path}"
+    assert len(set(lines)) == len(lines) > KILL_ROWS, "the killed run's rows and its rerun's, each once"
+    assert not any("inactive row" in line for line in lines)
+    assert await flags(loris, loris_upload_id) == (0, 1)
+
+
+async def _owner_after_rows(pool, loris, upload_id: int, loris_upload_id: int) -> str | None:
+    """The launcher of the upload's run once a few rows were written (and some turned into lines)."""
+    run = await pool.fetchrow("SELECT owner, loris_spool_last FROM launcher.runs WHERE upload_id = $1 "
+                              "AND state = 'running'", upload_id)
+    if run is None or run["loris_spool_last"] == 0 or len(await _rows(loris, loris_upload_id, "Y")) < KILL_ROWS // 3:
+        return None
+    return run["owner"]
+
+
+async def _rows(loris, loris_upload_id: int, active: str) -> list[tuple]:
+    async with loris.cursor() as cursor:
+        await cursor.execute("SELECT Message FROM notification_spool WHERE ProcessID = %s AND Active = %s "
+                             "ORDER BY NotificationID", (loris_upload_id, active))
+        return list(await cursor.fetchall())

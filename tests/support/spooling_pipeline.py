@@ -37,11 +37,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--complete", action="store_true")
+    parser.add_argument("--with-pid", action="store_true", help="end each row with its writer's pid")
     parser.add_argument("--linger", type=float, default=0, help="seconds to wait after the rows, before ending")
     args = parser.parse_args()
     with connect() as db, db.cursor() as cursor:
         for number in range(1, args.rows + 1):
-            spool(cursor, args.upload_id, f"spool row {number} of {args.rows}", verbose=number % 2 == 0,
+            by = f" from pid {os.getpid()}" if args.with_pid else ""
+            spool(cursor, args.upload_id, f"spool row {number} of {args.rows}{by}", verbose=number % 2 == 0,
                   error=number % 5 == 0)
             if number % 3 == 0:
                 spool(cursor, args.upload_id, f"inactive row {number}", verbose=False, error=False, active=False)
