@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.common.messages import TarchiveInfo
+from services.common.messages import LorisUploadRecord, TarchiveInfo
 from services.common.progress import Progress
 
 
@@ -120,6 +120,9 @@ class UploadSummary(BaseModel):
     step: str | None = Field(default=None, description="the current run's last reported step")
     percent: int | None = Field(default=None, description="the current run's last reported percentage (0-100)")
     summary: str | None = Field(default=None, description="the current run's summary sentence, once reported")
+    loris_record: LorisUploadRecord | None = Field(
+        default=None, description="LORIS site mode: the upload's row in LORIS's mri_upload (Inserting, "
+        "InsertionComplete, TarchiveID, the MINC counts) as the launcher read it back at the end of the current run")
     updated_at: datetime
 
 

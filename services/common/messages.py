@@ -187,6 +187,10 @@ class LogEntry(BaseModel):
     is_error: bool = False
     is_verbose: bool = False
     stream: Literal["stdout", "stderr"] | None = Field(default=None, description="None from older launchers")
+    origin: str | None = Field(default=None, description="which step wrote it, when the pipeline says (LORIS-MRI's "
+                               "notification_spool.Origin); None: the pipeline")
+    logged_at: datetime | None = Field(default=None, description="when the pipeline wrote it, when it says "
+                                       "(notification_spool.TimeSpooled); None: when the event was sent")
 
 
 class PipelineLogLines(Event):
@@ -212,6 +216,18 @@ class RunOutcome(StrEnum):
         return self in (RunOutcome.NOT_STARTED, RunOutcome.INTERRUPTED, RunOutcome.ABANDONED, RunOutcome.CANCELLED)
 
 
+class LorisUploadRecord(BaseModel):
+    """LORIS site mode: the upload's row in LORIS's mri_upload as the launcher read it back at the run's end."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inserting: bool | None = Field(description="mri_upload.Inserting (None: not set)")
+    insertion_complete: bool = Field(description="mri_upload.InsertionComplete")
+    tarchive_id: int | None = Field(default=None, description="mri_upload.TarchiveID: the DICOM archive LORIS-MRI made")
+    minc_created: int | None = Field(default=None, ge=0, description="mri_upload.number_of_mincCreated")
+    minc_inserted: int | None = Field(default=None, ge=0, description="mri_upload.number_of_mincInserted")
+
+
 class PipelineFinished(Event):
     type: Literal[EventType.PIPELINE_FINISHED] = EventType.PIPELINE_FINISHED
     run_id: int
@@ -224,6 +240,8 @@ class PipelineFinished(Event):
     recorded_by: str | None = Field(default=None, description="the launcher that recorded this end, from the exit "
                                     "code the run's guard kept, when `launcher` stopped before it could")
     run: RunNumber = None
+    loris_record: LorisUploadRecord | None = Field(default=None, description="LORIS site mode: the upload's mri_upload "
+                                                   "row read back at the end; None otherwise, or when it could not be read")
 
     @property
     def succeeded(self) -> bool:

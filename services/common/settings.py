@@ -154,8 +154,9 @@ class LauncherSettings(ServiceSettings):
         description="the pipeline, as arguments (no shell: each placeholder fills one argument, whatever it "
                     "holds). Placeholders: `{python}`, `{upload_id}`, `{attempt}`, `{scan_path}`, `{file_name}`, "
                     "`{patient_name}`, `{candid}`, `{pscid}`, `{visit_label}`, `{profile}`, `{phantom}` (`Y` or "
-                    "`N`, as LORIS writes it), `{output_dir}` (`UPLOADER_PIPELINE_OUTPUT_PATH/<upload id>`). "
-                    "For LORIS-MRI, see *Plugging in LORIS-MRI*")
+                    "`N`, as LORIS writes it), `{output_dir}` (`UPLOADER_PIPELINE_OUTPUT_PATH/<upload id>`), "
+                    "`{loris_upload_id}` (LORIS site mode: the upload's `mri_upload.UploadID`; a run of an upload "
+                    "without one is not started). For LORIS-MRI, see *Plugging in LORIS-MRI*")
     pipeline_profile: str = Field(
         default="prod",
         description="the command's `{profile}`: LORIS-MRI's configuration file under its "

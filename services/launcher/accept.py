@@ -16,7 +16,8 @@ from services.launcher.schema import SCHEMA
 async def accept_launch(event: Event, conn: asyncpg.Connection) -> None:
     match event:
         case LaunchRequested():
-            await runs.queue_run(conn, event.upload_id, event.attempt, event.scan, event.launch)
+            await runs.queue_run(conn, event.upload_id, event.attempt, event.scan, event.launch,
+                                 event.loris_upload_id)
         case RunCancelRequested():
             await _cancel(conn, event)
 

@@ -14,6 +14,10 @@ dies takes its runs with it (services/launcher/process_guard.py). A pipeline
 that ended on its own leaves its exit code with its guard, so that a run
 whose launcher died before recording the end is recorded as finished by the
 reaper, not run again (services/launcher/run_exits.py).
+
+In LORIS site mode a run of an upload with a LORIS UploadID also marks the row Inserting = 1 before the
+pipeline starts, turns LORIS-MRI's notification_spool rows into log lines as it goes, and ends as the row
+says (services/launcher/loris_run_end.py).
 """
 
 import asyncio
@@ -33,8 +37,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from services.common.db import TRANSIENT_DB_ERRORS
 from services.common.log_context import about
+from services.common.loris_db import LorisDatabaseAway
 from services.common.messages import (
     Event,
+    LorisUploadRecord,
     PipelineFinishedLate,
     PipelineStarted,
     RunOutcome,
@@ -46,10 +52,13 @@ from services.common.scan_store import ScanStore
 from services.launcher import runs
 from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
+from services.launcher.loris_run_end import RowNotReadable, loris_end, pay_not_inserting_debts
+from services.launcher.loris_spool import SpoolFollower
+from services.launcher.loris_upload_row import LorisUploadRow, while_away
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_budget import stderr_tail_line
 from services.launcher.output_lines import READ_LIMIT_BYTES, classify, raw_lines
-from services.launcher.pipeline_command import PipelineCommand
+from services.launcher.pipeline_command import CommandNotPossible, PipelineCommand
 from services.launcher.run_ends import announce_finish, finish_message, outcome_of
 from services.launcher.run_exits import RunExits
 from services.launcher.schema import SCHEMA
@@ -61,6 +70,7 @@ STDERR_TAIL_LINES = 20  # each cut to a few KiB (output_budget.stderr_tail_line)
 STALE_AFTER_BEATS = 3  # the reaper gives up a run whose heartbeat is this many beats old (slots.py)
 FENCE_AFTER_BEATS = 2  # a launcher stops its own run when it could not beat for this long
 GUARD = Path(__file__).with_name("process_guard.py")
+REAPER_LORIS_SECONDS = 2  # how long the reaper, in its transaction, waits for the LORIS database per run
 
 
 class RunLost(Exception):
@@ -78,8 +88,9 @@ class RunCancelled(Exception):
 class RunExecutor:
     def __init__(self, pool: asyncpg.Pool, store: ScanStore, exits: RunExits, command: PipelineCommand, owner: str,
                  heartbeat_seconds: float, policy: RerunPolicy, timeout_seconds: float | None = None,
-                 keep_scan_after_success: bool = False) -> None:
+                 keep_scan_after_success: bool = False, loris: LorisUploadRow | None = None) -> None:
         self._pool = pool
+        self._loris = loris  # LORIS site mode: the LORIS database's mri_upload and notification_spool
         self._store = store
         self._exits = exits
         self._command = command
@@ -93,13 +104,20 @@ class RunExecutor:
         self._cancels: dict[int, asyncio.Future[str]] = {}  # running run id -> who cancelled it, once told
 
     async def claim(self) -> tuple[runs.Run, list[str]] | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            run = await runs.claim_next_run(conn, self._owner)
-            if run is None:
-                return None
-            argv = self._command.argv(run.upload_id, run.attempt, run.scan, self._store.local_path(run.scan.scan_key))
-            await runs.record_command(conn, run.run_id, argv)
-        return run, argv
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                run = await runs.claim_next_run(conn, self._owner)
+                if run is None:
+                    return None
+                try:
+                    argv = self._command.argv(run.upload_id, run.attempt, run.scan,
+                                              self._store.local_path(run.scan.scan_key), run.loris_upload_id)
+                except CommandNotPossible as impossible:
+                    await announce_finish(conn, run, self._owner, None, RunOutcome.NOT_STARTED, str(impossible), [])
+                    count_run(RunOutcome.NOT_STARTED, None)
+                    continue  # the next run, if any
+                await runs.record_command(conn, run.run_id, argv)
+            return run, argv
 
     async def execute(self, run: runs.Run, argv: list[str]) -> None:
         self._cancels[run.run_id] = asyncio.get_running_loop().create_future()
@@ -115,7 +133,12 @@ class RunExecutor:
         if cancel is not None and not cancel.done():
             cancel.set_result(by)
 
+    def _tells_loris(self, run: runs.Run) -> bool:
+        return self._loris is not None and run.loris_upload_id is not None
+
     async def _execute(self, run: runs.Run, argv: list[str], started: float) -> None:
+        if self._tells_loris(run) and not await self._mark_inserting(run):
+            return
         try:
             process, launcher_alive = await self._start(argv, self._exits.path(run.run_id))
         except OSError as error:
@@ -144,6 +167,18 @@ class RunExecutor:
             os.close(launcher_alive)
         await self._finish(run, exit_code, outcome_of(exit_code), list(stderr_tail),
                            self._finish_message(run, exit_code), started)
+
+    async def _mark_inserting(self, run: runs.Run) -> bool:
+        """Inserting = 1, as LORIS's own launch does, tried while the run would stay ours; else the run is given
+        up (False)."""
+        try:
+            await while_away(self._heartbeat_seconds * FENCE_AFTER_BEATS,
+                             lambda: self._loris.mark_inserting(run.loris_upload_id))
+        except LorisDatabaseAway:
+            await self._give_up(run, f"The LORIS database could not be reached to mark upload {run.loris_upload_id} "
+                                     "In Progress, so the pipeline was not started")
+            return False
+        return True
 
     async def _start(self, argv: list[str], exit_file: Path) -> tuple[asyncio.subprocess.Process, int]:
         """Start the command under its guard, in a process group of its own; returns the process and the
@@ -175,17 +210,24 @@ class RunExecutor:
         """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
         any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
         batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events, run.number)
+        spool = SpoolFollower(self._loris.pool, self._pool, run, self._owner) if self._tells_loris(run) else None
         try:
             await self._announce_start(run, argv, process.pid)
             async with asyncio.TaskGroup() as group:
                 beating = group.create_task(self._keep_beating(run))
                 group.create_task(batches.tick())
+                following = None
+                if spool is not None:
+                    following = group.create_task(spool.follow(self._heartbeat_seconds * FENCE_AFTER_BEATS))
                 await asyncio.gather(
                     self._forward(process.stdout, False, batches, stderr_tail),
                     self._forward(process.stderr, True, batches, stderr_tail),
                 )
                 batches.output_ended()  # the ticker writes the last lines, then ends
                 exit_code = await process.wait()
+                if following is not None:
+                    spool.process_ended()  # the rows it wrote last are read, then the follower ends
+                    await following
                 beating.cancel()
             return exit_code
         except BaseException:
@@ -253,10 +295,26 @@ class RunExecutor:
                 await give_up_run(conn, run, self._owner, why, self._policy)
         except Exception as error:
             log.error("could not record the interrupted run; a reaper will", extra={"error": repr(error)})
+            return
+        if self._loris is not None:  # an interrupted end owes its LORIS row Inserting = 0: at once if it can
+            with contextlib.suppress(Exception):
+                await pay_not_inserting_debts(self._pool, self._loris)
 
     async def _finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome, stderr_tail: list[str],
                       message: str, started: float) -> None:
-        """Record the end, trying again while the database is away for as long as the run would stay ours."""
+        """Record the end, trying again while the database is away for as long as the run would stay ours. In LORIS
+        site mode the end is first settled with the upload's row; an exit 0 whose row cannot be read is left for the
+        reaper, which records it once it can."""
+        loris_record, owes = None, False
+        if self._tells_loris(run):
+            try:
+                end = await loris_end(self._loris, run.loris_upload_id, outcome, message,
+                                      self._heartbeat_seconds * FENCE_AFTER_BEATS)
+            except RowNotReadable as away:
+                log.error("the end of the run waits for the LORIS database; a reaper records it",
+                          extra={"error": str(away)})
+                return
+            outcome, message, loris_record, owes = end.outcome, end.message, end.record, end.owes_not_inserting
         try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
@@ -265,7 +323,8 @@ class RunExecutor:
                 reraise=True,
             ):
                 with attempt:
-                    recorded = await self._record_finish(run, exit_code, outcome, stderr_tail, message)
+                    recorded = await self._record_finish(run, exit_code, outcome, stderr_tail, message,
+                                                         loris_record, owes)
         except Exception as error:
             log.error("could not record the end of the run; a reaper will take it over",
                       extra={"error": repr(error)})
@@ -281,24 +340,34 @@ class RunExecutor:
             self._store.remove(run.scan.scan_key)
 
     async def _record_finish(self, run: runs.Run, exit_code: int | None, outcome: RunOutcome,
-                             stderr_tail: list[str], message: str) -> bool:
+                             stderr_tail: list[str], message: str, loris_record: LorisUploadRecord | None = None,
+                             owes_not_inserting: bool = False) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await announce_finish(conn, run, self._owner, exit_code, outcome, message, stderr_tail):
+            if not await announce_finish(conn, run, self._owner, exit_code, outcome, message, stderr_tail,
+                                         loris_record=loris_record, owes_not_inserting=owes_not_inserting):
                 await self._record_late_finish(conn, run, exit_code)
                 return False
         return True
 
-    async def finish_left_behind(self, conn: asyncpg.Connection, run: runs.Run, launcher: str) -> int | None:
+    async def finish_left_behind(self, conn: asyncpg.Connection, run: runs.Run,
+                                 launcher: str) -> tuple[int, RunOutcome] | None:
         """For the reaper, in its transaction, a stale run of `launcher`: when its pipeline ended on its own
         (its guard kept the exit code), the run is recorded as finished with that code, as its launcher would
-        have, which stopped before it could; returns the code (then call `finished` after the commit), or
-        None when the pipeline did not end on its own, or someone else ended the run meanwhile."""
+        have, which stopped before it could; returns the code and the outcome (then call `finished` after the
+        commit), or
+        None when the pipeline did not end on its own, or someone else ended the run meanwhile. In LORIS site mode,
+        RowNotReadable when it exited with 0 and the upload's row cannot be read now: leave the run for later."""
         exit_code = await self._exits.read(run.run_id)
         if exit_code is None:
             return None
-        recorded = await announce_finish(conn, run, launcher, exit_code, outcome_of(exit_code),
-                                          self._finish_message(run, exit_code), [], recorded_by=self._owner)
-        return exit_code if recorded else None
+        outcome, message, loris_record, owes = outcome_of(exit_code), self._finish_message(run, exit_code), None, False
+        if self._tells_loris(run):
+            end = await loris_end(self._loris, run.loris_upload_id, outcome, message, REAPER_LORIS_SECONDS)
+            outcome, message, loris_record, owes = end.outcome, end.message, end.record, end.owes_not_inserting
+        recorded = await announce_finish(conn, run, launcher, exit_code, outcome, message, [],
+                                          recorded_by=self._owner, loris_record=loris_record,
+                                          owes_not_inserting=owes)
+        return (exit_code, outcome) if recorded else None
 
     async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:
         """The run was given up before its end came (this launcher lost its heartbeat): told, not used; unless

@@ -66,7 +66,9 @@ async def give_up_run(conn: asyncpg.Connection, run: runs.Run, launcher: str, wh
 
 async def _announce_end(conn: asyncpg.Connection, run: runs.Run, launcher: str, outcome: RunOutcome,
                         message: str) -> None:
-    """The run's end, without an exit code: the upload's Failure."""
+    """The run's end, without an exit code: the upload's Failure (whose LORIS row, in LORIS site mode, owes
+    Inserting = 0: services/launcher/loris_run_end.py)."""
+    await runs.owe_not_inserting(conn, run.run_id)
     await add_to_outbox(conn, SCHEMA, PipelineFinished(
         upload_id=run.upload_id, attempt=run.attempt, launch=run.launch, run_id=run.run_id, run=run.number,
         exit_code=None, outcome=outcome, launcher=launcher, message=message,

@@ -4,10 +4,12 @@ One small interface, one implementation now: a template of arguments, each
 filled in from the upload, run without a shell, in an environment of its own
 (services/launcher/pipeline_environment.py). The default runs the project's
 reference pipeline; a LORIS site sets it to LORIS-MRI, e.g.
-`imaging_upload_file.pl -profile {profile} -upload_id {upload_id} {scan_path}`.
+`imaging_upload_file.pl -profile {profile} -upload_id {loris_upload_id} {scan_path}`, where
+{loris_upload_id} is the upload's row in LORIS's mri_upload (LORIS site mode).
 """
 
 import shlex
+import string
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,13 +20,18 @@ from services.common.settings import LauncherSettings
 from services.launcher.pipeline_environment import pipeline_environment
 
 PLACEHOLDERS = ("python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid",
-                "visit_label", "profile", "phantom", "output_dir")
+                "visit_label", "profile", "phantom", "output_dir", "loris_upload_id")
+
+
+class CommandNotPossible(ValueError):
+    """The command cannot be made for this run (it needs a value the upload does not have)."""
 
 
 class PipelineCommand(Protocol):
     environment: Mapping[str, str]  # the whole environment the command runs in
 
-    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]: ...
+    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path,
+             loris_upload_id: int | None = None) -> list[str]: ...
 
 
 class TemplateCommand:
@@ -43,7 +50,15 @@ class TemplateCommand:
         return cls(settings.pipeline_command, settings.pipeline_profile, settings.pipeline_output_path,
                    pipeline_environment(settings.pipeline_environment))
 
-    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path) -> list[str]:
+    def argv(self, upload_id: int, attempt: int, scan: ScanFacts, scan_path: Path,
+             loris_upload_id: int | None = None) -> list[str]:
+        """The arguments; CommandNotPossible when the template asks for the LORIS UploadID and the upload has
+        none (LORIS-MRI must never be run with an empty id)."""
+        if loris_upload_id is None and self._uses("loris_upload_id"):
+            raise CommandNotPossible(
+                f"The pipeline command needs the upload's LORIS UploadID ({{loris_upload_id}}), and upload {upload_id} "
+                "has none (the uploader does not keep its uploads in a LORIS database, or its row was not written): "
+                "the pipeline was not run.")
         values = {
             "python": sys.executable,
             "upload_id": upload_id,
@@ -57,8 +72,12 @@ class TemplateCommand:
             "profile": self._profile,  # LORIS-MRI's configuration file (-profile)
             "phantom": "Y" if scan.is_phantom else "N",  # as LORIS's mri_upload.IsPhantom
             "output_dir": self._output_path / str(upload_id),  # what the reference pipeline keeps of the upload
+            "loris_upload_id": "" if loris_upload_id is None else loris_upload_id,  # LORIS-MRI's -upload_id
         }
         return [part.format_map(values) for part in self._parts]
+
+    def _uses(self, placeholder: str) -> bool:
+        return any(name == placeholder for part in self._parts for _, name, _, _ in string.Formatter().parse(part))
 
     def _check_placeholders(self) -> None:
         sample = dict.fromkeys(PLACEHOLDERS, "x")

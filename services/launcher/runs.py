@@ -20,7 +20,7 @@ CANCEL_PREFIX = "cancel:"  # a notification on RUNS_CHANNEL naming a running run
 # grant and its cancel, handled side by side, are applied one after the other.
 UPLOAD_RUNS_LOCK_SPACE = 4
 
-_RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan, number"
+_RUN_COLUMNS = "run_id, upload_id, attempt, launch, try, scan, number, loris_upload_id, loris_spool_last"
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,17 @@ class Run:
     launch: int = 1
     try_number: int = 1
     number: int | None = None  # which run of the attempt: set when claimed (None in records of older launchers)
+    loris_upload_id: int | None = None  # LORIS site mode: the upload's mri_upload.UploadID
+    spool_last: int = 0  # the last NotificationID of LORIS-MRI's log turned into a line of the attempt's log
 
 
 def _run(row: asyncpg.Record) -> Run:
     return Run(row["run_id"], row["upload_id"], row["attempt"], ScanFacts.model_validate(row["scan"]),
-               row["launch"], row["try"], row["number"])
+               row["launch"], row["try"], row["number"], row["loris_upload_id"], row["loris_spool_last"])
 
 
-async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts, launch: int = 1) -> bool:
+async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan: ScanFacts, launch: int = 1,
+                    loris_upload_id: int | None = None) -> bool:
     """Queue a run unless this launch already has one or a newer attempt exists."""
     await _one_change_of_the_upload_at_a_time(conn, upload_id)
     await conn.execute(
@@ -48,8 +51,8 @@ async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan
         attempt,
     )
     queued = await conn.fetchval(
-        """INSERT INTO launcher.runs (upload_id, attempt, launch, scan)
-           SELECT $1, $2, $4, $3
+        """INSERT INTO launcher.runs (upload_id, attempt, launch, scan, loris_upload_id)
+           SELECT $1, $2, $4, $3, $5
            WHERE NOT EXISTS (SELECT 1 FROM launcher.runs WHERE upload_id = $1 AND attempt > $2)
            ON CONFLICT (upload_id, attempt, launch, try) DO NOTHING
            RETURNING true""",
@@ -57,6 +60,7 @@ async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan
         attempt,
         scan.model_dump(),
         launch,
+        loris_upload_id,
     )
     if queued:
         await _wake_launchers(conn)
@@ -66,9 +70,9 @@ async def queue_run(conn: asyncpg.Connection, upload_id: int, attempt: int, scan
 async def queue_rerun(conn: asyncpg.Connection, run: Run) -> int:
     """Queue the next try of an interrupted run; returns its run id."""
     run_id = await conn.fetchval(
-        """INSERT INTO launcher.runs (upload_id, attempt, launch, try, scan)
-           VALUES ($1, $2, $3, $4, $5) RETURNING run_id""",
-        run.upload_id, run.attempt, run.launch, run.try_number + 1, run.scan.model_dump(),
+        """INSERT INTO launcher.runs (upload_id, attempt, launch, try, scan, loris_upload_id)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING run_id""",
+        run.upload_id, run.attempt, run.launch, run.try_number + 1, run.scan.model_dump(), run.loris_upload_id,
     )
     await _wake_launchers(conn)
     return run_id
@@ -87,7 +91,10 @@ async def claim_next_run(conn: asyncpg.Connection, owner: str) -> Run | None:
         f"""UPDATE launcher.runs AS run SET state = 'running', owner = $1, started_at = now(), heartbeat_at = now(),
                 number = (SELECT count(*) + 1 FROM launcher.runs started
                           WHERE started.upload_id = run.upload_id AND started.attempt = run.attempt
-                            AND started.started_at IS NOT NULL)
+                            AND started.started_at IS NOT NULL),
+                -- LORIS-MRI's log goes on where the attempt's earlier runs left it (a rerun, a relaunch)
+                loris_spool_last = (SELECT max(earlier.loris_spool_last) FROM launcher.runs earlier
+                                    WHERE earlier.upload_id = run.upload_id AND earlier.attempt = run.attempt)
             WHERE run_id = (SELECT run_id FROM launcher.runs WHERE state = 'queued'
                             ORDER BY run_id FOR UPDATE SKIP LOCKED LIMIT 1)
             RETURNING {_RUN_COLUMNS}""",
@@ -203,3 +210,40 @@ async def stale_runs(conn: asyncpg.Connection, stale_after_seconds: float) -> li
         stale_after_seconds,
     )
     return [(_run(row), row["owner"]) for row in rows]
+
+
+async def advance_spool(conn: asyncpg.Connection, run_id: int, owner: str, after: int, last: int) -> bool:
+    """Move the run's LORIS log cursor from `after` to `last`, in the transaction that writes those lines; False
+    (write nothing) when the run is no longer this launcher's, or someone else moved the cursor."""
+    moved = await conn.fetchval(
+        """UPDATE launcher.runs SET loris_spool_last = $4
+           WHERE run_id = $1 AND owner = $2 AND state = 'running' AND loris_spool_last = $3 RETURNING true""",
+        run_id, owner, after, last,
+    )
+    return bool(moved)
+
+
+async def owe_not_inserting(conn: asyncpg.Connection, run_id: int) -> None:
+    """The run ended without success but its LORIS row could not be told (Inserting = 0) yet: a sweep will."""
+    await conn.execute(
+        "UPDATE launcher.runs SET loris_owes_not_inserting = true WHERE run_id = $1 AND loris_upload_id IS NOT NULL",
+        run_id,
+    )
+
+
+async def owing_not_inserting(conn: asyncpg.Connection | asyncpg.Pool) -> list[tuple[int, int]]:
+    """(run id, LORIS UploadID) of the ended runs whose LORIS row still owes Inserting = 0. A later run of the same
+    row owns its flags: an earlier run's debt is dropped then."""
+    await conn.execute(
+        """UPDATE launcher.runs ended SET loris_owes_not_inserting = false
+           WHERE loris_owes_not_inserting AND EXISTS (SELECT 1 FROM launcher.runs later
+               WHERE later.loris_upload_id = ended.loris_upload_id AND later.run_id > ended.run_id
+                 AND later.started_at IS NOT NULL)""")
+    rows = await conn.fetch(
+        """SELECT run_id, loris_upload_id FROM launcher.runs
+           WHERE loris_owes_not_inserting AND state NOT IN ('queued', 'running') ORDER BY run_id LIMIT 100""")
+    return [(row["run_id"], row["loris_upload_id"]) for row in rows]
+
+
+async def not_inserting_told(conn: asyncpg.Connection | asyncpg.Pool, run_id: int) -> None:
+    await conn.execute("UPDATE launcher.runs SET loris_owes_not_inserting = false WHERE run_id = $1", run_id)

@@ -20,15 +20,17 @@ from aiohttp import web
 
 from services.common import metrics
 from services.common.app_keys import POOL, REPLICA
+from services.common.loris_db import open_loris_pool
 from services.common.pool_listener import PoolListener
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
 from services.launcher import runs
 from services.launcher.execute import STALE_AFTER_BEATS, RunExecutor
 from services.launcher.interruptions import RerunPolicy, give_up_run
+from services.launcher.loris_run_end import RowNotReadable, pay_not_inserting_debts
+from services.launcher.loris_upload_row import LorisUploadRow
 from services.launcher.pipeline_command import TemplateCommand
 from services.launcher.pod_deletion_cost import pod_deletion_cost
-from services.launcher.run_ends import outcome_of
 from services.launcher.run_exits import RunExits
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,10 @@ POLL_SECONDS = 1.0
 class LaunchSlots:
     def __init__(self, pool: asyncpg.Pool, executor: RunExecutor, exits: RunExits, slots: int,
                  heartbeat_seconds: float, policy: RerunPolicy,
-                 runs_in_flight: Callable[[int], None] = lambda count: None) -> None:
+                 runs_in_flight: Callable[[int], None] = lambda count: None,
+                 loris: LorisUploadRow | None = None) -> None:
         self._pool = pool
+        self._loris = loris
         self._runs_in_flight = runs_in_flight  # told each change of the count (services/launcher/pod_deletion_cost.py)
         self._executor = executor
         self._exits = exits
@@ -118,6 +122,9 @@ class LaunchSlots:
             await self._listener.keep()  # again, should it have died with the database
             with contextlib.suppress(Exception):
                 await self._reap(stale_after)
+            if self._loris is not None:
+                with contextlib.suppress(Exception):
+                    await pay_not_inserting_debts(self._pool, self._loris)
 
     async def _reap(self, stale_after: float) -> None:
         """Take back the runs of launchers that stopped beating: a run whose pipeline had ended on its own is
@@ -126,17 +133,21 @@ class LaunchSlots:
         async with self._pool.acquire() as conn, conn.transaction():
             for run, launcher in await runs.stale_runs(conn, stale_after):
                 about_run = {"upload_id": run.upload_id, "attempt": run.attempt, "launcher": launcher}
-                exit_code = await self._executor.finish_left_behind(conn, run, launcher)
-                if exit_code is not None:
+                try:
+                    ended = await self._executor.finish_left_behind(conn, run, launcher)
+                except RowNotReadable:
+                    log.warning("run whose pipeline ended waits for the LORIS database to be recorded", extra=about_run)
+                    continue
+                if ended is not None:
                     log.warning("run of a launcher that stopped after its pipeline ended recorded as finished",
-                                extra={**about_run, "exit_code": exit_code})
-                    finished.append((run, exit_code))
+                                extra={**about_run, "exit_code": ended[0]})
+                    finished.append((run, *ended))
                     continue
                 log.warning("run abandoned by its launcher", extra=about_run)
                 why = f"The launcher {launcher} running the pipeline stopped responding"
                 await give_up_run(conn, run, launcher, why, self._policy)
-        for run, exit_code in finished:
-            self._executor.finished(run, exit_code, outcome_of(exit_code))
+        for run, exit_code, outcome in finished:
+            self._executor.finished(run, exit_code, outcome)
         await self._exits.sweep(self._pool)
 
 
@@ -146,13 +157,20 @@ def launch_slots(settings: LauncherSettings, command: TemplateCommand):
         store = DirectoryScanStore(settings.incoming_path)
         exits = RunExits(settings.incoming_path)
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
+        loris_pool = await open_loris_pool(settings.loris_database_url) if settings.loris_database_url else None
+        loris = LorisUploadRow(loris_pool) if loris_pool is not None else None
         executor = RunExecutor(app[POOL], store, exits, command, app[REPLICA], settings.heartbeat_seconds, policy,
-                               settings.pipeline_timeout_seconds, settings.keep_scan_after_success)
-        async with pod_deletion_cost(settings.kubernetes_service_account_path) as cost:  # a no-op elsewhere
-            slots = LaunchSlots(app[POOL], executor, exits, settings.max_concurrent_runs, settings.heartbeat_seconds,
-                                policy, cost)
-            await slots.start()
-            yield
-            await slots.stop(settings.shutdown_grace_seconds)
+                               settings.pipeline_timeout_seconds, settings.keep_scan_after_success, loris)
+        try:
+            async with pod_deletion_cost(settings.kubernetes_service_account_path) as cost:  # a no-op elsewhere
+                slots = LaunchSlots(app[POOL], executor, exits, settings.max_concurrent_runs,
+                                    settings.heartbeat_seconds, policy, cost, loris)
+                await slots.start()
+                yield
+                await slots.stop(settings.shutdown_grace_seconds)
+        finally:
+            if loris_pool is not None:
+                loris_pool.close()
+                await loris_pool.wait_closed()
 
     return slots_ctx

@@ -1,6 +1,7 @@
 """What each event adds to an upload's log, in words a user reads."""
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from services.common.messages import (
     AUTO_LAUNCH,
@@ -29,6 +30,7 @@ class Line:
     is_verbose: bool = False
     stream: str | None = None  # a pipeline's own line: stdout or stderr
     run: int | None = None  # which run of the attempt printed it, or told of it; None for lines of no run
+    logged_at: datetime | None = None  # when the pipeline says it wrote it; None: when the event was sent
 
 
 def lines_for(event: Event) -> list[Line]:
@@ -57,7 +59,8 @@ def _lines_for(event: Event) -> list[Line]:
                      is_verbose=True),
             ]
         case PipelineLogLines():
-            return [Line("pipeline", without_nul(entry.message), entry.is_error, entry.is_verbose, entry.stream)
+            return [Line(without_nul(entry.origin or "pipeline"), without_nul(entry.message), entry.is_error,
+                         entry.is_verbose, entry.stream, logged_at=entry.logged_at)
                     for entry in event.lines]
         case PipelineLogLine():
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]

@@ -45,6 +45,7 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
             await _start_run_report(conn, event)
         case PipelineFinished():
             await record_run_finished(conn, event)
+            await _record_loris_record(conn, event)
         case PipelineRerunQueued():
             await record_run_interrupted(conn, event)
         case PipelineReported():
@@ -101,7 +102,7 @@ async def _start_run_report(conn: asyncpg.Connection, event: PipelineStarted) ->
     """A new run of the attempt: what an earlier run reported no longer stands."""
     await conn.execute(
         """UPDATE logstore.uploads SET report_run_id = $3, step = NULL, percent = NULL, tarchive = NULL,
-               tarchive_info = NULL, minc_created = NULL, minc_inserted = NULL, summary = NULL
+               tarchive_info = NULL, minc_created = NULL, minc_inserted = NULL, summary = NULL, loris_record = NULL
            WHERE upload_id = $1 AND attempt = $2 AND (report_run_id IS NULL OR report_run_id < $3)""",
         event.upload_id, event.attempt, event.run_id,
     )
@@ -119,6 +120,21 @@ async def _record_report(conn: asyncpg.Connection, event: PipelineReported) -> N
              AND ($3::bigint IS NULL OR report_run_id IS NULL OR report_run_id <= $3)""",
         event.upload_id, event.attempt, event.run_id, event.step, event.percent, event.tarchive, info,
         event.minc_created, event.minc_inserted, event.summary,
+    )
+
+
+async def _record_loris_record(conn: asyncpg.Connection, event: PipelineFinished) -> None:
+    """LORIS site mode: the upload's mri_upload row as read back at the run's end; its MINC counts are the
+    upload's (LORIS's own figures win over what the pipeline printed)."""
+    record = event.loris_record
+    if record is None:
+        return
+    await conn.execute(
+        """UPDATE logstore.uploads SET loris_record = $4::jsonb, minc_created = coalesce($5, minc_created),
+               minc_inserted = coalesce($6, minc_inserted)
+           WHERE upload_id = $1 AND attempt = $2 AND (report_run_id IS NULL OR report_run_id <= $3)""",
+        event.upload_id, event.attempt, event.run_id, record.model_dump(mode="json"), record.minc_created,
+        record.minc_inserted,
     )
 
 
@@ -173,6 +189,7 @@ async def _append_log_lines(conn: asyncpg.Connection, event: Event) -> None:
         return
     await conn.copy_records_to_table(
         "log_lines", schema_name=SCHEMA, columns=LOG_LINE_COLUMNS,
-        records=[(event.upload_id, event.attempt, event.event_id, event.occurred_at, line.origin, line.message,
+        records=[(event.upload_id, event.attempt, event.event_id, line.logged_at or event.occurred_at, line.origin,
+                  line.message,
                   line.is_error, line.is_verbose, line.stream, line.run) for line in lines],
     )

@@ -7,8 +7,10 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from services.common.messages import ScanFacts
-from services.launcher.pipeline_command import TemplateCommand
+from services.launcher.pipeline_command import CommandNotPossible, TemplateCommand
 from tests.support.stack import REPO_ROOT
 
 DOCUMENTED_ENVIRONMENT = "/data/loris-mri/bin/mri/environment"
@@ -34,6 +36,16 @@ def test_the_documented_loris_mri_command_sources_the_environment_then_passes_ea
                      visit_label="V1")
     odd_path = Path("/incoming/demo/7/attempt-1/MTL0001 300001 $(touch x); V1.tgz")
 
-    printed = subprocess.run(command.argv(7, 1, scan, odd_path), capture_output=True, text=True, check=True).stdout
+    printed = subprocess.run(command.argv(7, 1, scan, odd_path, loris_upload_id=41), capture_output=True, text=True,
+                             check=True).stdout
 
-    assert printed.splitlines() == ["yes", "-profile", "prod", "-upload_id", "7", str(odd_path)]
+    assert printed.splitlines() == ["yes", "-profile", "prod", "-upload_id", "41", str(odd_path)]
+
+
+def test_the_documented_command_is_not_made_for_an_upload_without_a_loris_upload_id():
+    command = TemplateCommand(documented_command(), profile="prod")
+    scan = ScanFacts(file_name="MTL0001_300001_V1.tgz", scan_key="k", candid="300001", pscid="MTL0001",
+                     visit_label="V1")
+
+    with pytest.raises(CommandNotPossible, match=r"needs the upload's LORIS UploadID .* upload 7 has none"):
+        command.argv(7, 1, scan, Path("/incoming/x.tgz"))

@@ -31,7 +31,7 @@ def test_every_placeholder_is_filled_from_the_upload():
 def test_the_placeholders_are_the_documented_ones():
     assert PLACEHOLDERS == (
         "python", "upload_id", "attempt", "scan_path", "file_name", "patient_name", "candid", "pscid", "visit_label",
-        "profile", "phantom", "output_dir",
+        "profile", "phantom", "output_dir", "loris_upload_id",
     )
 
 
@@ -90,7 +90,7 @@ def test_an_unknown_placeholder_is_refused_naming_it_and_listing_the_known_ones(
     assert str(caught.value) == (
         "pipeline command argument '{uploadid}' has an unknown placeholder 'uploadid'; known: "
         "{python}, {upload_id}, {attempt}, {scan_path}, {file_name}, {patient_name}, {candid}, {pscid}, {visit_label}, "
-        "{profile}, {phantom}, {output_dir}"
+        "{profile}, {phantom}, {output_dir}, {loris_upload_id}"
     )
 
 

@@ -1,0 +1,143 @@
+"""LORIS site mode: LORIS-MRI's log (the rows it writes into notification_spool with ProcessID = the upload's
+UploadID) becomes lines of the upload's log while the run goes, in NotificationID order, each exactly once.
+
+Only Active='Y' rows count (an overwrite in LORIS marks the earlier ones 'N'). Verbose='N' rows are summary
+lines, Verbose='Y' detailed only; Error='Y' an error line; Origin the line's origin; TimeSpooled its time.
+
+The run's record keeps the last NotificationID turned into a line, moved in the transaction that writes the
+outbox row carrying those lines: a launcher killed between the two did neither, and whoever runs the attempt
+next (a rerun, a relaunch, another launcher) goes on from there.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiomysql
+import asyncpg
+
+from services.common.loris_db import LorisDatabaseAway, loris_database_reachable
+from services.common.messages import LogEntry, PipelineLogLines
+from services.common.outbox import add_to_outbox
+from services.launcher import runs
+from services.launcher.output_batches import LINE_ENTRY_BYTES, MAX_BYTES
+from services.launcher.output_budget import MAX_LINE_BYTES, cut_to_fit, json_size
+from services.launcher.schema import SCHEMA
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+ROWS_PER_READ = 5000
+
+_NEW_ROWS = """SELECT NotificationID, TimeSpooled, Message, Error, Verbose, Origin FROM notification_spool
+               WHERE ProcessID = %s AND Active = 'Y' AND NotificationID > %s
+               ORDER BY NotificationID LIMIT %s"""
+
+
+@dataclass(frozen=True)
+class SpoolRow:
+    notification_id: int
+    time_spooled: datetime | None
+    message: str
+    is_error: bool
+    is_verbose: bool
+    origin: str | None
+
+    def log_entry(self) -> LogEntry:
+        # A naive TimeSpooled is the LORIS server's local time, taken as this machine's.
+        logged_at = self.time_spooled.astimezone() if self.time_spooled is not None else None
+        return LogEntry(line_number=self.notification_id, message=cut_to_fit(self.message, MAX_LINE_BYTES),
+                        is_error=self.is_error, is_verbose=self.is_verbose, origin=self.origin, logged_at=logged_at)
+
+
+async def new_spool_rows(loris: aiomysql.Pool, loris_upload_id: int, after: int,
+                         limit: int = ROWS_PER_READ) -> list[SpoolRow]:
+    with loris_database_reachable():
+        async with loris.acquire() as conn, conn.cursor() as cursor:
+            await cursor.execute(_NEW_ROWS, (loris_upload_id, after, limit))
+            rows = await cursor.fetchall()
+    return [SpoolRow(notification_id, spooled, message or "", error == "Y", verbose == "Y", origin or None)
+            for notification_id, spooled, message, error, verbose, origin in rows]
+
+
+def in_batches(rows: list[SpoolRow]) -> list[list[SpoolRow]]:
+    """Rows in batches of at most MAX_BYTES of event JSON (a batch holds one row at least)."""
+    batches: list[list[SpoolRow]] = [[]]
+    size = 0
+    for row in rows:
+        row_size = LINE_ENTRY_BYTES + json_size(row.message) + json_size(row.origin or "") + 64
+        if batches[-1] and size + row_size > MAX_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(row)
+        size += row_size
+    return [batch for batch in batches if batch]
+
+
+class SpoolFollower:
+    """Follows one run's rows: `follow` polls until told the process ended, then drains once more."""
+
+    def __init__(self, loris: aiomysql.Pool, pool: asyncpg.Pool, run: runs.Run, owner: str,
+                 poll_seconds: float = POLL_SECONDS) -> None:
+        assert run.loris_upload_id is not None
+        self._loris = loris
+        self._pool = pool
+        self._run = run
+        self._owner = owner
+        self._poll_seconds = poll_seconds
+        self._last = run.spool_last
+        self._ours = True
+        self._ended = asyncio.Event()
+
+    def process_ended(self) -> None:
+        self._ended.set()
+
+    async def follow(self, final_drain_seconds: float) -> None:
+        """Turn rows into lines every POLL_SECONDS while the process runs (a LORIS database away is tried again at
+        the next poll), then the rows it left at its end (tried for at most `final_drain_seconds`)."""
+        while not self._ended.is_set() and self._ours:
+            try:
+                await self.drain()
+            except LorisDatabaseAway as away:
+                log.warning("LORIS-MRI's log not read: the LORIS database is away", extra={"error": str(away)})
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_seconds):
+                    await self._ended.wait()
+        await self._final_drain(final_drain_seconds)
+
+    async def _final_drain(self, seconds: float) -> None:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while self._ours:
+            try:
+                await self.drain()
+                return
+            except LorisDatabaseAway as away:
+                if asyncio.get_running_loop().time() >= deadline:
+                    log.error("LORIS-MRI's last log rows not read: the LORIS database is away; the next run of the "
+                              "attempt reads them", extra={"error": str(away)})
+                    return
+                await asyncio.sleep(min(1.0, self._poll_seconds * 2))
+
+    async def drain(self) -> None:
+        """Every new row, as lines, until none is left."""
+        while self._ours:
+            rows = await new_spool_rows(self._loris, self._run.loris_upload_id, self._last)
+            for batch in in_batches(rows):
+                await self._write(batch)
+                if not self._ours:
+                    return
+            if len(rows) < ROWS_PER_READ:
+                return
+
+    async def _write(self, batch: list[SpoolRow]) -> None:
+        last = batch[-1].notification_id
+        event = PipelineLogLines(upload_id=self._run.upload_id, attempt=self._run.attempt, run=self._run.number,
+                                 lines=[row.log_entry() for row in batch])
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await runs.advance_spool(conn, self._run.run_id, self._owner, self._last, last):
+                self._ours = False  # given up, or taken over: whoever has the run now reads the rows
+                return
+            await add_to_outbox(conn, SCHEMA, event)
+        self._last = last

@@ -1,0 +1,58 @@
+"""A pipeline that writes LORIS-MRI's log as LORIS-MRI does: rows of notification_spool with ProcessID = the
+upload's UploadID, one every --delay seconds, "spool row <i> of <n>" (Verbose 'Y' for every even i, Error 'Y'
+for every fifth), and after every third an inactive row ("inactive row <i>", Active 'N') that must never be
+shown. With --complete it then sets the mri_upload row as a successful insertion does; it exits 0 either way.
+The LORIS database's URL comes from LORIS_DATABASE_URL.
+
+    python -m tests.support.spooling_pipeline --upload-id {loris_upload_id} --rows 20 --delay 0.1 [--complete] [--linger 30]
+"""
+
+import argparse
+import os
+import time
+
+import pymysql
+
+from services.common.loris_db import LorisDatabaseAddress
+
+
+def connect() -> pymysql.connections.Connection:
+    address = LorisDatabaseAddress.from_url(os.environ["LORIS_DATABASE_URL"])
+    return pymysql.connect(host=address.host, port=address.port, user=address.user, password=address.password,
+                           database=address.database, charset="utf8mb4", autocommit=True)
+
+
+def spool(cursor, upload_id: int, message: str, *, verbose: bool, error: bool, active: bool = True) -> None:
+    cursor.execute(
+        """INSERT INTO notification_spool (NotificationTypeID, ProcessID, TimeSpooled, Message, Error, Verbose,
+                                           Origin, Active)
+           SELECT NotificationTypeID, %s, NOW(), %s, %s, %s, 'spooling_pipeline', %s
+           FROM notification_types WHERE Type = 'mri upload runner'""",
+        (upload_id, message, "Y" if error else "N", "Y" if verbose else "N", "Y" if active else "N"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--upload-id", type=int, required=True)
+    parser.add_argument("--rows", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=0.1)
+    parser.add_argument("--complete", action="store_true")
+    parser.add_argument("--with-pid", action="store_true", help="end each row with its writer's pid")
+    parser.add_argument("--linger", type=float, default=0, help="seconds to wait after the rows, before ending")
+    args = parser.parse_args()
+    with connect() as db, db.cursor() as cursor:
+        for number in range(1, args.rows + 1):
+            by = f" from pid {os.getpid()}" if args.with_pid else ""
+            spool(cursor, args.upload_id, f"spool row {number} of {args.rows}{by}", verbose=number % 2 == 0,
+                  error=number % 5 == 0)
+            if number % 3 == 0:
+                spool(cursor, args.upload_id, f"inactive row {number}", verbose=False, error=False, active=False)
+            time.sleep(args.delay)
+        if args.complete:
+            cursor.execute("UPDATE mri_upload SET InsertionComplete = 1, Inserting = 0, number_of_mincCreated = 2, "
+                           "number_of_mincInserted = 2 WHERE UploadID = %s", (args.upload_id,))
+    time.sleep(args.linger)
+
+
+if __name__ == "__main__":
+    main()
