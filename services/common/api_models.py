@@ -79,13 +79,18 @@ class UploadAccepted(BaseModel):
     attempt: int
     file_name: str
     progress: Progress
+    loris_upload_id: int | None = Field(default=None, description="LORIS site mode: the upload's UploadID in "
+                                        "LORIS's mri_upload, when it was written by the time of the answer (null "
+                                        "otherwise, and standalone)")
 
 
 class LaunchAccepted(BaseModel):
     upload_id: int
     attempt: int
     status: Literal["launch requested"] = "launch requested"
-    starts: Literal["now", "once validated"] = Field(description="now, or as soon as the upload is validated")
+    starts: Literal["now", "once validated", "once recorded in LORIS"] = Field(
+        description="now, or as soon as the upload is validated, or (LORIS site mode) as soon as its row in "
+                    "LORIS's mri_upload is written, when the LORIS database could not be reached yet")
 
 
 class CancelAccepted(BaseModel):
@@ -121,6 +126,8 @@ class UploadSummary(BaseModel):
     percent: int | None = Field(default=None, description="the current run's last reported percentage (0-100)")
     summary: str | None = Field(default=None, description="the current run's summary sentence, once reported")
     updated_at: datetime
+    loris_upload_id: int | None = Field(default=None, description="LORIS site mode: the upload's UploadID in "
+                                        "LORIS's mri_upload, once written (null until then, and standalone)")
 
 
 MAX_ID = 2**63 - 1

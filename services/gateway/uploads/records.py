@@ -6,7 +6,9 @@ racing requests cannot both win:
 - a new attempt (an overwrite) only while no run is granted: the state is
   received, validated or rejected, or the last run failed;
 - a run is granted (state launch_requested) only for the current attempt,
-  once validated, automatically or on request; the launcher runs nothing
+  once validated (and, in LORIS site mode, once its row in LORIS's
+  mri_upload is written: services/gateway/loris_record/), automatically or
+  on request; the launcher runs nothing
   without that grant; it is granted again (a new launch of the same attempt)
   only when the last run ended for reasons not the upload's own (interrupted,
   cancelled, or its command could not start), never after a success or the
@@ -148,9 +150,9 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
                                  ELSE {_NEW_PROCESS_ID} END
            FROM gateway.upload_attempts a
            WHERE u.upload_id = $1 AND a.upload_id = u.upload_id AND a.attempt = u.attempt AND a.removed_at IS NULL
-             AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[])))
+             AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[]))) AND NOT u.loris_row_wanted
            RETURNING u.attempt, u.launches, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom,
-                     u.site, u.process_id""",
+                     u.site, u.process_id, u.loris_upload_id""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
         LAUNCH_RANK_STEP, FINISHED, RELAUNCHABLE_OUTCOMES,
     )
@@ -161,7 +163,8 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
         visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
     )
     event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], launch=row["launches"], scan=scan,
-                            requested_by=requested_by, process_id=row["process_id"])
+                            requested_by=requested_by, process_id=row["process_id"],
+                            loris_upload_id=row["loris_upload_id"])
     await add_to_outbox(conn, SCHEMA, event)
     return True
 
@@ -194,14 +197,22 @@ async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by:
 
 
 async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
-    """Ask for a run as soon as the current attempt is validated; False if it is past that point or asked already."""
+    """Ask for a run as soon as the current attempt is validated (and its LORIS row written, in LORIS site mode);
+    False if it is past that point or asked already."""
     row = await conn.fetchrow(
         f"""UPDATE gateway.uploads SET launch_when_valid = true, launch_requested_by = $2, updated_at = now(),
                 process_id = {_NEW_PROCESS_ID}
-            WHERE upload_id = $1 AND state = $3 AND NOT launch_when_valid RETURNING upload_id""",
-        upload_id, requested_by, RECEIVED,
+            WHERE upload_id = $1 AND (state = $3 OR (state = $4 AND loris_row_wanted)) AND NOT launch_when_valid
+            RETURNING upload_id""",
+        upload_id, requested_by, RECEIVED, VALIDATED,
     )
     return row is not None
+
+
+async def want_loris_row(conn: asyncpg.Connection, upload_id: int) -> None:
+    """LORIS site mode, in the accepting transaction: the current attempt's row in LORIS's mri_upload is to be
+    written (by services/gateway/loris_record/); until it is, no run is granted."""
+    await conn.execute("UPDATE gateway.uploads SET loris_row_wanted = true WHERE upload_id = $1", upload_id)
 
 
 async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
