@@ -19,6 +19,7 @@ from services.gateway.loris_record import keeper as keeper_module
 from services.gateway.loris_record.keeper import LorisRecordKeeper
 from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually
+from tests.integration.test_loris_api import LorisScript
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.loris import connect_as_admin, uploader_user_of
@@ -369,3 +370,24 @@ async def test_lorises_default_auto_launch_waits_for_a_launch_request(loris_stac
         assert answer.status == 202, await answer.text()
         granted = await tap.wait_for(of_upload(upload_id, "upload.launch_requested"))
         assert granted.loris_upload_id == accepted["loris_upload_id"] is not None
+
+
+# --- LORIS's REST API names the upload by LORIS's UploadID ------------------------------------------------
+
+
+async def test_the_loris_api_lists_and_launches_the_upload_under_lorises_upload_id(
+        loris_stack, loris_database, http, tap, tmp_path):
+    async with loris_stack() as client:
+        script = LorisScript(http, client.base_url)
+        path = archive(tmp_path)
+        answer = await script.upload(path)
+        assert answer.status == 303, await answer.text()
+        (listed,) = (await script.processes(path.name))["MriUploads"]
+        [row] = await loris_rows(loris_database, "UploadLocation LIKE %s", f"%/{path.name}")
+
+        assert listed["MriUploadID"] == row["UploadID"]
+        launched = await script.launch(path.name, row["UploadID"])
+        assert launched.status == 202, await launched.text()
+        granted = await tap.wait_for(lambda event: event.type == "upload.launch_requested"
+                                     and event.scan.file_name == path.name)
+        assert granted.loris_upload_id == row["UploadID"]

@@ -58,7 +58,7 @@ RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_
 REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
 
 _COLUMNS = ("upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid, "
-            "run_outcome, launches, process_id")
+            "run_outcome, launches, process_id, loris_upload_id")
 # A launch's process id, given when the launch is asked for.
 _NEW_PROCESS_ID = "nextval('gateway.process_ids')"
 
@@ -77,6 +77,13 @@ class UploadRecord:
     run_outcome: str | None = None
     launches: int = 0
     process_id: int | None = None  # of the current attempt's launch, wanted or granted
+    loris_upload_id: int | None = None  # LORIS site mode: its row in LORIS's mri_upload, once written
+
+    @property
+    def mri_upload_id(self) -> int:
+        """The upload's id in the LORIS REST API (MriUploadID): LORIS's UploadID once its row is written (LORIS
+        site mode), so that LORIS's scripts and ours name the same upload; else the uploader's own."""
+        return self.loris_upload_id or self.upload_id
 
     @property
     def may_be_replaced(self) -> bool:
@@ -238,5 +245,5 @@ def _record(row: asyncpg.Record | None) -> UploadRecord | None:
     return UploadRecord(
         row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
         row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"], row["run_outcome"],
-        row["launches"], row["process_id"],
+        row["launches"], row["process_id"], row["loris_upload_id"],
     )
