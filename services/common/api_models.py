@@ -79,13 +79,18 @@ class UploadAccepted(BaseModel):
     attempt: int
     file_name: str
     progress: Progress
+    loris_upload_id: int | None = Field(default=None, description="LORIS site mode: the upload's UploadID in "
+                                        "LORIS's mri_upload, when it was written by the time of the answer (null "
+                                        "otherwise, and standalone)")
 
 
 class LaunchAccepted(BaseModel):
     upload_id: int
     attempt: int
     status: Literal["launch requested"] = "launch requested"
-    starts: Literal["now", "once validated"] = Field(description="now, or as soon as the upload is validated")
+    starts: Literal["now", "once validated", "once recorded in LORIS"] = Field(
+        description="now, or as soon as the upload is validated, or (LORIS site mode) as soon as its row in "
+                    "LORIS's mri_upload is written, when the LORIS database could not be reached yet")
 
 
 class CancelAccepted(BaseModel):
@@ -124,6 +129,8 @@ class UploadSummary(BaseModel):
         default=None, description="LORIS site mode: the upload's row in LORIS's mri_upload (Inserting, "
         "InsertionComplete, TarchiveID, the MINC counts) as the launcher read it back at the end of the current run")
     updated_at: datetime
+    loris_upload_id: int | None = Field(default=None, description="LORIS site mode: the upload's UploadID in "
+                                        "LORIS's mri_upload, once written (null until then, and standalone)")
 
 
 MAX_ID = 2**63 - 1

@@ -1,6 +1,5 @@
 """Typed keys for what a service keeps on its aiohttp application."""
 
-import aiomysql
 import asyncpg
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from aiohttp import web
@@ -13,8 +12,6 @@ SERVICE_NAME = web.AppKey("service_name", str)
 REPLICA = web.AppKey("replica", str)
 SETTINGS = web.AppKey("settings", ServiceSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
-# The LORIS site's MariaDB (UPLOADER_LORIS_DATABASE_URL); absent when the setting is unset.
-LORIS_POOL = web.AppKey("loris_pool", aiomysql.Pool)
 BROKER = web.AppKey("broker", AbstractRobustConnection)
 CHANNEL = web.AppKey("channel", AbstractChannel)
 REQUESTER = web.AppKey("requester", Requester)

@@ -3,14 +3,13 @@ service can start before it, and one error, LorisDatabaseAway, for "it cannot be
 answers 503 for it)."""
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
 import pymysql
-from aiohttp import web
 
 from services.common.startup_retry import connect_when_reachable
 
@@ -95,18 +94,3 @@ async def open_loris_pool(url: str, *, max_size: int = POOL_MAX_SIZE, wait_secon
     return await connect_when_reachable(
         lambda: _create_pool(address, max_size), (LorisDatabaseAway,),
         what="LORIS database", wait_seconds=wait_seconds, log=log)
-
-
-LORIS_POOL = web.AppKey("loris_pool", aiomysql.Pool)
-
-
-def with_loris_pool(app: web.Application, url: str) -> None:
-    """app[LORIS_POOL] while the service runs. Call it once per application, before anything that uses the pool."""
-
-    async def loris_pool_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[LORIS_POOL] = await open_loris_pool(url)
-        yield
-        app[LORIS_POOL].close()
-        await app[LORIS_POOL].wait_closed()
-
-    app.cleanup_ctx.append(loris_pool_ctx)

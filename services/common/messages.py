@@ -26,6 +26,7 @@ class EventType(StrEnum):
     UPLOAD_REJECTED = "upload.rejected"
     LAUNCH_REQUESTED = "upload.launch_requested"
     CANCEL_REQUESTED = "upload.cancel_requested"
+    LORIS_UPLOAD_RECORDED = "upload.loris_recorded"
     PIPELINE_STARTED = "pipeline.started"
     PIPELINE_LOG = "pipeline.log"  # from older launchers, still read
     PIPELINE_LOG_LINES = "pipeline.log_lines"
@@ -143,6 +144,14 @@ class LaunchRequested(Event):
                                                                    "unique across uploads (none in older events)")
     loris_upload_id: int | None = Field(default=None, ge=1, description="LORIS site mode: the upload's row in LORIS's "
                                         "mri_upload (its UploadID), which LORIS-MRI is given; none otherwise")
+
+
+class LorisUploadRecorded(Event):
+    """LORIS site mode: the gateway wrote this attempt's row in LORIS's mri_upload (inserted for a first attempt,
+    updated for an overwrite); its UploadID is the one LORIS's pages, its REST API and LORIS-MRI know it by."""
+
+    type: Literal[EventType.LORIS_UPLOAD_RECORDED] = EventType.LORIS_UPLOAD_RECORDED
+    loris_upload_id: int = Field(ge=1)
 
 
 class RunCancelRequested(Event):
@@ -332,6 +341,7 @@ AnyEvent = Annotated[
         UploadValidated,
         UploadRejected,
         LaunchRequested,
+        LorisUploadRecorded,
         RunCancelRequested,
         PipelineStarted,
         PipelineLogLine,

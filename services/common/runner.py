@@ -17,12 +17,11 @@ import uvloop
 from aiohttp import web
 
 from services.common import health
-from services.common.app_keys import BROKER, CHANNEL, LORIS_POOL, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
+from services.common.app_keys import BROKER, CHANNEL, POOL, REPLICA, REQUESTER, SERVICE_NAME, SETTINGS
 from services.common.broker import connect, open_channel, unless_broker_away
 from services.common.consumer import EventConsumer, Handler
 from services.common.db import open_pool
 from services.common.json_logging import configure_logging
-from services.common.loris_db import open_loris_pool
 from services.common.metrics import REPLICA_INFO, serve_metrics
 from services.common.migrations import apply_migrations
 from services.common.outbox import OutboxRelay
@@ -109,24 +108,6 @@ def with_requester(app: web.Application) -> None:
         yield
 
     app.cleanup_ctx.append(requester_ctx)
-
-
-def with_loris_pool(app: web.Application) -> None:
-    """The LORIS database's pool (app[LORIS_POOL]) while the service runs, when UPLOADER_LORIS_DATABASE_URL is
-    set; unset, no pool and no key."""
-
-    async def loris_pool_ctx(app: web.Application) -> AsyncIterator[None]:
-        url = app[SETTINGS].loris_database_url
-        if url is None:
-            yield
-            return
-        pool = await open_loris_pool(url)
-        app[LORIS_POOL] = pool
-        yield
-        pool.close()
-        await pool.wait_closed()
-
-    app.cleanup_ctx.append(loris_pool_ctx)
 
 
 def run_service(app: web.Application) -> None:

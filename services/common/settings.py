@@ -75,10 +75,12 @@ class GatewaySettings(ServiceSettings):
         default="http://127.0.0.1:8081",
         description="where the gateway finds the logstore (compose and Kubernetes: `http://logstore:8081`; "
                     "`make run`: on `UPLOADER_LOGSTORE_PORT` when that is set)")
-    auto_launch: bool = Field(
-        default=True,
+    auto_launch: bool | None = Field(
+        default=None,
         description="the gateway grants a run as soon as an upload (through `/api/v1`) is validated; uploads "
-                    "through the LORIS API wait for a launch request, as in LORIS")
+                    "through the LORIS API wait for a launch request, as in LORIS. Not given: true standalone; in "
+                    "LORIS site mode, LORIS's Config `ImagingUploaderAutoLaunch` decides (`1`: true), read when an "
+                    "upload is accepted (kept at most 60 s)")
     rule_check_timeout_seconds: float = Field(
         default=2.0, gt=0,
         description="how long the gateway waits for the validator's rule check before it accepts an upload anyway "

@@ -8,7 +8,7 @@ from aiohttp import web
 from services.common import metrics
 from services.common.app_keys import SCAN_STORE
 from services.common.http_errors import json_errors
-from services.common.loris_db import with_loris_pool
+from services.common.loris_connections import with_loris_connections
 from services.common.request_parsing import refusals
 from services.common.retention import hours
 from services.common.runner import run_service, service_app, with_consumer, with_outbox_relay, with_requester
@@ -19,6 +19,7 @@ from services.gateway.auth.loris_users import with_loris_users
 from services.gateway.auth.middleware import SlashMergingRouter, require_uploader_user
 from services.gateway.auth.password_checks import with_password_checks
 from services.gateway.auth.token_cache import TOKEN_CACHE, TokenCache
+from services.gateway.loris_record import with_loris_record
 from services.gateway.reads.log_stream_proxy import with_log_streams
 from services.gateway.reads.logstore_proxy import with_logstore_client
 from services.gateway.routes import setup_routes
@@ -37,9 +38,10 @@ def build_app(settings: GatewaySettings) -> web.Application:
     with_scan_retention(app, app[SCAN_STORE], hours(settings.attempt_file_retention_hours))
     app[TOKEN_CACHE] = TokenCache()
     with_password_checks(app, settings.sign_in_checks_at_once)
+    with_loris_connections(app, settings.loris_database_url)
     if settings.loris_database_url:
-        with_loris_pool(app, settings.loris_database_url)
         with_loris_users(app, settings.loris_user_reread_seconds)
+    with_loris_record(app)
     with_outbox_relay(app, SCHEMA)
     with_consumer(app, GATEWAY_QUEUE, SCHEMA, advance_state)
     with_requester(app)

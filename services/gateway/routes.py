@@ -3,12 +3,13 @@
 from aiohttp import web
 
 from services.common.api_models import UploadCheck
-from services.common.app_keys import POOL, SETTINGS
+from services.common.app_keys import POOL
 from services.common.http_errors import model_response
 from services.common.request_parsing import parse_json_body, upload_id_from_path
 from services.gateway.auth.middleware import USER
 from services.gateway.auth.session_routes import delete_session, get_session, post_session
 from services.gateway.loris_api.routes import setup_loris_routes
+from services.gateway.loris_record import auto_launch_wanted
 from services.gateway.openapi import openapi_document
 from services.gateway.reads.file_report_proxy import download_report
 from services.gateway.reads.log_stream_proxy import stream_log
@@ -54,7 +55,7 @@ async def post_upload(request: web.Request) -> web.Response:
             key = idempotency.key_of(request)
             form, file_part = await read_upload_form(request)
             accepted = await accept_upload(request, form, file_part, request[USER], idempotency_key=key,
-                                           launch_when_valid=request.app[SETTINGS].auto_launch)
+                                           launch_when_valid=await auto_launch_wanted(request.app))
     except UploadRefused as refused:
         return refusal_response(refused.failures)
     except idempotency.AnswerReplayed as replay:

@@ -210,7 +210,7 @@ class RunExecutor:
         """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
         any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
         batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events, run.number)
-        spool = SpoolFollower(self._loris.pool, self._pool, run, self._owner) if self._tells_loris(run) else None
+        spool = SpoolFollower(self._loris.loris, self._pool, run, self._owner) if self._tells_loris(run) else None
         try:
             await self._announce_start(run, argv, process.pid)
             async with asyncio.TaskGroup() as group:

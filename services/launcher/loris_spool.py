@@ -15,10 +15,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiomysql
 import asyncpg
 
-from services.common.loris_db import LorisDatabaseAway, loris_database_reachable
+from services.common.loris_connections import LorisConnections
+from services.common.loris_db import LorisDatabaseAway
 from services.common.messages import LogEntry, PipelineLogLines
 from services.common.outbox import add_to_outbox
 from services.launcher import runs
@@ -52,12 +52,11 @@ class SpoolRow:
                         is_error=self.is_error, is_verbose=self.is_verbose, origin=self.origin, logged_at=logged_at)
 
 
-async def new_spool_rows(loris: aiomysql.Pool, loris_upload_id: int, after: int,
+async def new_spool_rows(loris: LorisConnections, loris_upload_id: int, after: int,
                          limit: int = ROWS_PER_READ) -> list[SpoolRow]:
-    with loris_database_reachable():
-        async with loris.acquire() as conn, conn.cursor() as cursor:
-            await cursor.execute(_NEW_ROWS, (loris_upload_id, after, limit))
-            rows = await cursor.fetchall()
+    async with loris.connection() as conn, conn.cursor() as cursor:
+        await cursor.execute(_NEW_ROWS, (loris_upload_id, after, limit))
+        rows = await cursor.fetchall()
     return [SpoolRow(notification_id, spooled, message or "", error == "Y", verbose == "Y", origin or None)
             for notification_id, spooled, message, error, verbose, origin in rows]
 
@@ -79,7 +78,7 @@ def in_batches(rows: list[SpoolRow]) -> list[list[SpoolRow]]:
 class SpoolFollower:
     """Follows one run's rows: `follow` polls until told the process ended, then drains once more."""
 
-    def __init__(self, loris: aiomysql.Pool, pool: asyncpg.Pool, run: runs.Run, owner: str,
+    def __init__(self, loris: LorisConnections, pool: asyncpg.Pool, run: runs.Run, owner: str,
                  poll_seconds: float = POLL_SECONDS) -> None:
         assert run.loris_upload_id is not None
         self._loris = loris

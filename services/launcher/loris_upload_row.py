@@ -10,10 +10,10 @@ While MariaDB is away these calls are tried again, for as long as the caller all
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import aiomysql
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from services.common.loris_db import LorisDatabaseAway, loris_database_reachable
+from services.common.loris_connections import LorisConnections
+from services.common.loris_db import LorisDatabaseAway
 from services.common.messages import LorisUploadRecord
 
 T = TypeVar("T")
@@ -23,8 +23,8 @@ _READ_BACK = """SELECT Inserting, InsertionComplete, TarchiveID, number_of_mincC
 
 
 class LorisUploadRow:
-    def __init__(self, pool: aiomysql.Pool) -> None:
-        self.pool = pool
+    def __init__(self, loris: LorisConnections) -> None:
+        self.loris = loris
 
     async def mark_inserting(self, loris_upload_id: int) -> None:
         await self._execute("UPDATE mri_upload SET Inserting = 1 WHERE UploadID = %s", loris_upload_id)
@@ -34,10 +34,9 @@ class LorisUploadRow:
 
     async def read_back(self, loris_upload_id: int) -> LorisUploadRecord | None:
         """The row's flags and counts; None when there is no such row."""
-        with loris_database_reachable():
-            async with self.pool.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(_READ_BACK, (loris_upload_id,))
-                row = await cursor.fetchone()
+        async with self.loris.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(_READ_BACK, (loris_upload_id,))
+            row = await cursor.fetchone()
         if row is None:
             return None
         inserting, complete, tarchive_id, created, inserted = row
@@ -46,9 +45,8 @@ class LorisUploadRow:
                                  minc_created=created, minc_inserted=inserted)
 
     async def _execute(self, statement: str, loris_upload_id: int) -> None:
-        with loris_database_reachable():
-            async with self.pool.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(statement, (loris_upload_id,))
+        async with self.loris.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(statement, (loris_upload_id,))
 
 
 async def while_away(seconds: float, call: Callable[[], Awaitable[T]]) -> T:

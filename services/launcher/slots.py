@@ -20,7 +20,7 @@ from aiohttp import web
 
 from services.common import metrics
 from services.common.app_keys import POOL, REPLICA
-from services.common.loris_db import open_loris_pool
+from services.common.loris_connections import LorisConnections
 from services.common.pool_listener import PoolListener
 from services.common.scan_store import DirectoryScanStore
 from services.common.settings import LauncherSettings
@@ -157,8 +157,8 @@ def launch_slots(settings: LauncherSettings, command: TemplateCommand):
         store = DirectoryScanStore(settings.incoming_path)
         exits = RunExits(settings.incoming_path)
         policy = RerunPolicy(settings.rerun_safe, settings.pipeline_max_reruns)
-        loris_pool = await open_loris_pool(settings.loris_database_url) if settings.loris_database_url else None
-        loris = LorisUploadRow(loris_pool) if loris_pool is not None else None
+        connections = LorisConnections(settings.loris_database_url) if settings.loris_database_url else None
+        loris = LorisUploadRow(connections) if connections is not None else None
         executor = RunExecutor(app[POOL], store, exits, command, app[REPLICA], settings.heartbeat_seconds, policy,
                                settings.pipeline_timeout_seconds, settings.keep_scan_after_success, loris)
         try:
@@ -169,8 +169,7 @@ def launch_slots(settings: LauncherSettings, command: TemplateCommand):
                 yield
                 await slots.stop(settings.shutdown_grace_seconds)
         finally:
-            if loris_pool is not None:
-                loris_pool.close()
-                await loris_pool.wait_closed()
+            if connections is not None:
+                await connections.close()
 
     return slots_ctx

@@ -12,7 +12,8 @@ from services.common.scope import visible_to_sql
 # scan_key is turned into the upload's location (see _Location) in the place the answer shows it.
 _SUMMARY_COLUMNS = """upload_id, progress, candid, pscid, visit_label, site, is_phantom, file_name, scan_key AS upload_location,
                       uploaded_at, uploaded_by, tarchive, tarchive_info, minc_inserted, minc_created, size_bytes,
-                      attempt, exit_code, failure, step, percent, summary, loris_record, updated_at"""
+                      attempt, exit_code, failure, step, percent, summary, loris_record, updated_at,
+                      loris_upload_id"""
 _FILTERS = ("candid", "pscid", "visit_label", "site", "is_phantom", "progress")
 # logstore.upload_counts (migration 0006) keeps how many uploads have each combination of the
 # columns that decide who sees an upload (site, is_phantom, uploaded_by) and of these filters.

@@ -10,6 +10,7 @@ import asyncpg
 from services.common.messages import (
     Event,
     LaunchRequested,
+    LorisUploadRecorded,
     PipelineFileOutcomes,
     PipelineFinished,
     PipelineReported,
@@ -40,6 +41,8 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
             await _record_site(conn, event)
         case LaunchRequested():
             await record_launch(conn, event)
+        case LorisUploadRecorded():
+            await _record_loris_upload_id(conn, event)
         case PipelineStarted():
             await record_run_started(conn, event)
             await _start_run_report(conn, event)
@@ -85,6 +88,17 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
         event.attempt,
         scan.site,
         scan.scan_key,
+    )
+
+
+async def _record_loris_upload_id(conn: asyncpg.Connection, event: LorisUploadRecorded) -> None:
+    """LORIS site mode: the upload's row in LORIS's mri_upload (one row for every attempt of the upload). It may
+    arrive before upload.received is recorded: the row is then started with it."""
+    await conn.execute(
+        """INSERT INTO logstore.uploads AS u (upload_id, attempt, state_rank, progress, loris_upload_id)
+           VALUES ($1, $2, 0, 'Not Started', $3)
+           ON CONFLICT (upload_id) DO UPDATE SET loris_upload_id = EXCLUDED.loris_upload_id""",
+        event.upload_id, event.attempt, event.loris_upload_id,
     )
 
 

@@ -12,9 +12,7 @@ each check (no copy, no sync), one indexed query per lookup.
 A connection-level error comes out as LorisDatabaseAway (services/common/loris_db.py).
 """
 
-import aiomysql
-
-from services.common.loris_db import loris_database_reachable
+from services.common.loris_connections import LorisConnections
 from services.validator.registry import Candidate, Session
 
 CANDIDATE_QUERY = """
@@ -29,8 +27,8 @@ SESSIONS_QUERY = """
 
 
 class LorisRegistry:
-    def __init__(self, pool: aiomysql.Pool) -> None:
-        self._pool = pool
+    def __init__(self, loris: LorisConnections) -> None:
+        self._loris = loris
 
     async def candidate(self, candid: str) -> Candidate | None:
         number = candid_number(candid)
@@ -54,10 +52,9 @@ class LorisRegistry:
         return Session(candid=candid, visit_label=visit_label, active="Y" in exact)
 
     async def _fetch(self, query: str, args: tuple) -> list[tuple]:
-        with loris_database_reachable():
-            async with self._pool.acquire() as conn, conn.cursor() as cursor:
-                await cursor.execute(query, args)
-                return list(await cursor.fetchall())
+        async with self._loris.connection() as conn, conn.cursor() as cursor:
+            await cursor.execute(query, args)
+            return list(await cursor.fetchall())
 
 
 def candid_number(candid: str) -> int | None:

@@ -189,7 +189,8 @@ async def test_an_accepted_upload_is_stored_recorded_and_announced_with_its_scan
     assert answer.status == 202, await answer.text()
     body = await answer.json()
     upload_id = body["upload_id"]
-    assert body == {"upload_id": upload_id, "attempt": 1, "file_name": path.name, "progress": "Not Started"}
+    assert body == {"upload_id": upload_id, "attempt": 1, "file_name": path.name, "progress": "Not Started",
+                    "loris_upload_id": None}  # standalone: no LORIS row
     assert answer.headers["Location"] == f"/api/v1/uploads/{upload_id}"
     event = await tap.wait_for(of_upload(upload_id, "upload.received"))
     assert event.attempt == 1 and event.uploaded_by == "demo" and event.overwrite is False

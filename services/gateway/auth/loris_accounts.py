@@ -7,7 +7,7 @@ from datetime import date
 
 import aiomysql
 
-from services.common.loris_db import loris_database_reachable
+from services.common.loris_connections import LorisConnections
 from services.common.scope import ALL_PERMISSIONS
 from services.gateway.auth.users import User
 
@@ -42,11 +42,11 @@ def is_true(config_value: str | None) -> bool:
     return (config_value or "").strip().lower() in ("true", "1")
 
 
-async def read_account(pool: aiomysql.Pool, username: str) -> LorisAccount | None:
+async def read_account(loris: LorisConnections, username: str) -> LorisAccount | None:
     """The account of this username (as LORIS compares names: without regard to case); None when there is none.
     Raises LorisDatabaseAway when LORIS's database cannot be reached."""
-    with loris_database_reachable():
-        async with pool.acquire() as conn, conn.cursor() as cursor:
+    async with loris.connection() as conn:
+        async with conn.cursor() as cursor:
             await cursor.execute(
                 """SELECT ID, UserID, Password_hash, Active, Pending_approval, active_from, active_to,
                           PasswordChangeRequired

@@ -9,10 +9,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import aiomysql
 from aiohttp import web
 
-from services.common.loris_db import LORIS_POOL
+from services.common.loris_connections import LORIS_CONNECTIONS, LorisConnections
 from services.gateway.auth.loris_accounts import LorisAccount, read_account
 
 MAX_USERS = 10_000
@@ -25,9 +24,9 @@ class _Remembered:
 
 
 class LorisUsers:
-    def __init__(self, pool: aiomysql.Pool, reread_seconds: float, *, max_users: int = MAX_USERS,
+    def __init__(self, loris: LorisConnections, reread_seconds: float, *, max_users: int = MAX_USERS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._pool, self._reread_seconds, self._max_users, self._clock = pool, reread_seconds, max_users, clock
+        self._loris, self._reread_seconds, self._max_users, self._clock = loris, reread_seconds, max_users, clock
         self._accounts: dict[str, _Remembered] = {}
 
     async def current(self, username: str) -> LorisAccount | None:
@@ -39,7 +38,7 @@ class LorisUsers:
 
     async def read(self, username: str) -> LorisAccount | None:
         """The account as LORIS says now (a sign-in checks the password hash of now), remembered."""
-        account = await read_account(self._pool, username)
+        account = await read_account(self._loris, username)
         self._remember(username, account)
         if account is not None and account.username != username:
             self._remember(account.username, account)  # LORIS matched another spelling of the name
@@ -62,10 +61,10 @@ LORIS_USERS = web.AppKey("loris_users", LorisUsers)
 
 
 def with_loris_users(app: web.Application, reread_seconds: float) -> None:
-    """app[LORIS_USERS] while the service runs; after with_loris_pool."""
+    """app[LORIS_USERS] while the service runs; after with_loris_connections."""
 
     async def loris_users_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[LORIS_USERS] = LorisUsers(app[LORIS_POOL], reread_seconds)
+        app[LORIS_USERS] = LorisUsers(app[LORIS_CONNECTIONS], reread_seconds)
         yield
 
     app.cleanup_ctx.append(loris_users_ctx)

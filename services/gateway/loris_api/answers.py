@@ -34,7 +34,7 @@ def dicom_tar(upload: VisitUpload, candid: str, visit_label: str, tarchive: str 
 def mri_uploads_answer(record: UploadRecord | None, runs: list[RunRecord]) -> dict:
     if record is None:
         return {"MriUploads": []}
-    return {"MriUploads": [{"MriUploadID": record.upload_id, "Processes": processes_of_upload(record, runs)}]}
+    return {"MriUploads": [{"MriUploadID": record.mri_upload_id, "Processes": processes_of_upload(record, runs)}]}
 
 
 def launch_answer(link: str, process: dict | None) -> dict:

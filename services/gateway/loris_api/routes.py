@@ -80,13 +80,13 @@ async def get_processes(request: web.Request) -> web.Response:
 
 async def post_processes(request: web.Request) -> web.Response:
     candid, visit_label = await visit_of(request)
-    upload_id = upload_id_to_launch(await request.read())
+    mri_upload_id = upload_id_to_launch(await request.read())
     pool, file_name = request.app[POOL], request.match_info["file_name"]
     record = await upload_of_file(pool, file_name, candid, visit_label, request[USER])
-    if record is None or record.upload_id != upload_id:
+    if record is None or record.mri_upload_id != mri_upload_id:
         raise LorisError(404, MISMATCHED_UPLOAD_ID)
-    await request_launch(request.app, upload_id, request[USER])
-    process = awaited_process(await find_by_id(pool, upload_id), [])
+    await request_launch(request.app, record.upload_id, request[USER])
+    process = awaited_process(await find_by_id(pool, record.upload_id), [])
     link = processes_path(candid, visit_label, file_name) + (f"/{process['ID']}" if process else "")
     return loris_json(launch_answer(link, process), status=202)
 

@@ -11,7 +11,8 @@ from services.gateway.uploads.records import UploadRecord
 
 async def fresh_summary(pool: asyncpg.Pool, record: UploadRecord, incoming_path: Path) -> UploadSummary:
     row = await pool.fetchrow(
-        """SELECT u.candid, u.pscid, u.visit_label, u.updated_at, a.scan_key, a.size_bytes, a.uploaded_at
+        """SELECT u.candid, u.pscid, u.visit_label, u.updated_at, u.loris_upload_id, a.scan_key, a.size_bytes,
+                  a.uploaded_at
            FROM gateway.uploads u JOIN gateway.upload_attempts a ON a.upload_id = u.upload_id AND a.attempt = u.attempt
            WHERE u.upload_id = $1""",
         record.upload_id,
@@ -22,4 +23,5 @@ async def fresh_summary(pool: asyncpg.Pool, record: UploadRecord, incoming_path:
         upload_location=str(incoming_path.resolve() / row["scan_key"]), uploaded_at=row["uploaded_at"],
         uploaded_by=record.uploaded_by, tarchive=None, minc_inserted=None, minc_created=None,
         size_bytes=row["size_bytes"], attempt=record.attempt, exit_code=None, updated_at=row["updated_at"],
+        loris_upload_id=row["loris_upload_id"],
     )

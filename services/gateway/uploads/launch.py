@@ -26,11 +26,11 @@ _WHY_NOT = {
 async def request_launch(app: web.Application, upload_id: int, user: User) -> LaunchAccepted:
     async with app[POOL].acquire() as conn, conn.transaction():
         record = await visible_upload(conn, upload_id, user)
-        starts: Literal["now", "once validated"]
+        starts: Literal["now", "once validated", "once recorded in LORIS"]
         if await records.grant_run(conn, upload_id, user.username):
             starts = "now"
         elif await records.launch_once_valid(conn, upload_id, user.username):
-            starts = "once validated"
+            starts = "once recorded in LORIS" if record.state == records.VALIDATED else "once validated"
         else:
             record = await records.find_by_id(conn, upload_id) or record
             file = await records.attempt_file(conn, upload_id, record.attempt)

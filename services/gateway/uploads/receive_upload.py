@@ -23,6 +23,7 @@ from services.common.outbox import add_to_outbox
 from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway.auth.users import User
+from services.gateway.loris_record import write_row_now
 from services.gateway.schema import SCHEMA
 from services.gateway.uploads import idempotency, records
 from services.gateway.uploads.checked_file import CheckedFile, refused
@@ -71,10 +72,11 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     try:
         await _stream_file(request, pending, file_name, max_bytes)
         accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict.site,
-                                        launch_when_valid, keyed)
+                                        launch_when_valid, keyed, loris_row_wanted=app[SETTINGS].loris_database_url is not None)
     except BaseException:
         store.discard(pending)
         raise
+    accepted = accepted.model_copy(update={"loris_upload_id": await write_row_now(app, accepted.upload_id)})
     metrics.UPLOAD_BYTES_RECEIVED.inc(pending.size)
     log.info(
         "upload accepted",
@@ -106,9 +108,10 @@ async def _refuse_parts_after_the_file(request: web.Request, past_the_file: byte
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,
                          file_name: str, user: User, site: str | None, launch_when_valid: bool,
-                         keyed: idempotency.KeyedUpload | None = None) -> UploadAccepted:
+                         keyed: idempotency.KeyedUpload | None = None, *,
+                         loris_row_wanted: bool = False) -> UploadAccepted:
     """Claim the attempt, put the file in place and write the event (and the idempotency key's answer), all or
-    nothing."""
+    nothing; in LORIS site mode, mark the attempt's row in LORIS as wanted (the keeper writes it after)."""
     stored_key = None
     async with pool.acquire() as conn:
         try:
@@ -124,6 +127,8 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                 upload_id, attempt = claimed
                 key = scan_key(user.username, upload_id, attempt, file_name)
                 await records.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)
+                if loris_row_wanted:
+                    await records.want_loris_row(conn, upload_id)
                 event = UploadReceived(
                     upload_id=upload_id, attempt=attempt, scan=facts.model_copy(update={"scan_key": key}),
                     size_bytes=pending.size, uploaded_by=user.username, overwrite=fields.overwrite, scope=user.scope,

@@ -6,7 +6,9 @@ racing requests cannot both win:
 - a new attempt (an overwrite) only while no run is granted: the state is
   received, validated or rejected, or the last run failed;
 - a run is granted (state launch_requested) only for the current attempt,
-  once validated, automatically or on request; the launcher runs nothing
+  once validated (and, in LORIS site mode, once its row in LORIS's
+  mri_upload is written: services/gateway/loris_record/), automatically or
+  on request; the launcher runs nothing
   without that grant; it is granted again (a new launch of the same attempt)
   only when the last run ended for reasons not the upload's own (interrupted,
   cancelled, or its command could not start), never after a success or the
@@ -56,7 +58,7 @@ RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_
 REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
 
 _COLUMNS = ("upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid, "
-            "run_outcome, launches, process_id")
+            "run_outcome, launches, process_id, loris_upload_id")
 # A launch's process id, given when the launch is asked for.
 _NEW_PROCESS_ID = "nextval('gateway.process_ids')"
 
@@ -75,6 +77,13 @@ class UploadRecord:
     run_outcome: str | None = None
     launches: int = 0
     process_id: int | None = None  # of the current attempt's launch, wanted or granted
+    loris_upload_id: int | None = None  # LORIS site mode: its row in LORIS's mri_upload, once written
+
+    @property
+    def mri_upload_id(self) -> int:
+        """The upload's id in the LORIS REST API (MriUploadID): LORIS's UploadID once its row is written (LORIS
+        site mode), so that LORIS's scripts and ours name the same upload; else the uploader's own."""
+        return self.loris_upload_id or self.upload_id
 
     @property
     def may_be_replaced(self) -> bool:
@@ -148,9 +157,9 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
                                  ELSE {_NEW_PROCESS_ID} END
            FROM gateway.upload_attempts a
            WHERE u.upload_id = $1 AND a.upload_id = u.upload_id AND a.attempt = u.attempt AND a.removed_at IS NULL
-             AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[])))
+             AND (u.state = $5 OR (u.state = $7 AND u.run_outcome = ANY($8::text[]))) AND NOT u.loris_row_wanted
            RETURNING u.attempt, u.launches, u.file_name, a.scan_key, u.candid, u.pscid, u.visit_label, u.is_phantom,
-                     u.site, u.process_id""",
+                     u.site, u.process_id, u.loris_upload_id""",
         upload_id, LAUNCH_REQUESTED, rank_of_type(LAUNCH_REQUESTED), requested_by, VALIDATED,
         LAUNCH_RANK_STEP, FINISHED, RELAUNCHABLE_OUTCOMES,
     )
@@ -161,7 +170,8 @@ async def grant_run(conn: asyncpg.Connection, upload_id: int, requested_by: str)
         visit_label=row["visit_label"], is_phantom=row["is_phantom"], site=row["site"],
     )
     event = LaunchRequested(upload_id=upload_id, attempt=row["attempt"], launch=row["launches"], scan=scan,
-                            requested_by=requested_by, process_id=row["process_id"])
+                            requested_by=requested_by, process_id=row["process_id"],
+                            loris_upload_id=row["loris_upload_id"])
     await add_to_outbox(conn, SCHEMA, event)
     return True
 
@@ -194,14 +204,22 @@ async def request_cancel(conn: asyncpg.Connection, upload_id: int, requested_by:
 
 
 async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_by: str) -> bool:
-    """Ask for a run as soon as the current attempt is validated; False if it is past that point or asked already."""
+    """Ask for a run as soon as the current attempt is validated (and its LORIS row written, in LORIS site mode);
+    False if it is past that point or asked already."""
     row = await conn.fetchrow(
         f"""UPDATE gateway.uploads SET launch_when_valid = true, launch_requested_by = $2, updated_at = now(),
                 process_id = {_NEW_PROCESS_ID}
-            WHERE upload_id = $1 AND state = $3 AND NOT launch_when_valid RETURNING upload_id""",
-        upload_id, requested_by, RECEIVED,
+            WHERE upload_id = $1 AND (state = $3 OR (state = $4 AND loris_row_wanted)) AND NOT launch_when_valid
+            RETURNING upload_id""",
+        upload_id, requested_by, RECEIVED, VALIDATED,
     )
     return row is not None
+
+
+async def want_loris_row(conn: asyncpg.Connection, upload_id: int) -> None:
+    """LORIS site mode, in the accepting transaction: the current attempt's row in LORIS's mri_upload is to be
+    written (by services/gateway/loris_record/); until it is, no run is granted."""
+    await conn.execute("UPDATE gateway.uploads SET loris_row_wanted = true WHERE upload_id = $1", upload_id)
 
 
 async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
@@ -227,5 +245,5 @@ def _record(row: asyncpg.Record | None) -> UploadRecord | None:
     return UploadRecord(
         row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
         row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"], row["run_outcome"],
-        row["launches"], row["process_id"],
+        row["launches"], row["process_id"], row["loris_upload_id"],
     )

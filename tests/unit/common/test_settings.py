@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from pydantic import ValidationError
+
+from services.common.app_keys import SETTINGS
 
 from services.common.settings import (
     ENV_PREFIX,
@@ -14,6 +17,7 @@ from services.common.settings import (
     ServiceSettings,
     ValidatorSettings,
 )
+from services.gateway.loris_record import auto_launch_wanted
 
 
 @pytest.fixture(autouse=True)
@@ -53,10 +57,13 @@ def test_the_shared_settings_have_local_defaults():
     assert settings.outbox_poll_seconds == 1.0
 
 
-def test_the_gateway_launches_automatically_and_waits_two_seconds_for_a_rule_check_by_default():
+async def test_the_gateway_launches_automatically_and_waits_two_seconds_for_a_rule_check_by_default():
     settings = GatewaySettings()
+    app = web.Application()
+    app[SETTINGS] = settings
 
-    assert settings.auto_launch is True
+    assert settings.auto_launch is None  # not given: standalone, true; in LORIS site mode, LORIS's setting
+    assert await auto_launch_wanted(app) is True
     assert settings.rule_check_timeout_seconds == 2.0
     assert settings.internal_secret is None
 
@@ -118,7 +125,7 @@ def test_a_variable_without_the_prefix_is_ignored(monkeypatch):
     monkeypatch.setenv("AUTO_LAUNCH", "false")
 
     assert GatewaySettings().port == 8080
-    assert GatewaySettings().auto_launch is True
+    assert GatewaySettings().auto_launch is None  # not given
 
 
 def test_an_internal_secret_shorter_than_16_characters_is_refused(monkeypatch):

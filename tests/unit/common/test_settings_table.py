@@ -63,7 +63,7 @@ def test_defaults_are_shown_readably_and_aliases_by_their_variable():
     assert "| `53687091200` (50 GiB) |" in row("UPLOADER_MAX_UPLOAD_BYTES")
     assert "| `168` (7 days) |" in row("UPLOADER_ATTEMPT_FILE_RETENTION_HOURS")
     assert "| `8080` | gateway |" in row("UPLOADER_GATEWAY_PORT")
-    assert "| `true` |" in row("UPLOADER_AUTO_LAUNCH")
+    assert "| unset |" in row("UPLOADER_AUTO_LAUNCH")  # not given: standalone true, LORIS mode LORIS's setting
     assert "| required |" in row("UPLOADER_DEMO_TOKEN")
     assert "| every service |" in row("UPLOADER_DATABASE_URL")
     assert "`UPLOADER_PORT`" not in settings_table()  # every service reads its own port variable
