@@ -11,8 +11,11 @@ LORIS_PASSWORD_FILE=${LORIS_PASSWORD_FILE:-var/loris-password}
 LORIS_DB_USER=${LORIS_DB_USER:-uploader}
 LORIS_SCHEMA=${LORIS_SCHEMA:-loris_standin/schema.sql}
 # The tests' administrator of the local MariaDB (they make and drop a LORIS database per run): a user of its own
-# with a generated password, since root may connect only on the socket (Debian's unix_socket authentication).
-MARIADB_TEST_ADMIN=${MARIADB_TEST_ADMIN:-uploader_admin}
+# with a generated password, since root may connect only on the socket (Debian's unix_socket authentication). One
+# per checkout, named after its folder, so that two checkouts on one machine never change each other's password;
+# its name is kept in var/mariadb-admin-user for the tests.
+MARIADB_TEST_ADMIN=${MARIADB_TEST_ADMIN:-uploader_admin_$(printf '%s' "$PWD" | sha256sum | cut -c1-10)}
+MARIADB_TEST_ADMIN_USER_FILE=${MARIADB_TEST_ADMIN_USER_FILE:-var/mariadb-admin-user}
 MARIADB_TEST_ADMIN_PASSWORD_FILE=${MARIADB_TEST_ADMIN_PASSWORD_FILE:-var/mariadb-admin-password}
 
 # What the uploader reads in a LORIS database, and what it writes.
@@ -55,6 +58,7 @@ make_password_file() {
 make_mariadb_test_admin() {
     local host
     make_password_file "$MARIADB_TEST_ADMIN_PASSWORD_FILE"
+    printf '%s\n' "$MARIADB_TEST_ADMIN" >"$MARIADB_TEST_ADMIN_USER_FILE"
     {
         for host in 127.0.0.1 localhost; do
             printf "CREATE USER IF NOT EXISTS '%s'@'%s';\n" "$MARIADB_TEST_ADMIN" "$host"

@@ -17,22 +17,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 MARIADB_HOST = "127.0.0.1"
 MARIADB_PORT = 3306
-MARIADB_ADMIN = "uploader_admin"
+MARIADB_ADMIN_USER_FILE = REPO_ROOT / "var" / "mariadb-admin-user"
 MARIADB_ADMIN_PASSWORD_FILE = REPO_ROOT / "var" / "mariadb-admin-password"
+
+
+def admin_user() -> str:
+    return MARIADB_ADMIN_USER_FILE.read_text().strip()
 
 
 def admin_password() -> str:
     return MARIADB_ADMIN_PASSWORD_FILE.read_text().strip()
 
 
-def loris_url(database: str, user: str = MARIADB_ADMIN, password: str | None = None) -> str:
-    password = admin_password() if password is None and user == MARIADB_ADMIN else password
+def loris_url(database: str, user: str | None = None, password: str | None = None) -> str:
+    """The URL of a LORIS database: as the tests' administrator unless a user (and password) is given."""
+    if user is None:
+        user, password = admin_user(), admin_password()
     credentials = f"{user}:{password}" if password else user
     return f"mysql://{credentials}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
 
 
 async def connect_as_admin(database: str | None = None) -> aiomysql.Connection:
-    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=MARIADB_ADMIN, password=admin_password(),
+    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=admin_user(), password=admin_password(),
                                   db=database, charset="utf8mb4", autocommit=True)
 
 
