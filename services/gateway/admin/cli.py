@@ -24,7 +24,8 @@ from pathlib import Path
 import asyncpg
 import pydantic
 
-from services.common.loris_db import LorisDatabaseAway, open_loris_pool
+from services.common.loris_connections import LorisConnections
+from services.common.loris_db import LorisDatabaseAway
 from services.common.migrations import apply_migrations
 from services.common.scope import ALL_PERMISSIONS
 from services.common.settings import GatewaySettings
@@ -122,12 +123,11 @@ async def issue_token_command(conn: asyncpg.Connection, args: argparse.Namespace
 async def _active_loris_username(loris_database_url: str, name: str) -> str:
     """LORIS site mode: the name of the LORIS account `name` as LORIS spells it, which must let its user in now."""
     try:
-        pool = await open_loris_pool(loris_database_url, max_size=1, wait_seconds=0)
+        loris = LorisConnections(loris_database_url)
         try:
-            account = await read_account(pool, name)
+            account = await read_account(loris, name)
         finally:
-            pool.close()
-            await pool.wait_closed()
+            await loris.close()
     except LorisDatabaseAway as away:
         raise AdminError(f"Cannot reach the LORIS database of UPLOADER_LORIS_DATABASE_URL: {away}") from away
     if account is None:
