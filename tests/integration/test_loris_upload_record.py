@@ -23,7 +23,6 @@ from tests.integration.test_loris_api import LorisScript
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.loris import connect_as_admin, uploader_user_of
-from tests.support.stack import free_port
 from tests.support.tap import of_upload
 from tests.support.tcp_proxy import TcpProxy
 
@@ -116,6 +115,26 @@ async def upload_candidate_scan(client: UploaderClient, path: Path, **fields) ->
     answer = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1", **fields)
     assert answer.status == 202, await answer.text()
     return await answer.json()
+
+
+async def warm_the_users_cache(client: UploaderClient) -> None:
+    """One request while MariaDB is reachable, so the gateway has read the demo user from LORIS; with
+    loris_user_reread_seconds=60 it trusts that read through the test's "MariaDB away" window, as a signed-in
+    user's session does when MariaDB goes away mid-work."""
+    answer = await client.get("/api/v1/session")
+    assert answer.status == 200, await answer.text()
+
+
+@contextlib.asynccontextmanager
+async def gateway_that_loses_mariadb(loris_stack, uploader_loris_url, **overrides):
+    """A LORIS-mode gateway reaching MariaDB through a proxy; yields (client, proxy) once the demo user is read,
+    so that the test can then cut the proxy. The validator beside it is the standalone one (its registry in
+    PostgreSQL): it stands for the window between the rule check on LORIS's registry and the row's write."""
+    async with TcpProxy("127.0.0.1", 3306) as proxy, \
+            loris_stack(loris_database_url=proxy.through(uploader_loris_url), loris_user_reread_seconds=60,
+                        **overrides) as client:
+        await warm_the_users_cache(client)
+        yield client, proxy
 
 
 async def gateway_state(pool, upload_id: int) -> str:
@@ -220,8 +239,7 @@ async def _state_is(pool, upload_id: int, state: str) -> bool:
 
 async def test_uploads_accepted_while_mariadb_is_away_get_their_one_row_and_their_run_once_it_is_back(
         loris_stack, loris_database, uploader_loris_url, pool, tap, tmp_path):
-    async with TcpProxy("127.0.0.1", 3306) as proxy, \
-            loris_stack(loris_database_url=proxy.through(uploader_loris_url), auto_launch=True) as client:
+    async with gateway_that_loses_mariadb(loris_stack, uploader_loris_url, auto_launch=True) as (client, proxy):
         await proxy.cut()
         accepted = [await upload_candidate_scan(client, archive(tmp_path)) for _ in range(3)]
         upload_ids = [answer["upload_id"] for answer in accepted]
@@ -243,25 +261,36 @@ async def test_uploads_accepted_while_mariadb_is_away_get_their_one_row_and_thei
             assert granted.scan.scan_key in rows[0]["UploadLocation"]
 
 
-async def test_a_gateway_starts_and_accepts_uploads_while_mariadb_cannot_be_reached(loris_stack, pool, tmp_path):
-    nowhere = f"mysql://uploader:secret@127.0.0.1:{free_port()}/loris"
-    async with loris_stack(loris_database_url=nowhere) as client:
-        accepted = await upload_candidate_scan(client, archive(tmp_path))
+async def test_a_gateway_starts_while_mariadb_cannot_be_reached_and_accepts_uploads_once_it_can(
+        loris_stack, loris_database, uploader_loris_url, http, tmp_path):
+    async with TcpProxy("127.0.0.1", 3306) as proxy:
+        await proxy.cut()
+        async with loris_stack(loris_database_url=proxy.through(uploader_loris_url)) as client:
+            async with http.get(f"{client.base_url}/healthz") as health:
+                assert health.status == 200
+            refused = await client.upload(archive(tmp_path), candid="300001", pscid="MTL0001", visit_label="V1")
+            assert refused.status == 503, await refused.text()
+            assert (await refused.json())["error"]["code"] == "loris_database_unavailable"
 
-    assert accepted["loris_upload_id"] is None
-    assert await pool.fetchval("SELECT loris_row_wanted FROM gateway.uploads WHERE upload_id = $1",
-                               accepted["upload_id"])
+            await proxy.restore()
+            accepted = await upload_candidate_scan(client, archive(tmp_path))
+
+            async def its_row() -> list[dict]:
+                return await rows_of_upload(loris_database, accepted["upload_id"])
+
+            await eventually(its_row, what="the upload's row in mri_upload")
+            assert [row["UploadID"] for row in await its_row()] == [accepted["loris_upload_id"]]
 
 
 # --- faults of the keeper itself -------------------------------------------------------------------------
 
 
 @pytest.fixture
-async def uploads_waiting_for_their_row(loris_stack, pool, tmp_path):
-    """A factory: uploads accepted by a gateway whose MariaDB cannot be reached, so that their rows stay wanted
-    for the test's own keepers to write."""
-    nowhere = f"mysql://uploader:secret@127.0.0.1:{free_port()}/loris"
-    async with loris_stack(loris_database_url=nowhere) as client:
+async def uploads_waiting_for_their_row(loris_stack, uploader_loris_url, tmp_path):
+    """A factory: uploads accepted by a gateway that has lost MariaDB (after reading the demo user), so that their
+    rows stay wanted for the test's own keepers to write."""
+    async with gateway_that_loses_mariadb(loris_stack, uploader_loris_url) as (client, proxy):
+        await proxy.cut()
 
         async def make(count: int = 1, **fields) -> list[int]:
             return [(await upload_candidate_scan(client, archive(tmp_path), **fields))["upload_id"]
