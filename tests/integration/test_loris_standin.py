@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 
 import bcrypt
 import pymysql
@@ -20,7 +21,12 @@ from services.common.loris_db import (
     open_loris_pool,
 )
 from services.validator.demo_registry import CANDIDATES
-from tests.support.loris import connect_as_admin, uploader_user_of
+from tests.support.loris import (
+    connect_as_admin,
+    create_loris_database,
+    drop_loris_database,
+    uploader_user_of,
+)
 from tests.support.stack import REPO_ROOT, free_port
 
 DEMO_PASSWORD = "demo password, with ünïcode"
@@ -66,6 +72,20 @@ def demo_loaded(loris_database_url):
     done = load_demo(loris_database_url)
     assert done.returncode == 0, done.stderr
     return loris_database_url
+
+
+@pytest.fixture
+async def demo_of_its_own(run_name):
+    """A LORIS database holding only the demo project, for a test that counts rows other modules' tests (sharing
+    the run's LORIS database) would add to."""
+    name = f"loris_{run_name}_{uuid.uuid4().hex[:8]}"
+    url = await create_loris_database(name)
+    try:
+        done = load_demo(url)
+        assert done.returncode == 0, done.stderr
+        yield url
+    finally:
+        await drop_loris_database(name)
 
 
 async def test_the_schema_loads_again_without_error_and_changes_nothing(loris_database_url):
@@ -145,8 +165,8 @@ def test_the_demo_refuses_to_load_without_a_password(loris_database_url):
 
 
 async def test_the_uploader_s_user_reads_candidates_and_writes_uploads_but_cannot_change_candidates(
-        demo_loaded, tmp_path):
-    with uploader_user_of(database_of(demo_loaded), tmp_path / "loris-password") as url:
+        demo_of_its_own, tmp_path):
+    with uploader_user_of(database_of(demo_of_its_own), tmp_path / "loris-password") as url:
         pool = await open_loris_pool(url)
         try:
             async with pool.acquire() as conn, conn.cursor() as cursor:
@@ -162,8 +182,8 @@ async def test_the_uploader_s_user_reads_candidates_and_writes_uploads_but_canno
             await pool.wait_closed()
 
     assert refused.value.args[0] == 1142
-    assert await fetch(demo_loaded, "SELECT UploadedBy, UploadLocation FROM mri_upload") == [("demo", "/x.zip")]
-    assert await fetch(demo_loaded, "SELECT CandID FROM candidate WHERE CandID = 999999") == []
+    assert await fetch(demo_of_its_own, "SELECT UploadedBy, UploadLocation FROM mri_upload") == [("demo", "/x.zip")]
+    assert await fetch(demo_of_its_own, "SELECT CandID FROM candidate WHERE CandID = 999999") == []
 
 
 async def test_the_pool_speaks_utf8mb4_and_commits_each_statement(loris_database_url):
