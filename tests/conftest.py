@@ -13,7 +13,6 @@ from services.common.scope import ALL_PERMISSIONS
 from services.gateway.auth.users import save_user
 from services.validator.demo_registry import load_demo_registry
 from tests.support import loris, servers
-from tests.support.stack import own_ports
 
 DEMO_TOKEN = "test-demo-token"
 NO_PERMISSION_TOKEN = "test-no-permission-token"
@@ -78,7 +77,8 @@ def output_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def service_env(database_url, amqp_url, incoming_path, output_path, pool) -> dict[str, str]:
-    """The environment of a stack of services for this run (the demo data is loaded)."""
+    """The environment of a stack of services for this run (the demo data is loaded); each stack takes free ports
+    of its own when it is made (tests/support/stack.py)."""
     return {
         "UPLOADER_DATABASE_URL": database_url,
         "UPLOADER_AMQP_URL": amqp_url,
@@ -89,7 +89,6 @@ def service_env(database_url, amqp_url, incoming_path, output_path, pool) -> dic
         "UPLOADER_OUTBOX_POLL_SECONDS": "0.5",
         "UPLOADER_INTERNAL_SECRET": INTERNAL_SECRET,
         "UPLOADER_SIGN_IN_MAX_FAILURES_PER_ADDRESS": str(TESTS_SIGN_IN_FAILURES_PER_ADDRESS),
-        **own_ports(),
     }
 
 

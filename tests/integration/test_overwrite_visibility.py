@@ -141,5 +141,5 @@ async def test_a_user_who_may_see_the_upload_replaces_it_with_a_scan_of_its_kind
 
     assert answer.status == 202, await answer.text()
     assert await answer.json() == {"upload_id": upload_id, "attempt": 2, "file_name": mtl_archive.name,
-                                   "progress": "Not Started"}
+                                   "progress": "Not Started", "loris_upload_id": None}
     assert (await record_of(pool, upload_id))["uploaded_by"] == "ana"

@@ -12,7 +12,7 @@ from pathlib import Path
 from honcho.environ import expand_processes, parse_procfile
 
 from tests.support.processes import Started, stop_process, wait_until_ready
-from tests.support.stack import REPO_ROOT
+from tests.support.stack import REPO_ROOT, own_ports
 
 PROCFILE = REPO_ROOT / "Procfile"
 START_PROCFILE = REPO_ROOT / "scripts" / "start_procfile.py"
@@ -45,7 +45,7 @@ def free_base_port(concurrency: dict[str, int]) -> int:
 
 class ProcfileStack(Started):
     def __init__(self, env: dict[str, str], log_path: Path, concurrency: dict[str, int]) -> None:
-        self.env = env
+        self.env = {**own_ports(), **env}  # ports of its own unless given (see ServiceStack)
         self.log_path = log_path
         self.concurrency = concurrency
         self.base_port = free_base_port(concurrency)

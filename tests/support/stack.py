@@ -28,6 +28,9 @@ def own_ports() -> dict[str, str]:
 
 class ServiceStack(Started):
     def __init__(self, env: dict[str, str], log_dir: Path, services: tuple[str, ...] = SERVICES) -> None:
+        # Free ports taken now, as the stack is made, unless `env` names its own: ports chosen long before would
+        # meanwhile be free for anything else on the machine to listen on (a proxy, a private RabbitMQ).
+        env = {**own_ports(), **env}
         self.env = env
         self.log_dir = log_dir
         self.services = services
