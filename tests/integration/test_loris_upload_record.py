@@ -22,7 +22,7 @@ from tests.integration.helpers import eventually
 from tests.integration.test_loris_api import LorisScript
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
-from tests.support.loris import connect_as_admin, uploader_user_of
+from tests.support.loris import connect_as_admin, execute_as_admin, uploader_user_of
 from tests.support.tap import of_upload
 from tests.support.tcp_proxy import TcpProxy
 
@@ -78,15 +78,6 @@ async def loris_rows(database: str, where: str, *args) -> list[dict]:
 async def rows_of_upload(database: str, upload_id: int) -> list[dict]:
     """Every mri_upload row of any attempt of the upload (each attempt's path holds /<upload id>/attempt-N/)."""
     return await loris_rows(database, "UploadLocation LIKE %s", f"%/{upload_id}/attempt-%")
-
-
-async def execute_as_admin(database: str, statement: str, *args) -> None:
-    conn = await connect_as_admin(database)
-    try:
-        async with conn.cursor() as cursor:
-            await cursor.execute(statement, args)
-    finally:
-        conn.close()
 
 
 async def session_id_of(database: str, candid: int, visit_label: str) -> int:

@@ -18,7 +18,8 @@ from loris_standin.demo import DEMO_USERNAME, load_demo_project, php_password_ha
 from services.common.loris_db import LorisDatabaseAddress
 from services.common.scope import ALL_PERMISSIONS, ALL_SITES
 from tests.integration.web_sign_in import LORIS_LOGIN, PASSWORD, SESSION, error_of, sign_in
-from tests.support.loris import MARIADB_HOST, MARIADB_PORT, REPO_ROOT, connect_as_admin, uploader_user_of
+from tests.support.loris import (MARIADB_HOST, MARIADB_PORT, REPO_ROOT, connect_as_admin, execute_as_admin,
+                                 uploader_user_of)
 from tests.support.tcp_proxy import TcpProxy
 
 DEMO_PASSWORD = "demo password, with ünïcode"  # the one tests/integration/test_loris_standin.py loads
@@ -55,15 +56,6 @@ def loris_gateway(gateway_stack, granted_url):
                              **overrides)
 
     return run
-
-
-async def execute(database: str, query: str, *args) -> None:
-    conn = await connect_as_admin(database)
-    try:
-        async with conn.cursor() as cursor:
-            await cursor.execute(query, args)
-    finally:
-        conn.close()
 
 
 async def add_loris_user(database: str, *, password_hash: str | None = None, permissions=(ALL_SITES,),
@@ -202,7 +194,7 @@ async def test_a_permission_revoked_in_loris_refuses_a_live_session(loris_gatewa
         session = cookie_of(await sign_in(browser, gateway, username))
         assert (await get(browser, gateway + UPLOADS, **session))[0] == 200
 
-        await execute(loris_database, """DELETE r FROM user_perm_rel r JOIN users u ON u.ID = r.userID
+        await execute_as_admin(loris_database, """DELETE r FROM user_perm_rel r JOIN users u ON u.ID = r.userID
                                          WHERE u.UserID = %s""", username)
 
         error = (await status_becomes(browser, gateway + UPLOADS, 403, **session))["error"]
@@ -218,7 +210,7 @@ async def test_a_site_removed_in_loris_leaves_the_session_with_the_sites_left(lo
 
     async with loris_gateway() as (gateway, _):
         session = cookie_of(await sign_in(browser, gateway, username))
-        await execute(loris_database, """DELETE r FROM user_psc_rel r JOIN users u ON u.ID = r.UserID
+        await execute_as_admin(loris_database, """DELETE r FROM user_psc_rel r JOIN users u ON u.ID = r.UserID
                                          JOIN psc s ON s.CenterID = r.CenterID
                                          WHERE u.UserID = %s AND s.Alias = 'OTT'""", username)
         deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
@@ -237,7 +229,7 @@ async def test_a_token_issued_for_a_loris_user_works_until_the_account_is_deacti
     async with loris_gateway() as (gateway, _):
         assert (await get(browser, gateway + UPLOADS, **bearer))[0] == 200
 
-        await execute(loris_database, "UPDATE users SET Active = 'N' WHERE UserID = %s", username)
+        await execute_as_admin(loris_database, "UPDATE users SET Active = 'N' WHERE UserID = %s", username)
 
         error = (await status_becomes(browser, gateway + UPLOADS, 401, **bearer))["error"]
 

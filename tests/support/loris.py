@@ -55,13 +55,18 @@ async def create_loris_database(name: str) -> str:
     return loris_url(name)
 
 
-async def drop_loris_database(name: str) -> None:
-    conn = await connect_as_admin()
+async def execute_as_admin(database: str | None, statement: str, *args) -> None:
+    """One statement as the tests' administrator, on `database` (none: the server's)."""
+    conn = await connect_as_admin(database)
     try:
         async with conn.cursor() as cursor:
-            await cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            await cursor.execute(statement, args or None)
     finally:
         conn.close()
+
+
+async def drop_loris_database(name: str) -> None:
+    await execute_as_admin(None, f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def run_local_mariadb_step(step: str, **env: str) -> str:
