@@ -6,6 +6,9 @@
 - `[report] ` one JSON object with a "type": a step and its percent, the
   DICOM archive summary ("tarchive"), the image counts, one file's outcome,
   or the run's summary sentence. The launcher stores them; they are extra.
+
+In LORIS site mode (pipeline/loris_site.py) the sentences go to LORIS's
+notification_spool instead, through a Lines of its own.
 """
 
 import json
@@ -19,6 +22,24 @@ NOT_DICOM = "not DICOM"
 NOT_PROCESSED = "not processed"
 
 STEP_EVERY_PERCENT = 3  # within a step, a new step line once the percent rose this much
+
+
+class Lines:
+    """Where the run's lines go: by default each to stdout, where the launcher reads it."""
+
+    def message(self, tag: str, text: str) -> None:
+        print(f"[{tag}] {text}", flush=True)
+
+    def report(self, line: str) -> None:
+        print(line, flush=True)
+
+
+_lines = Lines()
+
+
+def send_lines_to(lines: Lines) -> None:
+    global _lines
+    _lines = lines
 
 
 def info(text: str) -> None:
@@ -36,12 +57,12 @@ def error(text: str) -> None:
 def _say(tag: str, text: str) -> None:
     # One message per line: a newline inside a file name or an error must not
     # start an untagged line.
-    print(f"[{tag}] {' '.join(text.splitlines())}", flush=True)
+    _lines.message(tag, " ".join(text.splitlines()))
 
 
 def report(kind: str, **fields) -> None:
     # json.dumps escapes newlines in strings, so the object stays on one line.
-    print(f"[report] {json.dumps({'type': kind, **fields}, ensure_ascii=False)}", flush=True)
+    _lines.report(f"[report] {json.dumps({'type': kind, **fields}, ensure_ascii=False)}")
 
 
 class Steps:

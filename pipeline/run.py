@@ -2,6 +2,10 @@
 write the DICOM archive summary, convert each series to NIfTI, and tell what became of every file.
 """
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,15 +27,17 @@ from pipeline.report import (
     NOT_CONVERTED,
     NOT_DICOM,
     NOT_PROCESSED,
+    REJECTED,
     FileOutcomes,
     Steps,
+    error,
     info,
     report,
     verbose,
 )
 from pipeline.settings import PipelineSettings, load_settings
 from pipeline.tarchive import Tarchive, summarise, write_info
-from services.common.exit_codes import ExitCode
+from services.common.exit_codes import ExitCode, describe_exit_code
 from services.common.sizes import count_of
 
 CHECKING, EXTRACTING, READING = "Checking the archive", "Extracting", "Reading DICOM headers"
@@ -39,6 +45,16 @@ DEIDENTIFICATION, ONE_STUDY = "Checking de-identification", "Checking the study"
 SUMMARISING, CONVERTING, DONE = "Writing the DICOM archive summary", "Converting to NIfTI", "Done"
 DICOMDIR_REASON = "a DICOMDIR, the index of a CD or DVD export: not an image, so not checked"
 NOT_KEPT = "its series was converted to NIfTI, but not kept: the pipeline ran without --output-dir"
+FILES_LISTED_AS_ERRORS = 10  # further offending files go to the detailed log
+
+
+@dataclass
+class Made:
+    """What a successful run made, as LORIS-MRI records it in LORIS's database."""
+
+    tarchive_md5: str
+    minc_created: int
+    minc_inserted: int
 
 
 @dataclass
@@ -49,6 +65,44 @@ class Job:
     output_dir: Path | None
     steps: Steps = field(default_factory=Steps)
     files: FileOutcomes = field(default_factory=FileOutcomes)
+    made: Made | None = None  # once the run succeeded
+
+
+@contextmanager
+def work_directory(prefix: str) -> Iterator[Path]:
+    """A temporary folder for the run, removed after, whatever ends it."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:  # at once: a SIGTERM that comes after the directory exists must go through its removal
+        verbose(f"Work directory: {path}")
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        verbose(f"Removed work directory {path}")
+
+
+def run_to_exit_code(job: Job, work_dir: Path) -> ExitCode:
+    """The whole run in work_dir; a failure told in error lines; LORIS-MRI's exit code."""
+    try:
+        run(job, work_dir)
+    except PipelineFailure as failure:
+        report_failure(job, failure)
+        return failure.exit_code
+    return ExitCode.SUCCESS
+
+
+def report_failure(job: Job, failure: PipelineFailure) -> None:
+    error(failure.message)
+    for number, line in enumerate(failure.files):
+        (error if number < FILES_LISTED_AS_ERRORS else verbose)(line)
+    if len(failure.files) > FILES_LISTED_AS_ERRORS:
+        error(f"{len(failure.files) - FILES_LISTED_AS_ERRORS} more files are listed in the detailed log.")
+    error(failure.advice)
+    why = describe_exit_code(failure.exit_code)
+    verbose(f"Exit code {int(failure.exit_code)}: {why}")
+    for path, reason in failure.rejected.items():
+        job.files.set(path, REJECTED, reason)
+    job.files.report_all(NOT_PROCESSED, f"the run stopped at the step '{job.steps.name}': {why}")
+    report("summary", message=f"Failed with exit code {int(failure.exit_code)}: {failure.message}")
 
 
 def run(job: Job, work_dir: Path) -> None:
@@ -195,6 +249,7 @@ def finish(job: Job, tarchive: Tarchive, converted: list[Converted], program: st
     created = sum(len(done.images) for done in converted)
     inserted = created if job.output_dir else 0
     report("counts", minc_created=created, minc_inserted=inserted)
+    job.made = Made(tarchive.md5, created, inserted)
     job.files.report_all(NOT_PROCESSED, None)
     job.steps.start(DONE, 100)
     report("summary", message=summary_sentence(tarchive, converted, program, created, inserted))

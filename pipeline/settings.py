@@ -10,6 +10,7 @@ from pydicom.datadict import keyword_dict
 from pipeline import PipelineFailure
 from pipeline.archive import ArchiveLimits
 from services.common.exit_codes import ExitCode
+from services.common.loris_url import LorisDatabaseAddress
 
 # Tags of DICOM PS3.15's basic confidentiality profile that name or locate a
 # person. Left out on purpose: InstitutionName (most scans carry it, and it
@@ -57,6 +58,21 @@ class PipelineSettings(BaseSettings):
         default="",
         description="the dcm2niix program, a path or a name on PATH; empty: the `dcm2niix` next to the pipeline's "
                     "Python (the venv's), else PATH's. One that cannot be run fails the run with exit 25")
+    loris_mri_database_url: str = Field(
+        default="",
+        description="LORIS site mode of the reference pipeline (`--loris-upload-id`, as `make run LORIS=1` runs "
+                    "it): the LORIS database as LORIS-MRI's own MariaDB user, `mysql://user:password@host:3306/"
+                    "database`, where the run reads its `mri_upload` row, spools its messages into "
+                    "`notification_spool` and records the insertion (a `tarchive` row, the row's flags and counts), "
+                    "as `imaging_upload_file.pl` does. Not the uploader's `UPLOADER_LORIS_DATABASE_URL`: its user may "
+                    "not write `tarchive`. Unset with `--loris-upload-id`: exit 4")
+
+    @field_validator("loris_mri_database_url")
+    @classmethod
+    def _mysql_url(cls, value: str) -> str:
+        if value:
+            LorisDatabaseAddress.from_url(value)
+        return value
 
     @field_validator("identifying_tags", mode="before")
     @classmethod

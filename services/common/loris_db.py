@@ -5,17 +5,15 @@ answers 503 for it)."""
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
 
 import aiomysql
 import pymysql
 
+from services.common.loris_url import LorisDatabaseAddress
 from services.common.startup_retry import connect_when_reachable
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 3306
 POOL_MAX_SIZE = 4
 
 # MariaDB's error codes that mean the server cannot be reached or is going away, rather than a fault of the
@@ -36,29 +34,6 @@ class LorisDatabaseAway(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"the LORIS database cannot be reached: {cause}")
-
-
-@dataclass(frozen=True)
-class LorisDatabaseAddress:
-    """Where the LORIS database is, from its mysql://user:password@host:port/database URL."""
-
-    user: str
-    password: str = field(repr=False)
-    host: str
-    port: int
-    database: str
-
-    @classmethod
-    def from_url(cls, url: str) -> "LorisDatabaseAddress":
-        parts = urlsplit(url)
-        if parts.scheme != "mysql":
-            raise ValueError(f"the LORIS database URL must start with mysql://, not {parts.scheme or 'nothing'}://")
-        database = unquote(parts.path.lstrip("/"))
-        if not parts.hostname or not parts.username or not database:
-            raise ValueError("the LORIS database URL needs a user, a host and a database: "
-                             "mysql://user:password@host:3306/database")
-        return cls(user=unquote(parts.username), password=unquote(parts.password or ""), host=parts.hostname,
-                   port=parts.port or DEFAULT_PORT, database=database)
 
 
 def is_server_away(error: BaseException) -> bool:

@@ -168,7 +168,7 @@ class LauncherSettings(ServiceSettings):
         description="names of variables, comma-separated, that the pipeline gets from the launcher's environment "
                     "beyond `PATH`, `HOME`, `LANG`, `LC_ALL`, `LC_CTYPE`, `TMPDIR`, `TZ` and the reference "
                     "pipeline's own settings (`UPLOADER_IDENTIFYING_TAGS`, `UPLOADER_DCM2NIIX`, "
-                    "`UPLOADER_ARCHIVE_*`); nothing else reaches it: what a site's LORIS-MRI needs. A name that is "
+                    "`UPLOADER_LORIS_MRI_DATABASE_URL`, `UPLOADER_ARCHIVE_*`); nothing else reaches it: what a site's LORIS-MRI needs. A name that is "
                     "not set is left out; a name of the uploader's own settings (`UPLOADER_DATABASE_URL`, ...) "
                     "stops the launcher at start. See *Plugging in LORIS-MRI*")
     pipeline_output_path: Path = Field(

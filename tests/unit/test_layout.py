@@ -1,5 +1,6 @@
 """The layout rules: services share only services/common, and the reference
-pipeline takes nothing from services/ but the exit-code table; neither imports
+pipeline takes nothing from services/ but the exit-code table, sizes in words and
+the LORIS database URL's parts; neither imports
 the LORIS stand-in; no two modules are named alike for different things; the
 gateway's operations never import its HTTP floor."""
 
@@ -37,9 +38,9 @@ def test_the_shared_package_imports_no_service():
     assert service_packages_imported(ROOT / "services" / "common") == {"services.common"}
 
 
-def test_the_reference_pipeline_takes_only_the_exit_codes_and_sizes_in_words_from_services():
+def test_the_reference_pipeline_takes_only_the_exit_codes_sizes_in_words_and_loris_url_from_services():
     assert {name for name in imported_modules(ROOT / "pipeline") if name.startswith("services")} == {
-        "services.common.exit_codes", "services.common.sizes"}
+        "services.common.exit_codes", "services.common.sizes", "services.common.loris_url"}
 
 
 @pytest.mark.parametrize("folder", ["services", "pipeline"])
