@@ -4,12 +4,15 @@ PYTEST_ARGS ?=
 # make run LAUNCHERS=3 VALIDATORS=2: how many replicas of each worker `make run` starts.
 LAUNCHERS ?= 1
 VALIDATORS ?= 1
+# make run LORIS=1: LORIS site mode on a local stand-in LORIS database (docs/loris-site.md).
+LORIS ?= 0
 
 .PHONY: help run test setup bench bench-latency bench-browser bench-log bench-soak bench-pipeline compose-config clean
 
 help:
 	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops);"
 	@echo "                     LAUNCHERS=n VALIDATORS=n run that many of each (default 1), e.g. make run LAUNCHERS=3 VALIDATORS=2"
+	@echo "                     LORIS=1: LORIS site mode on a local stand-in LORIS database (docs/loris-site.md)"
 	@echo "make test            set up and run the test suite (extra args: PYTEST_ARGS=\"-k name\")"
 	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
@@ -25,7 +28,7 @@ help:
 	@echo "make clean           remove .venv and var/"
 
 run:
-	LAUNCHERS=$(LAUNCHERS) VALIDATORS=$(VALIDATORS) bash scripts/run.sh
+	LAUNCHERS=$(LAUNCHERS) VALIDATORS=$(VALIDATORS) LORIS=$(LORIS) bash scripts/run.sh
 
 test:
 	bash scripts/test.sh $(PYTEST_ARGS)

@@ -4,6 +4,8 @@
 # Ctrl-C stops them all; so does any service exiting on its own.
 #
 #   LAUNCHERS=3 VALIDATORS=2 scripts/run.sh    (make run LAUNCHERS=3 VALIDATORS=2): that many replicas
+#   LORIS=1 scripts/run.sh                     (make run LORIS=1): LORIS site mode on the local stand-in LORIS
+#                                              database (docs/loris-site.md), the reference pipeline as LORIS-MRI
 #
 # Validators and launchers answer /readyz on ports from UPLOADER_REPLICA_BASE_PORT (default 9000):
 # validators 9000, 9001, ...; launchers 9100, 9101, ... Any UPLOADER_* variable already set wins
@@ -14,6 +16,10 @@ cd "$(dirname "$0")/.."
 
 LAUNCHERS=${LAUNCHERS:-1}
 VALIDATORS=${VALIDATORS:-1}
+LORIS=${LORIS:-0}
+LORIS_DB_NAME=${UPLOADER_LORIS_DB_NAME:-loris}
+# The reference pipeline as LORIS-MRI: it reads the upload's mri_upload row and spools its log (pipeline/loris_site.py).
+LORIS_PIPELINE_COMMAND='{python} -m pipeline --upload-id {upload_id} --loris-upload-id {loris_upload_id} --output-dir {output_dir} {scan_path}'
 REPLICA_BASE_PORT=${UPLOADER_REPLICA_BASE_PORT:-9000}
 HEALTH_TIMEOUT=60
 PYTHON=.venv/bin/python
@@ -23,6 +29,8 @@ stop_requested=0
 
 # shellcheck source=scripts/local_postgres.sh
 source scripts/local_postgres.sh
+# shellcheck source=scripts/local_mariadb.sh
+source scripts/local_mariadb.sh
 
 say() { printf 'run: %s\n' "$*"; }
 die() { printf 'run: error: %s\n' "$*" >&2; exit 1; }
@@ -32,6 +40,7 @@ check_replica_counts() {
     for name in LAUNCHERS VALIDATORS; do
         [[ ${!name} =~ ^[1-9][0-9]?$ ]] || die "$name must be a number from 1 to 99, not '${!name}'"
     done
+    [[ $LORIS == [01] ]] || die "LORIS must be 0 or 1, not '$LORIS'"
 }
 
 # Only what `make run` needs beyond the settings' own defaults (docs/configuration.md). Their relative
@@ -47,11 +56,25 @@ export_defaults() {
     export PYTHONUNBUFFERED=1
 }
 
+# LORIS site mode on the local LORIS database that setup.sh --with-loris makes, as its MariaDB users.
+export_loris_defaults() {
+    export UPLOADER_LORIS_DATABASE_URL=${UPLOADER_LORIS_DATABASE_URL:-$(local_loris_url "$LORIS_DB_NAME")}
+    export UPLOADER_LORIS_MRI_DATABASE_URL=${UPLOADER_LORIS_MRI_DATABASE_URL:-$(local_loris_mri_url "$LORIS_DB_NAME")}
+    export UPLOADER_PIPELINE_COMMAND=${UPLOADER_PIPELINE_COMMAND:-$LORIS_PIPELINE_COMMAND}
+    # LORIS's own ImagingUploaderAutoLaunch is 0 (launch by hand) in the stand-in: the demo launches once validated.
+    export UPLOADER_AUTO_LAUNCH=${UPLOADER_AUTO_LAUNCH:-true}
+}
+
+# Where each secret came from, for the banner: its variable, or its file.
+declare -A secret_source
+
 # Exports variable $1 as set in the environment, else as kept in file $2, which is
 # made once (readable by its owner only) with a random value of $3 bytes.
 export_secret() {
     local variable=$1 file=$2 random_bytes=$3
+    secret_source[$variable]=$variable
     if [[ -z ${!variable:-} ]]; then
+        secret_source[$variable]=$file
         if [[ ! -s $file ]]; then
             mkdir -p "$(dirname "$file")"
             (umask 077 && "$PYTHON" -c 'import secrets, sys; print(secrets.token_urlsafe(int(sys.argv[1])))' \
@@ -72,6 +95,14 @@ export_secrets() {
 load_demo_data() {
     say "loading demo data"
     "$PYTHON" -m services.validator.demo_registry
+    "$PYTHON" -m services.gateway.admin.demo_user
+}
+
+# The demo project into the LORIS database (as the local administrator: the uploader's user may not write
+# candidates or users), then the demo token for LORIS's user demo.
+load_loris_demo_data() {
+    say "loading the LORIS demo project into the LORIS database $LORIS_DB_NAME"
+    "$PYTHON" -m loris_standin.demo "$(local_mariadb_admin_url "$LORIS_DB_NAME")"
     "$PYTHON" -m services.gateway.admin.demo_user
 }
 
@@ -142,13 +173,35 @@ port_range() {
     if (( count == 1 )); then echo "$first"; else echo "$first-$(( first + count - 1 ))"; fi
 }
 
+# "user@host:port/database" of a mysql:// URL, without its password.
+url_without_password() {
+    local url=${1#mysql://} user
+    user=${url%%@*}
+    printf '%s@%s' "${user%%:*}" "${url#*@}"
+}
+
+print_user_lines() {
+    if (( ! LORIS )); then
+        echo "  User: demo  Password: $UPLOADER_DEMO_PASSWORD"
+        return
+    fi
+    cat <<EOF
+  LORIS site mode on the LORIS database $(url_without_password "$UPLOADER_LORIS_DATABASE_URL")
+            (UPLOADER_LORIS_DATABASE_URL): its candidates, users and mri_upload rows are the uploader's
+  Pipeline: $UPLOADER_PIPELINE_COMMAND
+            as LORIS-MRI's user $(url_without_password "$UPLOADER_LORIS_MRI_DATABASE_URL"); its log is read from notification_spool
+  User: demo (LORIS's users table)  Password: $UPLOADER_DEMO_PASSWORD   (from ${secret_source[UPLOADER_DEMO_PASSWORD]})
+  Token of LORIS's user demo: from ${secret_source[UPLOADER_DEMO_TOKEN]} (the uploader keeps its digest)
+EOF
+}
+
 print_banner() {
     local base="http://127.0.0.1:${UPLOADER_GATEWAY_PORT:-8080}"
     local token=$UPLOADER_DEMO_TOKEN
     cat <<EOF
 
 Imaging uploader is running at $base/
-  User: demo  Password: $UPLOADER_DEMO_PASSWORD
+$(print_user_lines)
   API:      $base/api/v1/uploads   (OpenAPI: /api/v1/openapi.json)
   Token:    $token   (send as: Authorization: Bearer $token)
   Scan:     .venv/bin/uploader-admin demo-archive   (writes MTL0001_300001_V1.tgz into the current folder; --broken: one the pipeline fails)
@@ -163,11 +216,20 @@ EOF
 main() {
     local status failure="a service exited on its own and honcho stopped the others"
     check_replica_counts
-    bash scripts/setup.sh --with-database
+    if (( LORIS )); then
+        bash scripts/setup.sh --with-database --with-loris
+    else
+        bash scripts/setup.sh --with-database
+    fi
     export_defaults
     export_secrets
     refuse_if_gateway_port_taken
-    load_demo_data
+    if (( LORIS )); then
+        export_loris_defaults
+        load_loris_demo_data
+    else
+        load_demo_data
+    fi
     trap on_stop_signal INT TERM
     # Whatever ends this script early (set -e included) must not leave services behind.
     trap 'stop_services; [[ -z $honcho_pid ]] || wait_for_honcho || true' EXIT

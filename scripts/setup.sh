@@ -9,7 +9,8 @@
 #   scripts/setup.sh --with-loris      ... and a local MariaDB (Debian's), the stand-in for a LORIS site's database,
 #                                      with Debian's php-cli (a test checks a password hash with PHP's own check);
 #                                      with --with-database too, the LORIS database $UPLOADER_LORIS_DB_NAME
-#                                      (default: loris) and its MariaDB user uploader (docs/loris-site.md)
+#                                      (default: loris), its MariaDB user uploader and LORIS-MRI's lorismri
+#                                      (docs/loris-site.md)
 #
 # Idempotent and quick on a second run. It manages only the local servers on
 # 127.0.0.1 (installing them with apt-get if missing). When you point
@@ -263,7 +264,10 @@ setup_loris_database() {
     local name=${UPLOADER_LORIS_DB_NAME:-loris}
     make_loris_database "$name" || die "could not create the LORIS database $name from $LORIS_SCHEMA"
     make_loris_user "$name" || die "could not make the MariaDB user $LORIS_DB_USER for the LORIS database $name"
+    make_loris_mri_user "$name" ||
+        die "could not make the MariaDB user $LORIS_MRI_DB_USER (LORIS-MRI's) for the LORIS database $name"
     say "loris: database $name ready; user $LORIS_DB_USER (its password is in $LORIS_PASSWORD_FILE) may read it and write mri_upload and notification_spool"
+    say "loris: LORIS-MRI's user $LORIS_MRI_DB_USER (its password is in $LORIS_MRI_PASSWORD_FILE) may also write tarchive"
 }
 
 # --- Compose ----------------------------------------------------------------
@@ -333,7 +337,7 @@ main() {
             --with-compose) with_compose=1 ;;
             --with-monitoring) with_monitoring=1 ;;
             --with-loris) with_loris=1 ;;
-            -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+            -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0"; exit 0 ;;
             *) die "unknown option: $arg (try --help)" ;;
         esac
     done
