@@ -61,8 +61,6 @@ export_loris_defaults() {
     export UPLOADER_LORIS_DATABASE_URL=${UPLOADER_LORIS_DATABASE_URL:-$(local_loris_url "$LORIS_DB_NAME")}
     export UPLOADER_LORIS_MRI_DATABASE_URL=${UPLOADER_LORIS_MRI_DATABASE_URL:-$(local_loris_mri_url "$LORIS_DB_NAME")}
     export UPLOADER_PIPELINE_COMMAND=${UPLOADER_PIPELINE_COMMAND:-$LORIS_PIPELINE_COMMAND}
-    # LORIS's own ImagingUploaderAutoLaunch is 0 (launch by hand) in the stand-in: the demo launches once validated.
-    export UPLOADER_AUTO_LAUNCH=${UPLOADER_AUTO_LAUNCH:-true}
 }
 
 # Where each secret came from, for the banner: its variable, or its file.
@@ -103,6 +101,9 @@ load_demo_data() {
 load_loris_demo_data() {
     say "loading the LORIS demo project into the LORIS database $LORIS_DB_NAME"
     "$PYTHON" -m loris_standin.demo "$(local_mariadb_admin_url "$LORIS_DB_NAME")"
+    # LORIS's own setting decides when UPLOADER_AUTO_LAUNCH is not given: the demo's uploads run once validated.
+    as_mariadb_admin "$LORIS_DB_NAME" -e "UPDATE Config SET Value = '1' WHERE ConfigID =
+        (SELECT ID FROM ConfigSettings WHERE Name = 'ImagingUploaderAutoLaunch')"
     "$PYTHON" -m services.gateway.admin.demo_user
 }
 
@@ -192,6 +193,7 @@ print_user_lines() {
             as LORIS-MRI's user $(url_without_password "$UPLOADER_LORIS_MRI_DATABASE_URL"); its log is read from notification_spool
   User: demo (LORIS's users table)  Password: $UPLOADER_DEMO_PASSWORD   (from ${secret_source[UPLOADER_DEMO_PASSWORD]})
   Token of LORIS's user demo: from ${secret_source[UPLOADER_DEMO_TOKEN]} (the uploader keeps its digest)
+  Auto-launch: ${UPLOADER_AUTO_LAUNCH:-LORIS's Config ImagingUploaderAutoLaunch, set to 1 for the demo} (UPLOADER_AUTO_LAUNCH)
 EOF
 }
 
