@@ -193,8 +193,16 @@ print_user_lines() {
             as LORIS-MRI's user $(url_without_password "$UPLOADER_LORIS_MRI_DATABASE_URL"); its log is read from notification_spool
   User: demo (LORIS's users table)  Password: $UPLOADER_DEMO_PASSWORD   (from ${secret_source[UPLOADER_DEMO_PASSWORD]})
   Token of LORIS's user demo: from ${secret_source[UPLOADER_DEMO_TOKEN]} (the uploader keeps its digest)
-  Auto-launch: ${UPLOADER_AUTO_LAUNCH:-LORIS's Config ImagingUploaderAutoLaunch, set to 1 for the demo} (UPLOADER_AUTO_LAUNCH)
+  Auto-launch: $(auto_launch_source)
 EOF
+}
+
+auto_launch_source() {
+    if [[ -n ${UPLOADER_AUTO_LAUNCH:-} ]]; then
+        echo "$UPLOADER_AUTO_LAUNCH (UPLOADER_AUTO_LAUNCH)"
+    else
+        echo "LORIS's Config ImagingUploaderAutoLaunch (set to 1 in the demo database)"
+    fi
 }
 
 print_banner() {
