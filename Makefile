@@ -24,7 +24,7 @@ help:
 	@echo "make bench-pipeline  launchers with a no-op pipeline (1, 2, 4 replicas) beside RabbitMQ alone, and the"
 	@echo "                     reference pipeline beside tar (bench/pipeline_overhead.py);"
 	@echo "                     BENCH_PIPELINE_ARGS=\"--uploads 100 --replicas 1,2 --dicom-mib 64 --skip-broker\""
-	@echo "make compose-config  validate docker-compose.yml (with placeholder secrets)"
+	@echo "make compose-config  validate docker-compose.yml, alone and with docker-compose.loris.yml (placeholder secrets)"
 	@echo "make clean           remove .venv and var/"
 
 run:
@@ -73,16 +73,20 @@ bench-pipeline:
 # Validating the file needs no Docker engine; Debian's docker-compose (v1.29) is enough. The file
 # requires the three secrets; placeholders stand in for them here.
 COMPOSE_CHECK_SECRETS = UPLOADER_DEMO_TOKEN=compose-config-token UPLOADER_DEMO_PASSWORD=compose-config-password \
-	UPLOADER_INTERNAL_SECRET=compose-config-internal-secret
+	UPLOADER_INTERNAL_SECRET=compose-config-internal-secret \
+	UPLOADER_LORIS_DATABASE_URL=mysql://uploader:compose-config@loris-db:3306/LORIS
+LORIS_COMPOSE_FILES = -f docker-compose.yml -f docker-compose.loris.yml
 
 compose-config:
 	@if docker compose version >/dev/null 2>&1; then \
-		$(COMPOSE_CHECK_SECRETS) docker compose config -q; \
+		$(COMPOSE_CHECK_SECRETS) docker compose config -q && \
+		$(COMPOSE_CHECK_SECRETS) docker compose $(LORIS_COMPOSE_FILES) config -q; \
 	else \
 		command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose; }; \
-		$(COMPOSE_CHECK_SECRETS) docker-compose config -q; \
+		$(COMPOSE_CHECK_SECRETS) docker-compose config -q && \
+		$(COMPOSE_CHECK_SECRETS) docker-compose $(LORIS_COMPOSE_FILES) config -q; \
 	fi
-	@echo "docker-compose.yml is valid"
+	@echo "docker-compose.yml is valid, alone and with docker-compose.loris.yml"
 
 clean:
 	rm -rf .venv var

@@ -203,3 +203,32 @@ def test_the_file_scaled_as_compose_up_scale_would_scale_it_stays_valid(tmp_path
         assert service.get("scale", service.get("deploy", {}).get("replicas")) == replicas, name
         assert "container_name" not in service
         assert published_ports(service) == []
+
+
+LORIS_COMPOSE_FILE = ROOT / "docker-compose.loris.yml"
+LORIS_URL = {"UPLOADER_LORIS_DATABASE_URL": "mysql://uploader:compose-test@loris-db:3306/LORIS"}
+
+
+def test_the_loris_override_needs_the_loris_database_url_and_names_it(tmp_path):
+    answer = run_compose(tmp_path, SECRETS, "config", "-q", files=(COMPOSE_FILE, LORIS_COMPOSE_FILE))
+
+    assert answer.returncode != 0
+    assert answer.stderr.strip().rsplit(": ", 1)[-1].startswith("set UPLOADER_LORIS_DATABASE_URL to "), answer.stderr
+
+
+def test_the_loris_override_gives_the_url_to_the_services_that_read_it_and_runs_loris_mri(tmp_path):
+    answer = run_compose(tmp_path, {**SECRETS, **LORIS_URL}, "config", files=(COMPOSE_FILE, LORIS_COMPOSE_FILE))
+    assert answer.returncode == 0, answer.stderr
+    services = yaml.safe_load(answer.stdout)["services"]
+
+    holders = {name for name, service in services.items()
+               if (service.get("environment") or {}).get("UPLOADER_LORIS_DATABASE_URL") == LORIS_URL[
+                   "UPLOADER_LORIS_DATABASE_URL"]}
+    assert holders == {"gateway", "validator", "launcher", "demo-data"}
+    launcher = services["launcher"]["environment"]
+    # `config` writes a `$` escaped again ($$), as it read it.
+    assert launcher["UPLOADER_PIPELINE_COMMAND"].replace("$$", "$").endswith(
+        'exec imaging_upload_file.pl \\"$@\\"" imaging_upload_file.pl -profile {profile} '
+        "-upload_id {loris_upload_id} {scan_path}")
+    assert launcher["UPLOADER_DATABASE_URL"] == services["gateway"]["environment"]["UPLOADER_DATABASE_URL"]
+    assert services["demo-data"]["command"] == ["python", "-m", "services.gateway.admin.demo_user"]
