@@ -18,6 +18,7 @@ TEMPLATES = (KUBERNETES / "secret.example.yaml", KUBERNETES / "demo-data-job.yam
 class SecretRef:
     secret: str
     key: str
+    optional: bool = False  # the container starts without the key (the setting is then unset)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def environment(workload: dict, objects: dict[tuple[str, str], dict]) -> dict[st
             variables[variable["name"]] = FieldRef(variable["valueFrom"]["fieldRef"]["fieldPath"])
         else:
             ref = variable["valueFrom"]["secretKeyRef"]
-            variables[variable["name"]] = SecretRef(ref["name"], ref["key"])
+            variables[variable["name"]] = SecretRef(ref["name"], ref["key"], ref.get("optional", False))
     return variables
 
 

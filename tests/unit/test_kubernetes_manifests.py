@@ -212,7 +212,8 @@ def test_every_secret_a_service_needs_comes_from_the_secret(service):
 
 def test_the_secret_template_holds_every_key_taken_from_it_and_its_command_creates_the_services_ones():
     taken = {value.key for kind, name in OBJECTS if kind in {"Deployment", "Job"}
-             for value in environment(OBJECTS[(kind, name)], OBJECTS).values() if isinstance(value, SecretRef)}
+             for value in environment(OBJECTS[(kind, name)], OBJECTS).values()
+             if isinstance(value, SecretRef) and not value.optional}
     taken |= {ref["key"] for kind, name in OBJECTS if kind == "TriggerAuthentication"
               for ref in OBJECTS[(kind, name)]["spec"]["secretTargetRef"]}
     command = re.findall(r"--from-literal=(UPLOADER_\w+)=", (KUBERNETES / "secret.example.yaml").read_text())
@@ -326,3 +327,20 @@ async def test_a_query_naming_a_column_the_schema_lacks_fails(pool):
     [trigger] = scaled_object()["spec"]["triggers"]
     with pytest.raises(asyncpg.UndefinedColumnError):
         await count_with_runs_added(pool, trigger["metadata"]["query"].replace("state", "status"))
+
+
+LORIS_URL = "UPLOADER_LORIS_DATABASE_URL"
+
+
+def test_loris_site_mode_is_the_secret_s_optional_key_for_the_services_that_read_it():
+    holders = {service: environment(deployment(service), OBJECTS).get(LORIS_URL) for service in SERVICES}
+    assert holders == {"gateway": SecretRef(SECRET, LORIS_URL, optional=True), "logstore": None,
+                       "validator": SecretRef(SECRET, LORIS_URL, optional=True),
+                       "launcher": SecretRef(SECRET, LORIS_URL, optional=True)}
+
+
+def test_the_secret_template_says_how_to_turn_loris_site_mode_on_and_leaves_it_off():
+    template = (KUBERNETES / "secret.example.yaml").read_text()
+    assert f"--from-literal={LORIS_URL}='mysql://" in template
+    assert f"  # {LORIS_URL}: \"mysql://" in template
+    assert LORIS_URL not in OBJECTS[("Secret", SECRET)]["stringData"]
