@@ -30,6 +30,7 @@ from services.gateway.uploads.checked_file import CheckedFile, refused
 from services.gateway.uploads.multipart_file import IncompletePart, stream_part_body
 from services.gateway.uploads.upload_rules import (
     UploadRefused,
+    Verdict,
     judge,
     name_taken_failure,
     scan_facts,
@@ -71,7 +72,7 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     pending = store.begin()
     try:
         await _stream_file(request, pending, file_name, max_bytes)
-        accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict.site,
+        accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict,
                                         launch_when_valid, keyed, loris_row_wanted=app[SETTINGS].loris_database_url is not None)
     except BaseException:
         store.discard(pending)
@@ -107,7 +108,7 @@ async def _refuse_parts_after_the_file(request: web.Request, past_the_file: byte
 
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,
-                         file_name: str, user: User, site: str | None, launch_when_valid: bool,
+                         file_name: str, user: User, verdict: Verdict, launch_when_valid: bool,
                          keyed: idempotency.KeyedUpload | None = None, *,
                          loris_row_wanted: bool = False) -> UploadAccepted:
     """Claim the attempt, put the file in place and write the event (and the idempotency key's answer), all or
@@ -118,7 +119,7 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
             async with conn.transaction():
                 if keyed is not None:
                     await idempotency.hold_key(conn, keyed)
-                facts = scan_facts(fields, file_name, "", site)
+                facts = scan_facts(fields, file_name, "", verdict)
                 claimed = await records.claim_attempt(conn, facts, user.scope, overwrite=fields.overwrite,
                                                       launch_when_valid=launch_when_valid)
                 if claimed is None:

@@ -59,6 +59,7 @@ class UploadRefused(Exception):
 class Verdict:
     failures: list[RuleFailure]
     site: str | None
+    project: str | None
     existing: records.UploadRecord | None  # only one the user may see
     validator_answered: bool
 
@@ -106,7 +107,8 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
     if taken is not None:
         failures.append(taken)
     shown = existing if existing is not None and may_see_upload(user, existing) else None
-    return Verdict(failures, reply.site if reply else None, shown, reply is not None)
+    return Verdict(failures, reply.site if reply else None, reply.project if reply else None, shown,
+                   reply is not None)
 
 
 async def ask_validator(app: web.Application, fields: UploadFields, file_name: str | None, user: User, *,
@@ -188,7 +190,8 @@ def name_taken_failure(existing: records.UploadRecord | None, fields: UploadFiel
 
 
 def may_see_upload(user: User, record: records.UploadRecord) -> bool:
-    return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by)
+    return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by,
+                   project=record.project)
 
 
 def _kind(is_phantom: bool) -> str:
@@ -203,8 +206,8 @@ def _why_kept(existing: records.UploadRecord) -> str:
     return "has a pipeline run granted and waiting to start"
 
 
-def scan_facts(fields: UploadFields, file_name: str, key: str, site: str | None) -> ScanFacts:
+def scan_facts(fields: UploadFields, file_name: str, key: str, verdict: Verdict) -> ScanFacts:
     return ScanFacts(
         file_name=file_name, scan_key=key, candid=fields.candid, pscid=fields.pscid,
-        visit_label=fields.visit_label, is_phantom=fields.is_phantom, site=site,
+        visit_label=fields.visit_label, is_phantom=fields.is_phantom, site=verdict.site, project=verdict.project,
     )
