@@ -252,6 +252,31 @@ async def test_uploads_accepted_while_mariadb_is_away_get_their_one_row_and_thei
             assert granted.scan.scan_key in rows[0]["UploadLocation"]
 
 
+async def test_a_replayed_answer_carries_the_upload_id_loris_gave_once_the_row_is_written(
+        loris_stack, loris_database, uploader_loris_url, pool, tmp_path):
+    path, key = archive(tmp_path), {"Idempotency-Key": uuid.uuid4().hex}
+    async with gateway_that_loses_mariadb(loris_stack, uploader_loris_url) as (client, proxy):
+        await proxy.cut()
+        first = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1", headers=key)
+        assert first.status == 202, await first.text()
+        upload_id = (await first.json())["upload_id"]
+        await proxy.restore()
+        [row] = await eventually(lambda: rows_of_upload(loris_database, upload_id), what="the upload's row")
+        await eventually(lambda: _recorded(pool, upload_id), what="the UploadID kept by the gateway")
+
+        replayed = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1", headers=key)
+
+    assert (await first.json())["loris_upload_id"] is None
+    assert replayed.status == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert {**await replayed.json(), "loris_upload_id": None} == await first.json()
+    assert (await replayed.json())["loris_upload_id"] == row["UploadID"]
+
+
+async def _recorded(pool, upload_id: int) -> bool:
+    return await pool.fetchval("SELECT loris_upload_id IS NOT NULL FROM gateway.uploads WHERE upload_id = $1",
+                               upload_id)
+
+
 async def test_a_gateway_starts_while_mariadb_cannot_be_reached_and_accepts_uploads_once_it_can(
         loris_stack, loris_database, uploader_loris_url, http, tmp_path):
     async with TcpProxy("127.0.0.1", 3306) as proxy:
