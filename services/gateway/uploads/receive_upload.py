@@ -24,6 +24,7 @@ from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway.auth.users import User
 from services.gateway.loris_record import write_row_now
+from services.gateway.loris_record.upload_location import location_failure
 from services.gateway.schema import SCHEMA
 from services.gateway.uploads import idempotency, records
 from services.gateway.uploads.checked_file import CheckedFile, refused
@@ -127,6 +128,8 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                     raise UploadRefused([name_taken_failure(existing, fields, user)])
                 upload_id, attempt = claimed
                 key = scan_key(user.username, upload_id, attempt, file_name)
+                if loris_row_wanted:
+                    _refuse_a_location_loris_cannot_hold(store, key, file_name)
                 await records.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)
                 if loris_row_wanted:
                     await records.want_loris_row(conn, upload_id)
@@ -146,6 +149,13 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                 store.remove(stored_key)
             raise
     return accepted
+
+
+def _refuse_a_location_loris_cannot_hold(store: ScanStore, key: str, file_name: str) -> None:
+    """The exact path, now that the upload has its id (upload_rules.location_failures checked the shortest)."""
+    failure = location_failure(str(store.local_path(key)), file_name)
+    if failure is not None:
+        raise UploadRefused([failure])
 
 
 def _boundary(request: web.Request) -> str:

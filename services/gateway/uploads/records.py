@@ -221,7 +221,8 @@ async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_
 async def want_loris_row(conn: asyncpg.Connection, upload_id: int) -> None:
     """LORIS site mode, in the accepting transaction: the current attempt's row in LORIS's mri_upload is to be
     written (by services/gateway/loris_record/); until it is, no run is granted."""
-    await conn.execute("UPDATE gateway.uploads SET loris_row_wanted = true WHERE upload_id = $1", upload_id)
+    await conn.execute(
+        "UPDATE gateway.uploads SET loris_row_wanted = true, loris_row_set_aside = NULL WHERE upload_id = $1", upload_id)
 
 
 async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
