@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from loris_standin.demo import load_demo_project, php_password_hash
+from loris_standin.demo import php_password_hash
 from services.gateway.__main__ import build_app as build_gateway
 from services.logstore.__main__ import build_app as build_logstore
 from services.validator.__main__ import build_app as build_validator
@@ -21,8 +21,7 @@ from tests.integration.web_sign_in import PASSWORD
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
-from tests.support.loris import (connect_as_admin, create_loris_database, drop_loris_database, execute_as_admin,
-                                 uploader_user_of)
+from tests.support.loris import create_demo_loris_database, drop_loris_database, execute_as_admin, uploader_user_of
 
 # The demo's candidate of site MTL and project Demo, and one this module registers at MTL in another project.
 DEMO_PROJECT_CANDIDATE = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1"}
@@ -32,12 +31,7 @@ OTHER_PROJECT_CANDIDATE = {"candid": "600001", "pscid": "MTL6001", "visit_label"
 @pytest.fixture(scope="module")
 async def loris_name(run_name):
     name = f"loris_{run_name}_projects"
-    await create_loris_database(name)
-    conn = await connect_as_admin(name)
-    try:
-        await load_demo_project(conn, f"demo-{uuid.uuid4().hex}")
-    finally:
-        conn.close()
+    await create_demo_loris_database(name)
     await register_other_project_candidate(name)
     await execute_as_admin(name, """UPDATE Config c JOIN ConfigSettings s ON s.ID = c.ConfigID SET c.Value = 'true'
                                     WHERE s.Name = 'useAdvancedPermissions'""")

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 
-from loris_standin.demo import load_demo_project
 from services.common import metrics
 from services.common.broker import connect
 from services.common.messages import RuleCheckReply, RuleCheckRequest, UploadReceived, UploadRejected, UploadValidated, UserScope
@@ -33,7 +32,7 @@ from tests.support.loris import (
     MARIADB_HOST,
     MARIADB_PORT,
     connect_as_admin,
-    create_loris_database,
+    create_demo_loris_database,
     drop_loris_database,
     uploader_user_of,
 )
@@ -47,12 +46,7 @@ _new_candids = itertools.count(500001)
 @pytest.fixture(scope="module")
 async def loris_name(run_name):
     name = f"loris_{run_name}_registry"
-    await create_loris_database(name)
-    conn = await connect_as_admin(name)
-    try:
-        await load_demo_project(conn, f"demo-{uuid.uuid4().hex}")
-    finally:
-        conn.close()
+    await create_demo_loris_database(name)
     yield name
     await drop_loris_database(name)
 
