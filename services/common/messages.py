@@ -70,6 +70,9 @@ class ScanFacts(ScanIdentity):
     scan_key: str
     # The alias of the candidate's site; none for a phantom, or until the validator found it.
     site: str | None = None
+    # LORIS site mode: the name of the candidate's project (Project.Name), as the site. Left out of the JSON when
+    # None, so that a standalone uploader's messages stay as they were.
+    project: str | None = Field(default=None, exclude_if=lambda project: project is None)
 
     @property
     def patient_name(self) -> str:
@@ -87,10 +90,9 @@ class UserScope(BaseModel):
     username: str
     all_sites: bool = False
     own_sites: tuple[str, ...] = ()
-    # LORIS site mode with LORIS's useAdvancedPermissions: own sites also means own projects (Project.Name).
-    # None: projects do not limit. TODO(registry, issue 25): the validator's own-sites check and Browse do not
-    # honour it yet; they must also require the candidate's project to be one of these.
-    # Left out of the JSON when None, so that a standalone uploader's messages stay as they were.
+    # LORIS site mode with LORIS's useAdvancedPermissions: own sites also means own projects (Project.Name), as in
+    # LORIS: a candidate of the user's site is theirs only when its project is one of these too.
+    # None: projects do not limit. Left out of the JSON when None, so that a standalone uploader's messages stay as they were.
     own_projects: tuple[str, ...] | None = Field(default=None, exclude_if=lambda projects: projects is None)
     no_session: bool = False
 
@@ -126,6 +128,7 @@ class UploadRejected(Event):
     type: Literal[EventType.UPLOAD_REJECTED] = EventType.UPLOAD_REJECTED
     failures: list[RuleFailure] = Field(min_length=1)
     site: str | None = None
+    project: str | None = Field(default=None, exclude_if=lambda project: project is None)
 
 
 # `requested_by` of a run granted on its own, as soon as the upload was validated.
@@ -374,6 +377,7 @@ class RuleCheckReply(BaseModel):
 
     failures: list[RuleFailure]
     site: str | None = None
+    project: str | None = Field(default=None, exclude_if=lambda project: project is None)
     # Set instead of a verdict when the registry cannot be read (the LORIS database is away): the sentence to
     # show; the failures are then empty and mean nothing.
     unavailable: str | None = None

@@ -102,6 +102,10 @@ OUTBOX_SET_ASIDE = Counter(
     "uploader_outbox_set_aside_total",
     "Outbox events set aside by the relay because RabbitMQ refused them for good (larger than its "
     "max_message_size): never published, kept in the outbox table for an operator.", ["service"])
+LORIS_ROWS_SET_ASIDE = Counter(
+    "uploader_loris_rows_set_aside_total",
+    "LORIS site mode: uploads whose row LORIS's mri_upload cannot hold (a path longer than its UploadLocation), "
+    "set aside by the gateway's keeper instead of being tried again; no run is granted for them.")
 DB_POOL_CONNECTIONS = Gauge(
     "uploader_db_pool_connections", "Database pool connections by state (in_use, idle).", ["service", "state"])
 DB_POOL_MAX_CONNECTIONS = Gauge(

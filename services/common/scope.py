@@ -9,6 +9,10 @@ One more, of this uploader only, gives no uploads at all:
 - imaging_uploader_admin: the operators' status page (queues, launchers,
   outboxes) and the replay of dead letters.
 
+In LORIS site mode with LORIS's useAdvancedPermissions, own sites also means
+own projects: a candidate's upload is the user's only when its project is one
+of the user's too (UserScope.own_projects), as in LORIS.
+
 A user also always sees the uploads they sent themselves, so that an upload
 accepted while its site was still unknown never vanishes from its sender.
 The same rule is written once here for Python and once as SQL.
@@ -36,21 +40,31 @@ def scope_of(username: str, permissions: frozenset[str] | set[str], sites: list[
     )
 
 
-def may_see(scope: UserScope, *, site: str | None, is_phantom: bool, uploaded_by: str | None) -> bool:
+def may_see(scope: UserScope, *, site: str | None, is_phantom: bool, uploaded_by: str | None,
+             project: str | None = None) -> bool:
     if scope.all_sites or uploaded_by == scope.username:
         return True
     if is_phantom:
         return scope.no_session
-    return site is not None and site in scope.own_sites
+    return site is not None and site in scope.own_sites and is_own_project(scope, project)
+
+
+def is_own_project(scope: UserScope, project: str | None) -> bool:
+    return scope.own_projects is None or (project is not None and project in scope.own_projects)
 
 
 def visible_to_sql(scope: UserScope, first_parameter: int) -> tuple[str, list]:
-    """The SQL condition of may_see on columns site, is_phantom and uploaded_by, with its arguments
-    numbered from `first_parameter`."""
+    """The SQL condition of may_see on columns site, is_phantom and uploaded_by (and project, when the user's
+    projects limit them), with its arguments numbered from `first_parameter`."""
     n = first_parameter
+    own = f"site = ANY(${n + 3}::text[])"
+    args = [scope.all_sites, scope.username, scope.no_session, list(scope.own_sites)]
+    if scope.own_projects is not None:
+        own += f" AND project = ANY(${n + 4}::text[])"
+        args.append(list(scope.own_projects))
     condition = (
         f"(${n}::boolean OR uploaded_by = ${n + 1}"
         f" OR (is_phantom AND ${n + 2}::boolean)"
-        f" OR (NOT is_phantom AND site = ANY(${n + 3}::text[])))"
+        f" OR (NOT is_phantom AND {own}))"
     )
-    return condition, [scope.all_sites, scope.username, scope.no_session, list(scope.own_sites)]
+    return condition, args

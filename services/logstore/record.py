@@ -38,7 +38,7 @@ async def record_event(event: Event, conn: asyncpg.Connection) -> None:
         case UploadReceived():
             await _record_upload_facts(conn, event)
         case UploadValidated() | UploadRejected():
-            await _record_site(conn, event)
+            await _record_place(conn, event)
         case LaunchRequested():
             await record_launch(conn, event)
         case LorisUploadRecorded():
@@ -66,13 +66,14 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
     await conn.execute(
         """INSERT INTO logstore.uploads AS u (upload_id, file_name, candid, pscid, visit_label, is_phantom,
                                               uploaded_by, size_bytes, uploaded_at, attempt, state_rank, progress,
-                                              site, scan_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 'Not Started', $11, $12)
+                                              site, scan_key, project)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, 'Not Started', $11, $12, $13)
            ON CONFLICT (upload_id) DO UPDATE SET
                file_name = EXCLUDED.file_name, candid = EXCLUDED.candid, pscid = EXCLUDED.pscid,
                visit_label = EXCLUDED.visit_label, is_phantom = EXCLUDED.is_phantom,
                uploaded_by = EXCLUDED.uploaded_by, size_bytes = EXCLUDED.size_bytes,
                uploaded_at = EXCLUDED.uploaded_at, site = coalesce(EXCLUDED.site, u.site),
+               project = coalesce(EXCLUDED.project, u.project),
                scan_key = EXCLUDED.scan_key, tarchive = NULL, minc_created = NULL, minc_inserted = NULL,
                report_run_id = NULL, step = NULL, percent = NULL, tarchive_info = NULL, summary = NULL
            WHERE EXCLUDED.attempt >= u.attempt""",
@@ -88,6 +89,7 @@ async def _record_upload_facts(conn: asyncpg.Connection, event: UploadReceived) 
         event.attempt,
         scan.site,
         scan.scan_key,
+        scan.project,
     )
 
 
@@ -102,13 +104,17 @@ async def _record_loris_upload_id(conn: asyncpg.Connection, event: LorisUploadRe
     )
 
 
-async def _record_site(conn: asyncpg.Connection, event: UploadValidated | UploadRejected) -> None:
-    """The validator found the candidate's site (the gateway may not have known it yet)."""
-    site = event.scan.site if isinstance(event, UploadValidated) else event.site
+async def _record_place(conn: asyncpg.Connection, event: UploadValidated | UploadRejected) -> None:
+    """The validator found the candidate's site and project (the gateway may not have known them yet)."""
+    if isinstance(event, UploadValidated):
+        site, project = event.scan.site, event.scan.project
+    else:
+        site, project = event.site, event.project
     if site is not None:
         await conn.execute(
-            "UPDATE logstore.uploads SET site = $2 WHERE upload_id = $1 AND attempt <= $3",
-            event.upload_id, site, event.attempt,
+            """UPDATE logstore.uploads SET site = $2, project = coalesce($4, project)
+               WHERE upload_id = $1 AND attempt <= $3""",
+            event.upload_id, site, event.attempt, project,
         )
 
 

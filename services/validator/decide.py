@@ -45,7 +45,7 @@ async def decide_on_upload(event: UploadReceived, conn: asyncpg.Connection, regi
     ids = {"upload_id": event.upload_id, "attempt": event.attempt}
     if reply.failures:
         log.info("upload rejected", extra={"rules": [failure.code for failure in reply.failures]})
-        decision = UploadRejected(**ids, failures=reply.failures, site=reply.site)
+        decision = UploadRejected(**ids, failures=reply.failures, site=reply.site, project=reply.project)
     else:
-        decision = UploadValidated(**ids, scan=scan.model_copy(update={"site": reply.site}))
+        decision = UploadValidated(**ids, scan=scan.model_copy(update={"site": reply.site, "project": reply.project}))
     await add_to_outbox(conn, SCHEMA, decision)

@@ -3,7 +3,9 @@ each check (no copy, no sync), one indexed query per lookup.
 
 - CandID is an int in LORIS. The CandID typed must be the one LORIS shows, as LORIS's module requires: "012345"
   is not CandID 12345 (LORIS compares the number it found, as text, with what was typed).
-- The candidate's site is the alias of its registration site (`psc.Alias` of `RegistrationCenterID`).
+- The candidate's site is the alias of its registration site (`psc.Alias` of `RegistrationCenterID`), its project
+  the name of its registration project (`Project.Name` of `RegistrationProjectID`), as LORIS's
+  Candidate::isAccessibleBy reads them.
 - A visit is the `session` of that candidate (`CandidateID` is `candidate.ID`) with that `Visit_label`,
   compared exactly as typed (MariaDB's collation would match "v1" to "V1"; the uploader's own registry does not).
 - `Entity_type` is not read: LORIS's imaging uploader checks a 'Scanner' candidate as any other (CandID, PSCID,
@@ -16,8 +18,9 @@ from services.common.loris_connections import LorisConnections
 from services.validator.registry import Candidate, Session
 
 CANDIDATE_QUERY = """
-    SELECT c.CandID, c.PSCID, c.Active, p.Alias
+    SELECT c.CandID, c.PSCID, c.Active, p.Alias, pr.Name
     FROM candidate c JOIN psc p ON p.CenterID = c.RegistrationCenterID
+    LEFT JOIN Project pr ON pr.ProjectID = c.RegistrationProjectID
     WHERE c.CandID = %s"""
 
 SESSIONS_QUERY = """
@@ -37,8 +40,8 @@ class LorisRegistry:
         rows = await self._fetch(CANDIDATE_QUERY, (number,))
         if not rows:
             return None
-        _, pscid, active, site = rows[0]
-        return Candidate(candid=candid, pscid=pscid, active=active == "Y", site=site)
+        _, pscid, active, site, project = rows[0]
+        return Candidate(candid=candid, pscid=pscid, active=active == "Y", site=site, project=project)
 
     async def session(self, candid: str, visit_label: str) -> Session | None:
         number = candid_number(candid)

@@ -16,6 +16,7 @@ class Candidate:
     pscid: str
     active: bool
     site: str  # the alias of the candidate's site
+    project: str | None = None  # LORIS site mode: the name of the candidate's registration project
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 
 from services.common.file_names import ALLOWED_ENDINGS_TEXT, stem_of
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, UserScope
-from services.common.scope import ALL_SITES, NO_SESSION, OWN_SITES
+from services.common.scope import ALL_SITES, NO_SESSION, OWN_SITES, is_own_project
 from services.validator.registry import Candidate, CandidateRegistry, Session
 
 _CANDID = re.compile(r"\d{6}")
@@ -32,12 +32,13 @@ async def check_upload(registry: CandidateRegistry, request: RuleCheckRequest) -
     if candidate is not None:
         denied = site_permission(request.scope, request, candidate)
         if denied:
-            return RuleCheckReply(failures=denied, site=candidate.site)
+            return RuleCheckReply(failures=denied, site=candidate.site, project=candidate.project)
     session = await registry.session(request.candid, request.visit_label) if candidate else None
     failures = registry_failures(request, candidate, session)
     if not failures and request.file_name is not None:
         failures = file_name_failures(request)
-    return RuleCheckReply(failures=failures, site=candidate.site if candidate else None)
+    return RuleCheckReply(failures=failures, site=candidate.site if candidate else None,
+                          project=candidate.project if candidate else None)
 
 
 async def check_visit_access(registry: CandidateRegistry, request: RuleCheckRequest) -> RuleCheckReply:
@@ -50,10 +51,10 @@ async def check_visit_access(registry: CandidateRegistry, request: RuleCheckRequ
         return RuleCheckReply(failures=registry_failures(request, None, None))
     denied = site_permission(request.scope, request, candidate)
     if denied:
-        return RuleCheckReply(failures=denied, site=candidate.site)
+        return RuleCheckReply(failures=denied, site=candidate.site, project=candidate.project)
     session = await registry.session(request.candid, request.visit_label)
     failures = [f for f in registry_failures(request, candidate, session) if f.code == "visit_exists"]
-    return RuleCheckReply(failures=failures, site=candidate.site)
+    return RuleCheckReply(failures=failures, site=candidate.site, project=candidate.project)
 
 
 def phantom_permission(scope: UserScope) -> list[RuleFailure]:
@@ -67,8 +68,10 @@ def phantom_permission(scope: UserScope) -> list[RuleFailure]:
 
 
 def site_permission(scope: UserScope, request: RuleCheckRequest, candidate: Candidate) -> list[RuleFailure]:
-    if scope.all_sites or candidate.site in scope.own_sites:
+    if scope.all_sites:
         return []
+    if candidate.site in scope.own_sites:
+        return project_permission(scope, request, candidate)
     if scope.own_sites:
         sites = ", ".join(scope.own_sites)
         message = (f"User {scope.username} may upload only for the candidates of site {sites} ({OWN_SITES}); "
@@ -77,6 +80,17 @@ def site_permission(scope: UserScope, request: RuleCheckRequest, candidate: Cand
         message = (f"User {scope.username} may upload only phantom scans; uploading for CandID "
                    f"{request.candid} needs the {OWN_SITES} or {ALL_SITES} permission.")
     return [RuleFailure(field="candid", code="site_not_permitted", message=message, forbidden=True)]
+
+
+def project_permission(scope: UserScope, request: RuleCheckRequest, candidate: Candidate) -> list[RuleFailure]:
+    """LORIS's useAdvancedPermissions: a candidate of the user's site is theirs only if of one of their projects."""
+    if is_own_project(scope, candidate.project):
+        return []
+    projects = ", ".join(scope.own_projects) or "none"
+    message = (f"User {scope.username} may upload only for the candidates of their own sites and projects "
+               f"({OWN_SITES} with LORIS's useAdvancedPermissions; their projects: {projects}); "
+               f"CandID {request.candid} belongs to project {candidate.project or 'none'}.")
+    return [RuleFailure(field="candid", code="project_not_permitted", message=message, forbidden=True)]
 
 
 def field_format_failures(request: RuleCheckRequest) -> list[RuleFailure]:

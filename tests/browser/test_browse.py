@@ -177,3 +177,33 @@ async def assert_fits(page: Page, width: int) -> None:
     """Nothing but the table (which scrolls in its own region) is wider than the window."""
     page_width = await page.evaluate("document.documentElement.scrollWidth")
     assert page_width <= width, f"the page is {page_width} px wide in a {width} px window"
+
+
+async def test_in_loris_site_mode_a_row_shows_loris_s_upload_id_within_the_upload_id_column(page, api, archive, shoot):
+    # The stack runs standalone: LORIS's UploadID is put into Browse's answers as a LORIS-mode gateway gives it
+    # (tests/integration/test_loris_upload_record.py checks that it does), so that the page is what is checked.
+    upload_id, name = await upload(api, archive)
+    await sign_in(page, "demo")
+    row = row_of(page, name)
+    await expect(row.locator(".progress")).to_have_text("Success", timeout=60_000)
+    await expect(row.locator(".loris-upload-id")).to_have_count(0)  # standalone: nothing shown
+    id_column = table(page).get_by_role("columnheader", name="Upload ID")
+    standalone_width = await id_column.evaluate("cell => cell.getBoundingClientRect().width")
+
+    await page.route(re.compile(r"/api/v1/uploads\?"), with_loris_upload_ids)
+    await page.get_by_role("button", name="Refresh").click()
+
+    loris_id = row.locator(".loris-upload-id")
+    await expect(loris_id).to_have_text(f"LORIS {upload_id + 100000}")
+    await expect(loris_id).to_have_attribute("title", f"LORIS UploadID {upload_id + 100000}")
+    assert await id_column.evaluate("cell => cell.getBoundingClientRect().width") == standalone_width
+    await no_serious_violations(page)
+    await shoot(page, "browse-loris-upload-id")
+
+
+async def with_loris_upload_ids(route) -> None:
+    answer = await route.fetch()
+    page = await answer.json()
+    for item in page["items"]:
+        item["loris_upload_id"] = item["upload_id"] + 100000
+    await route.fulfill(response=answer, json=page)

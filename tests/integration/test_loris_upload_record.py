@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from loris_standin.demo import load_demo_project
+from services.common import metrics
 from services.common.loris_connections import LorisConnections
 from services.common.loris_db import LorisDatabaseAddress
 from services.common.scan_store import DirectoryScanStore
@@ -137,9 +138,9 @@ async def keeper_on(pool, incoming_path):
     """A factory of keepers beside the gateway's, as another gateway's would be; their connections closed after."""
     connections = []
 
-    def make(loris_url: str) -> LorisRecordKeeper:
+    def make(loris_url: str, store_root: Path | None = None) -> LorisRecordKeeper:
         connections.append(LorisConnections(loris_url))
-        return LorisRecordKeeper(pool, connections[-1], DirectoryScanStore(incoming_path))
+        return LorisRecordKeeper(pool, connections[-1], DirectoryScanStore(store_root or incoming_path))
 
     yield make
     for each in connections:
@@ -250,6 +251,31 @@ async def test_uploads_accepted_while_mariadb_is_away_get_their_one_row_and_thei
             rows = await rows_of_upload(loris_database, upload_id)
             assert [row["UploadID"] for row in rows] == [granted.loris_upload_id]
             assert granted.scan.scan_key in rows[0]["UploadLocation"]
+
+
+async def test_a_replayed_answer_carries_the_upload_id_loris_gave_once_the_row_is_written(
+        loris_stack, loris_database, uploader_loris_url, pool, tmp_path):
+    path, key = archive(tmp_path), {"Idempotency-Key": uuid.uuid4().hex}
+    async with gateway_that_loses_mariadb(loris_stack, uploader_loris_url) as (client, proxy):
+        await proxy.cut()
+        first = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1", headers=key)
+        assert first.status == 202, await first.text()
+        upload_id = (await first.json())["upload_id"]
+        await proxy.restore()
+        [row] = await eventually(lambda: rows_of_upload(loris_database, upload_id), what="the upload's row")
+        await eventually(lambda: _recorded(pool, upload_id), what="the UploadID kept by the gateway")
+
+        replayed = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1", headers=key)
+
+    assert (await first.json())["loris_upload_id"] is None
+    assert replayed.status == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+    assert {**await replayed.json(), "loris_upload_id": None} == await first.json()
+    assert (await replayed.json())["loris_upload_id"] == row["UploadID"]
+
+
+async def _recorded(pool, upload_id: int) -> bool:
+    return await pool.fetchval("SELECT loris_upload_id IS NOT NULL FROM gateway.uploads WHERE upload_id = $1",
+                               upload_id)
 
 
 async def test_a_gateway_starts_while_mariadb_cannot_be_reached_and_accepts_uploads_once_it_can(
@@ -411,3 +437,72 @@ async def test_the_loris_api_lists_and_launches_the_upload_under_lorises_upload_
         granted = await tap.wait_for(lambda event: event.type == "upload.launch_requested"
                                      and event.scan.file_name == path.name)
         assert granted.loris_upload_id == row["UploadID"]
+
+
+# --- a path longer than LORIS's UploadLocation (varchar 255) ---------------------------------------------
+
+
+def deep_folder(root: Path, characters: int) -> Path:
+    """A folder under `root` whose path is about `characters` long (made of names of 50 characters)."""
+    folder = root
+    while len(str(folder)) < characters - 51:
+        folder = folder / ("d" * 50)
+    folder.mkdir(parents=True)
+    return folder
+
+
+async def test_a_file_name_that_would_make_the_path_too_long_for_loris_is_refused_and_nothing_is_stored(
+        loris_stack, loris_database, pool, incoming_path, tmp_path):
+    name = f"phantom-{uuid.uuid4().hex[:8]}-{'x' * 190}.tgz"
+    path = make_dicom_archive(tmp_path / "phantom.tgz", "")
+    files_before = set(incoming_path.rglob("*"))
+    async with loris_stack() as client:
+        checked = await client.check(file_name=name, file_size=path.stat().st_size, is_phantom=True)
+        answer = await client.upload(path, is_phantom=True, file_name=name)
+
+    [error] = (await answer.json())["errors"]
+    assert answer.status == 400 and (error["code"], error["field"]) == ("file_name_too_long", "file")
+    assert error["message"].startswith(f"File name {name!r} is {len(name)} characters long: LORIS keeps an upload's "
+                                       f"path (mri_upload.UploadLocation) in at most 255 characters")
+    assert error["message"].endswith("give the file a shorter name.")
+    assert (await checked.json())["errors"] == [error]
+    assert await pool.fetchval("SELECT count(*) FROM gateway.uploads WHERE file_name = $1", name) == 0
+    assert set(incoming_path.rglob("*")) == files_before
+    assert await loris_rows(loris_database, "UploadLocation LIKE %s", f"%{name[:40]}%") == []
+
+
+async def test_an_incoming_folder_too_long_for_loris_is_named_as_the_operator_s_to_shorten(
+        loris_stack, pool, tmp_path):
+    incoming = deep_folder(tmp_path, 220)
+    path = archive(tmp_path)
+    async with loris_stack(incoming_path=incoming) as client:
+        answer = await client.upload(path, candid="300001", pscid="MTL0001", visit_label="V1")
+
+    [error] = (await answer.json())["errors"]
+    assert answer.status == 400 and error["code"] == "incoming_path_too_long"
+    assert error["message"].startswith("The uploader's incoming folder is too long for LORIS: LORIS keeps an upload's "
+                                       "path (mri_upload.UploadLocation) in at most 255 characters")
+    assert error["message"].endswith("ask the uploader's operator to set a shorter UPLOADER_INCOMING_PATH.")
+    assert await pool.fetchval("SELECT count(*) FROM gateway.uploads WHERE file_name = $1", path.name) == 0
+    assert not any(incoming.rglob("*"))
+
+
+async def test_a_row_loris_cannot_hold_is_set_aside_logged_and_counted_not_tried_again(
+        uploads_waiting_for_their_row, uploader_loris_url, loris_database, pool, keeper_on, tmp_path, caplog):
+    make_uploads, _ = uploads_waiting_for_their_row
+    [upload_id] = await make_uploads()
+    # A keeper whose incoming folder is too long, as after an operator moved the folder under a deeper one.
+    keeper = keeper_on(uploader_loris_url, store_root=deep_folder(tmp_path, 240))
+    set_aside_before = metrics.LORIS_ROWS_SET_ASIDE._value.get()
+
+    assert await keeper.write_row(upload_id) is None
+    assert await keeper.write_wanted() == 0
+
+    reason, wanted = await pool.fetchrow(
+        "SELECT loris_row_set_aside, loris_row_wanted FROM gateway.uploads WHERE upload_id = $1", upload_id)
+    assert reason.startswith("The uploader's incoming folder is too long for LORIS") and wanted
+    assert metrics.LORIS_ROWS_SET_ASIDE._value.get() == set_aside_before + 1
+    assert [r.upload_id for r in caplog.records if r.levelname == "ERROR" and "set aside" in r.getMessage()] == [
+        upload_id]
+    assert await rows_of_upload(loris_database, upload_id) == []
+    assert await gateway_state(pool, upload_id) != "upload.launch_requested"

@@ -24,6 +24,7 @@ from tests.support.tcp_proxy import TcpProxy
 
 DEMO_PASSWORD = "demo password, with ünïcode"  # the one tests/integration/test_loris_standin.py loads
 UPLOADS = "/api/v1/uploads"
+STATUS = "/api/v1/status"
 REREAD_SECONDS = 1
 WAIT_SECONDS = 30
 
@@ -294,3 +295,19 @@ async def test_while_mariadb_is_away_a_user_that_must_be_read_again_answers_503(
     assert status == 503
     assert body["error"]["code"] == "loris_database_unavailable"
     assert "LORIS database cannot be reached" in body["error"]["message"]
+
+
+async def test_loris_s_superuser_is_the_uploader_s_administrator_and_another_user_is_told_to_ask_loris(
+        loris_gateway, browser, loris_database):
+    all_sites_user = await add_loris_user(loris_database)
+
+    async with loris_gateway() as (gateway, _):
+        superuser = cookie_of(await sign_in(browser, gateway, DEMO_USERNAME, DEMO_PASSWORD))
+        other = cookie_of(await sign_in(browser, gateway, all_sites_user))
+        superuser_status, _ = await get(browser, gateway + STATUS, **superuser)
+        other_status, refusal = await get(browser, gateway + STATUS, **other)
+
+    assert (superuser_status, other_status) == (200, 403)
+    assert refusal["error"]["message"] == (
+        f"User {all_sites_user} lacks the permission imaging_uploader_admin, which the status page needs (a LORIS "
+        "administrator gives it in LORIS: the permission imaging_uploader_admin, or superuser).")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiomysql
 
+from loris_standin.demo import load_demo_project
 from loris_standin.tables import load_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,16 @@ async def create_loris_database(name: str) -> str:
     finally:
         conn.close()
     return loris_url(name)
+
+
+async def create_demo_loris_database(name: str) -> None:
+    """Creates the database `name` with the LORIS tables and the demo project (its user's password a random one)."""
+    await create_loris_database(name)
+    conn = await connect_as_admin(name)
+    try:
+        await load_demo_project(conn, f"demo-{uuid.uuid4().hex}")
+    finally:
+        conn.close()
 
 
 async def execute_as_admin(database: str | None, statement: str, *args) -> None:

@@ -57,7 +57,7 @@ async def require_uploader_user(request: web.Request, handler) -> web.StreamResp
         return error_response(403, "csrf_failed", f"This request came with the session cookie but without the "
                               f"session's CSRF token: send the csrf_token of GET {SESSION_PATH} as the {CSRF_HEADER} "
                               "header.")
-    refusal = _permission_refusal(user, path)
+    refusal = _permission_refusal(user, path, in_loris=request.app[SETTINGS].loris_database_url is not None)
     if refusal is not None:
         return refusal
     request[USER] = user
@@ -110,16 +110,17 @@ async def _token_or_session(request: web.Request, path: str) -> tuple[User, WebS
     return _unauthorized(path, "This request needs an 'Authorization: Bearer <token>' header.")
 
 
-def _permission_refusal(user: User, path: str) -> web.Response | None:
+def _permission_refusal(user: User, path: str, *, in_loris: bool) -> web.Response | None:
     """The 403 for a user without the permission this path needs; None when the user has it."""
     if path == SESSION_PATH:
         return None
     if path == STATUS_PATH or path.startswith(STATUS_PATH + "/"):
         if user.is_admin:
             return None
+        how = (f"a LORIS administrator gives it in LORIS: the permission {ADMIN}, or superuser" if in_loris
+               else f"an administrator grants it with: uploader-admin user grant {user.username} {ADMIN}")
         return error_response(403, "permission_denied", f"User {user.username} lacks the permission {ADMIN}, "
-                              "which the status page needs (an administrator grants it with: uploader-admin user "
-                              f"grant {user.username} {ADMIN}).")
+                              f"which the status page needs ({how}).")
     if not user.may_use_uploader:
         return _refused(path, 403, "permission_denied", f"User {user.username} has no imaging uploader permission.")
     return None

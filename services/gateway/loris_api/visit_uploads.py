@@ -53,7 +53,7 @@ async def upload_of_file(pool: asyncpg.Pool, file_name: str, candid: str, visit_
     )
     record = await records.find_by_id(pool, upload_id) if upload_id is not None else None
     if record is None or not may_see(user.scope, site=record.site, is_phantom=record.is_phantom,
-                                     uploaded_by=record.uploaded_by):
+                                     uploaded_by=record.uploaded_by, project=record.project):
         return None
     return record
 

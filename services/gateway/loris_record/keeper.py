@@ -7,7 +7,8 @@ while MariaDB is away. One upload is written at a time under a PostgreSQL adviso
 keeper's transaction, so that two gateways never write the same row at once; that transaction records the
 UploadID, announces it (upload.loris_recorded, through the outbox) and grants the run that waited for the row.
 A keeper that died between MariaDB's write and PostgreSQL's commit left a row that the next write finds by its
-UploadLocation (mri_upload_rows), so no second row is made.
+UploadLocation (mri_upload_rows), so no second row is made. A row LORIS cannot hold (upload_location.py) is set
+aside, logged and counted, not tried again; a new attempt of the upload wants its row again.
 """
 
 import asyncio
@@ -17,12 +18,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from services.common import metrics
 from services.common.loris_connections import LorisConnections
 from services.common.loris_db import LorisDatabaseAway
 from services.common.messages import AUTO_LAUNCH, LorisUploadRecorded, ScanFacts
 from services.common.outbox import add_to_outbox
 from services.common.scan_store import ScanStore
 from services.gateway.loris_record.mri_upload_rows import UploadRow, write_upload_row
+from services.gateway.loris_record.upload_location import location_failure
 from services.gateway.schema import SCHEMA
 from services.gateway.uploads import records
 
@@ -39,7 +42,7 @@ _WANTED = """
            ARRAY(SELECT e.scan_key FROM gateway.upload_attempts e
                  WHERE e.upload_id = u.upload_id AND e.attempt < u.attempt ORDER BY e.attempt) AS earlier_keys
     FROM gateway.uploads u JOIN gateway.upload_attempts a ON a.upload_id = u.upload_id AND a.attempt = u.attempt
-    WHERE u.upload_id = $1 AND u.loris_row_wanted"""
+    WHERE u.upload_id = $1 AND u.loris_row_wanted AND u.loris_row_set_aside IS NULL"""
 
 
 class LorisRecordKeeper:
@@ -49,7 +52,8 @@ class LorisRecordKeeper:
         self._store = store
 
     async def write_row(self, upload_id: int, timeout: float = WRITE_TIMEOUT_SECONDS) -> int | None:
-        """Write the upload's wanted row; its UploadID, or None when another keeper is writing it now. Raises
+        """Write the upload's wanted row; its UploadID, or None when another keeper is writing it now or LORIS
+        cannot hold it (it is set aside). Raises
         LorisDatabaseAway, or TimeoutError after `timeout`, when MariaDB cannot be reached: the row stays wanted."""
         async with self._pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", ROW_LOCK_SPACE, upload_id):
@@ -58,6 +62,10 @@ class LorisRecordKeeper:
             if wanted is None:  # written meanwhile, by another keeper
                 return await conn.fetchval("SELECT loris_upload_id FROM gateway.uploads WHERE upload_id = $1",
                                            upload_id)
+            refused = location_failure(self._location(wanted["scan_key"]), wanted["file_name"])
+            if refused is not None:
+                await _set_aside(conn, upload_id, wanted["attempt"], refused.message)
+                return None
             async with asyncio.timeout(timeout), self._loris.connection() as loris:
                 loris_upload_id = await write_upload_row(
                     loris, self._row_of(wanted), wanted["loris_upload_id"],
@@ -96,7 +104,8 @@ class LorisRecordKeeper:
 
     async def _wanted_uploads(self) -> AsyncIterator[int]:
         rows = await self._pool.fetch(
-            f"SELECT upload_id FROM gateway.uploads WHERE loris_row_wanted ORDER BY upload_id LIMIT {BATCH_SIZE}")
+            f"""SELECT upload_id FROM gateway.uploads WHERE loris_row_wanted AND loris_row_set_aside IS NULL
+                ORDER BY upload_id LIMIT {BATCH_SIZE}""")
         for row in rows:
             yield row["upload_id"]
 
@@ -110,6 +119,14 @@ class LorisRecordKeeper:
     def _location(self, scan_key: str) -> str:
         """The path the launcher gives the pipeline as {scan_path}: the same store, the same function."""
         return str(self._store.local_path(scan_key))
+
+
+async def _set_aside(conn: asyncpg.Connection, upload_id: int, attempt: int, reason: str) -> None:
+    """LORIS cannot hold the row: trying again would fail again, so it waits, without a run, for a new attempt."""
+    await conn.execute("UPDATE gateway.uploads SET loris_row_set_aside = $2 WHERE upload_id = $1", upload_id, reason)
+    metrics.LORIS_ROWS_SET_ASIDE.inc()
+    log.error("LORIS upload row set aside: LORIS cannot hold it; no run is granted until a new attempt",
+              extra={"upload_id": upload_id, "attempt": attempt, "reason": reason})
 
 
 async def _record_written(conn: asyncpg.Connection, upload_id: int, attempt: int, loris_upload_id: int) -> None:

@@ -6,7 +6,8 @@ the upload, so a committed upload always has its key and a refused or rolled-bac
 refused by a rule may be corrected and sent again under the same key.
 
 - A key already answered, with the same fields: the same 202 body again, marked `Idempotent-Replayed: true`,
-  decided from the form fields alone, before a byte of the file part is read, and nothing is stored again.
+  decided from the form fields alone, before a byte of the file part is read, and nothing is stored again. Its
+  `loris_upload_id` is the upload's as it is now (LORIS site mode): the row in LORIS may have been written since.
 - The same key with other fields (CandID, PSCID, visit label, phantom, overwrite, file name): 422
   `idempotency_key_reused`.
 - Two requests with one key at once: both stream their file; recording them is serialised by a transaction
@@ -107,8 +108,9 @@ def keyed_upload(username: str, key: str, fields: UploadFields, file_name: str, 
 async def replay_if_answered(conn: asyncpg.Connection | asyncpg.Pool, keyed: KeyedUpload) -> None:
     """Raise AnswerReplayed when the key has an answer (a 422 Refusal when it named other fields)."""
     row = await conn.fetchrow(
-        """SELECT fingerprint, answer FROM gateway.idempotency_keys
-            WHERE username = $1 AND key = $2 AND created_at > now() - make_interval(secs => $3)""",
+        """SELECT k.fingerprint, k.answer, u.loris_upload_id
+             FROM gateway.idempotency_keys k LEFT JOIN gateway.uploads u USING (upload_id)
+            WHERE k.username = $1 AND k.key = $2 AND k.created_at > now() - make_interval(secs => $3)""",
         keyed.username, keyed.key, keyed.max_age_hours * 3600,
     )
     if row is None:
@@ -118,7 +120,8 @@ async def replay_if_answered(conn: asyncpg.Connection | asyncpg.Pool, keyed: Key
             422, "idempotency_key_reused",
             f"This {HEADER} was used for an upload with other fields (CandID, PSCID, visit label, phantom, "
             f"overwrite or file name); a key names one upload: send a new key for a different upload.", HEADER))
-    raise AnswerReplayed(UploadAccepted.model_validate(row["answer"]))
+    answer = UploadAccepted.model_validate(row["answer"])
+    raise AnswerReplayed(answer.model_copy(update={"loris_upload_id": row["loris_upload_id"]}))
 
 
 async def hold_key(conn: asyncpg.Connection, keyed: KeyedUpload) -> None:

@@ -24,12 +24,14 @@ from services.common.progress import Progress
 from services.common.scan_store import PendingScan, ScanStore, scan_key
 from services.gateway.auth.users import User
 from services.gateway.loris_record import write_row_now
+from services.gateway.loris_record.upload_location import location_failure
 from services.gateway.schema import SCHEMA
 from services.gateway.uploads import idempotency, records
 from services.gateway.uploads.checked_file import CheckedFile, refused
 from services.gateway.uploads.multipart_file import IncompletePart, stream_part_body
 from services.gateway.uploads.upload_rules import (
     UploadRefused,
+    Verdict,
     judge,
     name_taken_failure,
     scan_facts,
@@ -71,7 +73,7 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     pending = store.begin()
     try:
         await _stream_file(request, pending, file_name, max_bytes)
-        accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict.site,
+        accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict,
                                         launch_when_valid, keyed, loris_row_wanted=app[SETTINGS].loris_database_url is not None)
     except BaseException:
         store.discard(pending)
@@ -107,7 +109,7 @@ async def _refuse_parts_after_the_file(request: web.Request, past_the_file: byte
 
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,
-                         file_name: str, user: User, site: str | None, launch_when_valid: bool,
+                         file_name: str, user: User, verdict: Verdict, launch_when_valid: bool,
                          keyed: idempotency.KeyedUpload | None = None, *,
                          loris_row_wanted: bool = False) -> UploadAccepted:
     """Claim the attempt, put the file in place and write the event (and the idempotency key's answer), all or
@@ -118,7 +120,7 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
             async with conn.transaction():
                 if keyed is not None:
                     await idempotency.hold_key(conn, keyed)
-                facts = scan_facts(fields, file_name, "", site)
+                facts = scan_facts(fields, file_name, "", verdict)
                 claimed = await records.claim_attempt(conn, facts, user.scope, overwrite=fields.overwrite,
                                                       launch_when_valid=launch_when_valid)
                 if claimed is None:
@@ -126,6 +128,8 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                     raise UploadRefused([name_taken_failure(existing, fields, user)])
                 upload_id, attempt = claimed
                 key = scan_key(user.username, upload_id, attempt, file_name)
+                if loris_row_wanted:
+                    _refuse_a_location_loris_cannot_hold(store, key, file_name)
                 await records.record_attempt_file(conn, upload_id, attempt, key, pending.size, user.username)
                 if loris_row_wanted:
                     await records.want_loris_row(conn, upload_id)
@@ -145,6 +149,13 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                 store.remove(stored_key)
             raise
     return accepted
+
+
+def _refuse_a_location_loris_cannot_hold(store: ScanStore, key: str, file_name: str) -> None:
+    """The exact path, now that the upload has its id (upload_rules.location_failures checked the shortest)."""
+    failure = location_failure(str(store.local_path(key)), file_name)
+    if failure is not None:
+        raise UploadRefused([failure])
 
 
 def _boundary(request: web.Request) -> str:

@@ -58,7 +58,7 @@ RELAUNCHABLE_OUTCOMES = [outcome.value for outcome in RunOutcome if outcome.may_
 REPLACEABLE_STATES = (RECEIVED, VALIDATED, REJECTED)
 
 _COLUMNS = ("upload_id, file_name, attempt, state, progress, site, is_phantom, uploaded_by, launch_when_valid, "
-            "run_outcome, launches, process_id, loris_upload_id")
+            "run_outcome, launches, process_id, loris_upload_id, project")
 # A launch's process id, given when the launch is asked for.
 _NEW_PROCESS_ID = "nextval('gateway.process_ids')"
 
@@ -78,6 +78,7 @@ class UploadRecord:
     launches: int = 0
     process_id: int | None = None  # of the current attempt's launch, wanted or granted
     loris_upload_id: int | None = None  # LORIS site mode: its row in LORIS's mri_upload, once written
+    project: str | None = None  # LORIS site mode: the candidate's project, as the site
 
     @property
     def mri_upload_id(self) -> int:
@@ -105,24 +106,25 @@ async def claim_attempt(conn: asyncpg.Connection, scan: ScanFacts, uploader: Use
     granted, the uploader may see the upload and it is of the same kind (phantom or not). Returns
     (upload_id, attempt), or None when the name is taken and may not be replaced."""
     values = (scan.file_name, scan.candid, scan.pscid, scan.visit_label, scan.is_phantom, uploader.username,
-              scan.site, launch_when_valid)
+              scan.site, launch_when_valid, scan.project)
     row = await conn.fetchrow(
         f"""INSERT INTO gateway.uploads (file_name, candid, pscid, visit_label, is_phantom, uploaded_by, site,
-                                         launch_when_valid, attempt, state, state_rank, progress, process_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, 'Not Started', CASE WHEN $8 THEN {_NEW_PROCESS_ID} END)
+                                         launch_when_valid, project, attempt, state, state_rank, progress, process_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, 'Not Started',
+                    CASE WHEN $8 THEN {_NEW_PROCESS_ID} END)
             ON CONFLICT (file_name) DO NOTHING RETURNING upload_id, attempt""",
         *values, RECEIVED, rank_of_type(RECEIVED),
     )
     if row is None and overwrite:
-        visible, visible_arguments = visible_to_sql(uploader, 12)
+        visible, visible_arguments = visible_to_sql(uploader, 13)
         # The same rules as UploadRecord.may_be_replaced and upload_rules.name_taken_failure.
         row = await conn.fetchrow(
             f"""UPDATE gateway.uploads SET candid = $2, pscid = $3, visit_label = $4, is_phantom = $5,
-                    uploaded_by = $6, site = $7, launch_when_valid = $8, launch_requested_by = NULL,
-                    attempt = attempt + 1, state = $9, state_rank = $10, progress = 'Not Started', updated_at = now(),
+                    uploaded_by = $6, site = $7, launch_when_valid = $8, project = $9, launch_requested_by = NULL,
+                    attempt = attempt + 1, state = $10, state_rank = $11, progress = 'Not Started', updated_at = now(),
                     launches = 0, run_outcome = NULL, process_id = CASE WHEN $8 THEN {_NEW_PROCESS_ID} END
                 WHERE file_name = $1
-                  AND (state = ANY($11::text[]) OR (state = '{FINISHED}' AND progress = 'Failure'))
+                  AND (state = ANY($12::text[]) OR (state = '{FINISHED}' AND progress = 'Failure'))
                   AND is_phantom = $5 AND {visible}
                 RETURNING upload_id, attempt""",
             *values, RECEIVED, rank_of_type(RECEIVED), list(REPLACEABLE_STATES), *visible_arguments,
@@ -219,24 +221,34 @@ async def launch_once_valid(conn: asyncpg.Connection, upload_id: int, requested_
 async def want_loris_row(conn: asyncpg.Connection, upload_id: int) -> None:
     """LORIS site mode, in the accepting transaction: the current attempt's row in LORIS's mri_upload is to be
     written (by services/gateway/loris_record/); until it is, no run is granted."""
-    await conn.execute("UPDATE gateway.uploads SET loris_row_wanted = true WHERE upload_id = $1", upload_id)
+    await conn.execute(
+        "UPDATE gateway.uploads SET loris_row_wanted = true, loris_row_set_aside = NULL WHERE upload_id = $1", upload_id)
 
 
 async def advance_state(event: Event, conn: asyncpg.Connection) -> None:
     """Follow what the validator and the launcher announce, for the current attempt only;
     a validated attempt whose launch is wanted is granted its run at once."""
-    site = event.scan.site if isinstance(event, UploadValidated) else event.site if isinstance(event, UploadRejected) else None
+    site, project = found_place(event)
     run_outcome = event.outcome.value if isinstance(event, PipelineFinished) else None
     row = await conn.fetchrow(
         """UPDATE gateway.uploads SET state = $3, state_rank = $4, progress = $5, site = coalesce($6, site),
-               run_outcome = $8, updated_at = now()
+               run_outcome = $8, project = coalesce($9, project), updated_at = now()
            WHERE upload_id = $1 AND attempt = $2 AND state_rank < $4
            RETURNING launch_when_valid, coalesce(launch_requested_by, $7) AS requested_by""",
         event.upload_id, event.attempt, event.type, rank_of(event), progress_after(event).value, site, AUTO_LAUNCH,
-        run_outcome,
+        run_outcome, project,
     )
     if row is not None and isinstance(event, UploadValidated) and row["launch_when_valid"]:
         await grant_run(conn, event.upload_id, row["requested_by"])
+
+
+def found_place(event: Event) -> tuple[str | None, str | None]:
+    """The candidate's site and project, as the validator found them (none from other events)."""
+    if isinstance(event, UploadValidated):
+        return event.scan.site, event.scan.project
+    if isinstance(event, UploadRejected):
+        return event.site, event.project
+    return None, None
 
 
 def _record(row: asyncpg.Record | None) -> UploadRecord | None:
@@ -245,5 +257,5 @@ def _record(row: asyncpg.Record | None) -> UploadRecord | None:
     return UploadRecord(
         row["upload_id"], row["file_name"], row["attempt"], row["state"], Progress(row["progress"]),
         row["site"], row["is_phantom"], row["uploaded_by"], row["launch_when_valid"], row["run_outcome"],
-        row["launches"], row["process_id"], row["loris_upload_id"],
+        row["launches"], row["process_id"], row["loris_upload_id"], row["project"],
     )

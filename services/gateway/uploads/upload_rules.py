@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 
 from services.common.api_models import ErrorDetail, UploadFields
-from services.common.app_keys import POOL, REQUESTER, SETTINGS
+from services.common.app_keys import POOL, REQUESTER, SCAN_STORE, SETTINGS
 from services.common.file_names import ALLOWED_ENDINGS_TEXT, ending_of
 from services.common.http_errors import RETRY_AFTER_SECONDS, error_response, errors_response
 from services.common.messages import RuleCheckReply, RuleCheckRequest, RuleFailure, ScanFacts
 from services.common.request_parsing import Refusal
 from services.common.request_reply import NoAnswer
+from services.common.scan_store import scan_key
 from services.common.scope import may_see
 from services.common.sizes import human_size
 from services.common.topology import RULE_CHECK_QUEUE
 from services.gateway.auth.users import User
+from services.gateway.loris_record.upload_location import location_failure
 from services.gateway.uploads import records
 from services.gateway.uploads.file_rules import is_safe_name
 
@@ -59,6 +61,7 @@ class UploadRefused(Exception):
 class Verdict:
     failures: list[RuleFailure]
     site: str | None
+    project: str | None
     existing: records.UploadRecord | None  # only one the user may see
     validator_answered: bool
 
@@ -105,8 +108,10 @@ async def judge(app: web.Application, fields: UploadFields, file_name: str, file
     taken = name_taken_failure(existing, fields, user)
     if taken is not None:
         failures.append(taken)
+    failures += location_failures(app, user, file_name, existing)
     shown = existing if existing is not None and may_see_upload(user, existing) else None
-    return Verdict(failures, reply.site if reply else None, shown, reply is not None)
+    return Verdict(failures, reply.site if reply else None, reply.project if reply else None, shown,
+                   reply is not None)
 
 
 async def ask_validator(app: web.Application, fields: UploadFields, file_name: str | None, user: User, *,
@@ -187,8 +192,21 @@ def name_taken_failure(existing: records.UploadRecord | None, fields: UploadFiel
     return None
 
 
+def location_failures(app: web.Application, user: User, file_name: str,
+                      existing: records.UploadRecord | None) -> list[RuleFailure]:
+    """LORIS site mode: LORIS can hold the path the pipeline will see. Before a new upload has its id, the
+    shortest path it may get is checked; receive_upload checks the exact one once the id is known."""
+    if app[SETTINGS].loris_database_url is None or not is_safe_name(file_name):
+        return []
+    upload_id, attempt = (existing.upload_id, existing.attempt + 1) if existing is not None else (1, 1)
+    location = app[SCAN_STORE].local_path(scan_key(user.username, upload_id, attempt, file_name))
+    failure = location_failure(str(location), file_name)
+    return [failure] if failure is not None else []
+
+
 def may_see_upload(user: User, record: records.UploadRecord) -> bool:
-    return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by)
+    return may_see(user.scope, site=record.site, is_phantom=record.is_phantom, uploaded_by=record.uploaded_by,
+                   project=record.project)
 
 
 def _kind(is_phantom: bool) -> str:
@@ -203,8 +221,8 @@ def _why_kept(existing: records.UploadRecord) -> str:
     return "has a pipeline run granted and waiting to start"
 
 
-def scan_facts(fields: UploadFields, file_name: str, key: str, site: str | None) -> ScanFacts:
+def scan_facts(fields: UploadFields, file_name: str, key: str, verdict: Verdict) -> ScanFacts:
     return ScanFacts(
         file_name=file_name, scan_key=key, candid=fields.candid, pscid=fields.pscid,
-        visit_label=fields.visit_label, is_phantom=fields.is_phantom, site=site,
+        visit_label=fields.visit_label, is_phantom=fields.is_phantom, site=verdict.site, project=verdict.project,
     )

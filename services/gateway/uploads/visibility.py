@@ -16,6 +16,6 @@ def unknown_upload(upload_id: int) -> Refusal:
 async def visible_upload(conn: asyncpg.Connection | asyncpg.Pool, upload_id: int, user: User) -> records.UploadRecord:
     record = await records.find_by_id(conn, upload_id)
     if record is None or not may_see(user.scope, site=record.site, is_phantom=record.is_phantom,
-                                     uploaded_by=record.uploaded_by):
+                                     uploaded_by=record.uploaded_by, project=record.project):
         raise unknown_upload(upload_id)
     return record

@@ -199,3 +199,34 @@ async def test_a_visit_access_check_asks_only_that_the_candidate_and_visit_exist
     assert [f.code for f in unknown_visit.failures] == ["visit_exists"]
     assert [f.code for f in unknown_candidate.failures] == ["candid_exists"]
     assert [(f.code, f.forbidden) for f in other_site.failures] == [("site_not_permitted", True)]
+
+
+MONTREAL_DEMO_PROJECT = UserScope(username="mo", own_sites=("MTL",), own_projects=("Demo",))
+OTHER_PROJECT_CANDIDATE = Candidate(candid="300002", pscid="MTL0002", active=True, site="MTL", project="Other")
+OTHER_PROJECT_SESSION = Session(candid="300002", visit_label="V1", active=True)
+
+
+async def test_with_loris_s_advanced_permissions_an_own_sites_user_needs_the_candidate_s_project_too():
+    registry = FakeRegistry([Candidate("300001", "MTL0001", True, "MTL", "Demo"),
+                             OTHER_PROJECT_CANDIDATE], [ACTIVE_SESSION, OTHER_PROJECT_SESSION])
+
+    own = await check_upload(registry, request(scope=MONTREAL_DEMO_PROJECT))
+    other = await check_upload(registry, request(candid="300002", pscid="MTL0002", file_name="bad.tgz",
+                                                 scope=MONTREAL_DEMO_PROJECT))
+
+    assert own.failures == [] and (own.site, own.project) == ("MTL", "Demo")
+    assert [(f.field, f.code, f.forbidden) for f in other.failures] == [("candid", "project_not_permitted", True)]
+    assert other.failures[0].message == (
+        "User mo may upload only for the candidates of their own sites and projects (imaging_uploader_ownsites "
+        "with LORIS's useAdvancedPermissions; their projects: Demo); CandID 300002 belongs to project Other.")
+    assert (other.site, other.project) == ("MTL", "Other")
+
+
+async def test_projects_do_not_limit_an_all_sites_user_nor_an_own_sites_user_without_advanced_permissions():
+    registry = FakeRegistry([OTHER_PROJECT_CANDIDATE], [OTHER_PROJECT_SESSION])
+    all_sites = UserScope(username="ana", all_sites=True, own_projects=("Demo",))
+
+    for scope in (all_sites, MONTREAL_ONLY):
+        reply = await check_upload(registry, request(candid="300002", pscid="MTL0002",
+                                                     file_name="MTL0002_300002_V1.tgz", scope=scope))
+        assert reply.failures == [], scope

@@ -8,7 +8,7 @@ import { RefreshingView } from "./refreshing_view.js";
 const $ = (id) => document.getElementById(id);
 const REFRESH_SECONDS = 3;
 const COLUMNS = [
-  (u) => link(u.upload_id),
+  (u) => uploadIdCell(u),
   (u) => progressCell(u),
   (u) => orDash(u.candid),
   (u) => orDash(u.pscid),
@@ -23,6 +23,18 @@ const COLUMNS = [
   (u) => orDash(u.minc_created),
 ];
 const FILE_COLUMN = 7;
+
+/** The upload's id, a link to its log; in LORIS site mode LORIS's own UploadID under it, within the column's
+ * width (its header's). */
+function uploadIdCell(upload) {
+  const id = link(upload.upload_id);
+  if (upload.loris_upload_id === null || upload.loris_upload_id === undefined) return id;
+  const cell = document.createElement("div");
+  const loris = note("loris-upload-id", `LORIS ${upload.loris_upload_id}`);
+  loris.title = `LORIS UploadID ${upload.loris_upload_id}`;
+  cell.append(id, loris);
+  return cell;
+}
 
 /** The progress label; while In Progress the run's percentage and step, after a Failure its reason. */
 function progressCell(upload) {
