@@ -162,14 +162,15 @@ async def test_a_wrong_password_and_an_unknown_user_are_refused_alike(loris_gate
     assert loris_answers[0] == loris_answers[1] == (401, {"error": "Incorrect username or password."})
 
 
-TOMORROW, YESTERDAY = date.today() + timedelta(days=1), date.today() - timedelta(days=1)
+# A month away from today, not a day: a run that passes midnight must not see "tomorrow" become today.
+NEXT_MONTH, LAST_MONTH = date.today() + timedelta(days=30), date.today() - timedelta(days=30)
 
 
 @pytest.mark.parametrize(("state", "message"), [
     ({"active": "N"}, "is inactive: ask your LORIS administrator."),
     ({"pending": "Y"}, "is waiting for approval by a LORIS administrator."),
-    ({"active_from": TOMORROW}, f"is active only from {TOMORROW.isoformat()}."),
-    ({"active_to": YESTERDAY}, f"was active until {YESTERDAY.isoformat()}: ask your LORIS administrator."),
+    ({"active_from": NEXT_MONTH}, f"is active only from {NEXT_MONTH.isoformat()}."),
+    ({"active_to": LAST_MONTH}, f"was active until {LAST_MONTH.isoformat()}: ask your LORIS administrator."),
     ({"change_required": 1}, "must change its password: change it in LORIS, then sign in again."),
 ])
 async def test_each_refused_account_state_is_told_after_the_right_password(loris_gateway, browser, loris_database,
