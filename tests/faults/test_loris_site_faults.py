@@ -155,7 +155,7 @@ async def test_the_gateway_sigkilled_around_its_mri_upload_writes_leaves_one_row
     await stack.ensure_running()
     client = demo_client(http, stack)
     notes = [f"service logs in {stack.log_dir}"]
-    stream = UploadStream(client, archives(24), interval=0.5)
+    stream = UploadStream(client, archives(30), interval=0.5)
     async with stream, admin_connection(loris_database) as loris:
         await stream.wait_accepted(2)
         upload_id = await until_the_next_202(stream)
@@ -178,7 +178,7 @@ async def test_the_gateway_sigkilled_around_its_mri_upload_writes_leaves_one_row
     report = await account(client, stream, pool=module_pool, ledger=ledger, lines_per_run=LINES, notes=notes)
     async with admin_connection(loris_database) as loris:
         await check_and_assert("the gateway SIGKILLed around its mri_upload writes", report, stream, client,
-                               module_pool, loris, min_accepted=len(stream.sent) // 2)
+                               module_pool, loris, min_accepted=len(stream.sent) // 3)
 
 
 # 3. A launcher SIGKILLed while its runs write LORIS-MRI's log
@@ -202,10 +202,10 @@ async def test_a_launcher_sigkilled_while_its_runs_spool_every_active_row_is_one
     stream = await all_accepted(client, archives(4))  # two launchers with two slots each: all four run at once
     running = await until_runs_spooled(module_pool, sorted(stream.accepted))
     victim = "launcher" if stack.owns("launcher", running[0]["owner"]) else "launcher.2"
-    await stack.kill(victim)
     notes = [f"{victim} killed while running uploads "
              f"{sorted(row['upload_id'] for row in running if stack.owns(victim, row['owner']))}",
              f"service logs in {stack.log_dir}"]
+    await stack.kill(victim)
 
     report = await account(client, stream, pool=module_pool, ledger=ledger, lines_per_run=LINES, notes=notes)
     async with admin_connection(loris_database) as loris:
@@ -253,7 +253,7 @@ async def test_a_mariadb_restart_while_uploads_flow(private_loris, tmp_path, htt
     server, stack, pool = private_loris
     client = demo_client(http, stack)
     notes = [f"service logs in {tmp_path / 'logs'}"]
-    stream = UploadStream(client, archives(16), interval=0.5)
+    stream = UploadStream(client, archives(24), interval=0.5)
     async with stream:
         await stream.wait_accepted(3)
         if not await until_a_run_is_running(pool):
@@ -271,4 +271,4 @@ async def test_a_mariadb_restart_while_uploads_flow(private_loris, tmp_path, htt
                                          for sent in stream.sent if (sent.status or 0) >= 500 and sent.status != 503]
     async with admin_connection(PRIVATE_LORIS, server.port) as loris:
         await check_and_assert("MariaDB restarted", report, stream, client, pool, loris,
-                               min_accepted=len(stream.sent) // 2)
+                               min_accepted=len(stream.sent) // 3)  # those sent while it was away get 503
