@@ -69,6 +69,8 @@ async def check_loris_tables(report: FaultReport, stream: UploadStream, client: 
     loris = await _read_tables(conn)
     browse = await _browse(client)
     answers = {sent.upload_id: sent.answer for sent in stream.sent if sent.upload_id is not None}
+    later = sum(answer["loris_upload_id"] is None for answer in answers.values())
+    report.notes.append(f"{later} of the accepted uploads' 202 had no LORIS UploadID yet (their rows came later)")
     for fate in report.fates:
         if fate.summary is not None:
             fate.problems += _row_problems(fate, loris, answers[fate.upload_id], browse.get(fate.upload_id),
