@@ -53,7 +53,7 @@ from services.launcher import runs
 from services.launcher.accept import AFTER_CANCEL
 from services.launcher.interruptions import RerunPolicy, give_up_run
 from services.launcher.loris_run_end import RowNotReadable, loris_end, pay_not_inserting_debts
-from services.launcher.loris_spool import SpoolFollower
+from services.launcher.loris_spool import SpoolFollower, rows_left_behind
 from services.launcher.loris_upload_row import LorisUploadRow, while_away
 from services.launcher.output_batches import OutputBatches
 from services.launcher.output_budget import stderr_tail_line
@@ -169,16 +169,29 @@ class RunExecutor:
                            self._finish_message(run, exit_code), started)
 
     async def _mark_inserting(self, run: runs.Run) -> bool:
-        """Inserting = 1, as LORIS's own launch does, tried while the run would stay ours; else the run is given
-        up (False)."""
+        """Inserting = 1, as LORIS's own launch does, tried while the run would stay ours (a statement that hangs,
+        on a locked mri_upload, counts as MariaDB away); else the run is given up (False). False too when it was
+        given up meanwhile: another launcher may be running it now."""
+        fence = self._heartbeat_seconds * FENCE_AFTER_BEATS
         try:
-            await while_away(self._heartbeat_seconds * FENCE_AFTER_BEATS,
-                             lambda: self._loris.mark_inserting(run.loris_upload_id))
-        except LorisDatabaseAway:
+            async with asyncio.timeout(fence):
+                await while_away(fence, lambda: self._loris.mark_inserting(run.loris_upload_id))
+        except (LorisDatabaseAway, TimeoutError):
             await self._give_up(run, f"The LORIS database could not be reached to mark upload {run.loris_upload_id} "
                                      "In Progress, so the pipeline was not started")
             return False
-        return True
+        return await self._still_ours(run)
+
+    async def _still_ours(self, run: runs.Run) -> bool:
+        """A beat before the pipeline starts: whether the run is still this launcher's after a wait."""
+        try:
+            if (await runs.beat(self._pool, run.run_id, self._owner)).still_ours:
+                return True
+            log.warning("run given up while it waited to start; not started here")
+        except Exception as error:
+            log.warning("run not started: the database did not say it is still ours; a reaper will see it",
+                        extra={"error": repr(error)})
+        return False
 
     async def _start(self, argv: list[str], exit_file: Path) -> tuple[asyncio.subprocess.Process, int]:
         """Start the command under its guard, in a process group of its own; returns the process and the
@@ -362,12 +375,24 @@ class RunExecutor:
             return None
         outcome, message, loris_record, owes = outcome_of(exit_code), self._finish_message(run, exit_code), None, False
         if self._tells_loris(run):
+            await self._read_rows_left_behind(conn, run, launcher, exit_code)
             end = await loris_end(self._loris, run.loris_upload_id, outcome, message, REAPER_LORIS_SECONDS)
             outcome, message, loris_record, owes = end.outcome, end.message, end.record, end.owes_not_inserting
         recorded = await announce_finish(conn, run, launcher, exit_code, outcome, message, [],
                                           recorded_by=self._owner, loris_record=loris_record,
                                           owes_not_inserting=owes)
         return (exit_code, outcome) if recorded else None
+
+    async def _read_rows_left_behind(self, conn: asyncpg.Connection, run: runs.Run, launcher: str,
+                                     exit_code: int) -> None:
+        """LORIS-MRI's last log rows, which the stopped launcher did not read; with MariaDB away, an exit 0 waits
+        (RowNotReadable), any other end is recorded without them."""
+        try:
+            await rows_left_behind(self._loris.loris, conn, run, launcher, REAPER_LORIS_SECONDS)
+        except (LorisDatabaseAway, TimeoutError) as away:
+            if exit_code == 0:
+                raise RowNotReadable(str(away)) from away
+            log.error("LORIS-MRI's last log rows not read: the LORIS database is away", extra={"error": repr(away)})
 
     async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:
         """The run was given up before its end came (this launcher lost its heartbeat): told, not used; unless

@@ -6,12 +6,14 @@ lines, Verbose='Y' detailed only; Error='Y' an error line; Origin the line's ori
 
 The run's record keeps the last NotificationID turned into a line, moved in the transaction that writes the
 outbox row carrying those lines: a launcher killed between the two did neither, and whoever runs the attempt
-next (a rerun, a relaunch, another launcher) goes on from there.
+next (a rerun, a relaunch, another launcher) goes on from there. A launcher that stopped after its pipeline
+ended on its own leaves no next run: the reaper that records that end reads the rows it left (rows_left_behind).
 """
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,28 +117,53 @@ class SpoolFollower:
             except LorisDatabaseAway as away:
                 if asyncio.get_running_loop().time() >= deadline:
                     log.error("LORIS-MRI's last log rows not read: the LORIS database is away; the next run of the "
-                              "attempt reads them", extra={"error": str(away)})
+                              "attempt, or the reaper that records this one's end, reads them",
+                              extra={"error": str(away)})
                     return
                 await asyncio.sleep(min(1.0, self._poll_seconds * 2))
 
     async def drain(self) -> None:
         """Every new row, as lines, until none is left."""
-        while self._ours:
-            rows = await new_spool_rows(self._loris, self._run.loris_upload_id, self._last)
-            for batch in in_batches(rows):
-                await self._write(batch)
-                if not self._ours:
-                    return
-            if len(rows) < ROWS_PER_READ:
-                return
+        self._last = await drain_rows(self._loris, self._run, self._last, self._write)
 
-    async def _write(self, batch: list[SpoolRow]) -> None:
-        last = batch[-1].notification_id
-        event = PipelineLogLines(upload_id=self._run.upload_id, attempt=self._run.attempt, run=self._run.number,
-                                 lines=[row.log_entry() for row in batch])
+    async def _write(self, after: int, batch: list[SpoolRow]) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await runs.advance_spool(conn, self._run.run_id, self._owner, self._last, last):
-                self._ours = False  # given up, or taken over: whoever has the run now reads the rows
-                return
-            await add_to_outbox(conn, SCHEMA, event)
-        self._last = last
+            self._ours = await write_lines(conn, self._run, self._owner, after, batch)
+        return self._ours
+
+
+async def rows_left_behind(loris: LorisConnections, conn: asyncpg.Connection, run: runs.Run, launcher: str,
+                           read_seconds: float) -> None:
+    """For the reaper, in its transaction, as it records the end of a run whose launcher stopped after the pipeline
+    ended: the rows that launcher did not turn into lines, as lines (no later run of the attempt will). Each read
+    waits for MariaDB at most `read_seconds` (TimeoutError)."""
+
+    async def write(after: int, batch: list[SpoolRow]) -> bool:
+        return await write_lines(conn, run, launcher, after, batch)
+
+    await drain_rows(loris, run, run.spool_last, write, read_seconds)
+
+
+async def drain_rows(loris: LorisConnections, run: runs.Run, after: int,
+                     write: Callable[[int, list[SpoolRow]], Awaitable[bool]], read_seconds: float | None = None) -> int:
+    """Every row of the run's upload after NotificationID `after`, batch by batch through `write(after, batch)`,
+    until none is left or `write` says False; the last NotificationID written."""
+    while True:
+        async with asyncio.timeout(read_seconds):
+            rows = await new_spool_rows(loris, run.loris_upload_id, after)
+        for batch in in_batches(rows):
+            if not await write(after, batch):
+                return after
+            after = batch[-1].notification_id
+        if len(rows) < ROWS_PER_READ:
+            return after
+
+
+async def write_lines(conn: asyncpg.Connection, run: runs.Run, owner: str, after: int, batch: list[SpoolRow]) -> bool:
+    """The batch as lines of the run's log, its cursor moved past them, in the caller's transaction; False (nothing
+    written) when the run is no longer `owner`'s (given up, or taken over: whoever has it now reads the rows)."""
+    if not await runs.advance_spool(conn, run.run_id, owner, after, batch[-1].notification_id):
+        return False
+    await add_to_outbox(conn, SCHEMA, PipelineLogLines(upload_id=run.upload_id, attempt=run.attempt, run=run.number,
+                                                       lines=[row.log_entry() for row in batch]))
+    return True

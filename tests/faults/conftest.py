@@ -4,7 +4,9 @@ kill or leave half-done reaches another module's runs), or on a PostgreSQL clust
 the test's own when the fault is a restart of that server (tests/support/private_servers.py)."""
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -64,9 +66,9 @@ def fault_env(database_url: str, amqp_url: str, work_dir: Path, pipeline_command
     }
 
 
-@pytest.fixture(scope="module")
-async def module_servers(run_name):
-    """A database and a vhost on the shared servers for this test module alone: (database_url, amqp_url)."""
+@contextlib.asynccontextmanager
+async def database_and_vhost(run_name: str) -> AsyncIterator[tuple[str, str]]:
+    """A prepared database and a vhost on the shared servers, of their own: (database_url, amqp_url)."""
     name = f"{run_name}_{uuid.uuid4().hex[:6]}"
     database_url = await servers.create_database(name)
     try:
@@ -78,6 +80,13 @@ async def module_servers(run_name):
             servers.delete_vhost(name)
     finally:
         await servers.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+async def module_servers(run_name):
+    """A database and a vhost on the shared servers for this test module alone: (database_url, amqp_url)."""
+    async with database_and_vhost(run_name) as urls:
+        yield urls
 
 
 @pytest.fixture

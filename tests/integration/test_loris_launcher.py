@@ -16,6 +16,7 @@ from services.common.messages import LaunchRequested
 from services.common.scan_store import DirectoryScanStore
 from services.launcher.__main__ import build_app as build_launcher
 from tests.integration.helpers import eventually, leave_no_launch_over, new_upload_id, received_event, scan_facts
+from tests.integration.test_interrupted_runs import keep_exit_code
 from tests.integration.test_logstore import logstore  # noqa: F401 (the logstore in-process, as a fixture)
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
@@ -326,3 +327,74 @@ async def _rows(loris, loris_upload_id: int, active: str) -> list[tuple]:
         await cursor.execute("SELECT Message FROM notification_spool WHERE ProcessID = %s AND Active = %s "
                              "ORDER BY NotificationID", (loris_upload_id, active))
         return list(await cursor.fetchall())
+
+
+async def test_a_run_kept_waiting_by_a_locked_mri_upload_past_its_staleness_is_started_once(
+        loris_launcher, tap, loris, pool, incoming_path, loris_database):
+    """LORIS's mri_upload locked by another session (a backup's LOCK TABLES) while a run waits to mark its row In
+    Progress: a MariaDB that hangs is one that is away. The run is given up and queued again, and no launcher that
+    waited starts the pipeline of a run that is no longer its own, once the lock is gone: one pipeline runs."""
+    upload_id, scan, loris_upload_id = await an_upload(tap, loris, incoming_path)
+    command = SPOOLING.replace("{rows}", "3") + " --complete"
+    lock = await connect_as_admin(loris_database)
+    try:
+        async with lock.cursor() as cursor:
+            await cursor.execute("LOCK TABLES mri_upload WRITE")
+        async with running_app(build_launcher(loris_launcher(command, max_concurrent_runs=2,
+                                                             pipeline_rerun_safe=True))):
+            await tap.publish(granted(upload_id, scan, loris_upload_id))
+            await eventually(lambda: _interrupted(pool, upload_id), what="the waiting run given up")
+            async with lock.cursor() as cursor:
+                await cursor.execute("UNLOCK TABLES")
+            finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 30)
+    finally:
+        lock.close()
+
+    assert finished.outcome == "succeeded", finished.message
+    started = tap.matching(of_upload(upload_id, "pipeline.started"))
+    assert [event.run_id for event in started] == [finished.run_id], "only the run that finished was started"
+    assert await flags(loris, loris_upload_id) == (0, 1)
+
+
+async def _interrupted(pool, upload_id: int) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM launcher.runs WHERE upload_id = $1 AND outcome = 'interrupted'",
+                               upload_id) > 0
+
+
+async def spool_row(conn, loris_upload_id: int, message: str) -> int:
+    """A row of LORIS-MRI's log, as it writes one; its NotificationID."""
+    async with conn.cursor() as cursor:
+        await cursor.execute(
+            """INSERT INTO notification_spool (NotificationTypeID, ProcessID, TimeSpooled, Message, Error, Verbose,
+                                               Origin, Active)
+               SELECT NotificationTypeID, %s, NOW(), %s, 'N', 'N', 'spooling_pipeline', 'Y'
+               FROM notification_types WHERE Type = 'mri upload runner'""", (loris_upload_id, message))
+        return cursor.lastrowid
+
+
+async def test_the_reaper_recording_the_end_of_a_dead_launchers_run_reads_the_spool_rows_it_left(
+        loris_launcher, tap, loris, pool, incoming_path):
+    """A launcher died after its pipeline ended on its own, before it read the last rows the pipeline spooled: the
+    reaper that records the end from the exit code the guard kept turns those rows into lines too, since no later
+    run of the attempt will."""
+    upload_id, scan, loris_upload_id = await an_upload(tap, loris, incoming_path)
+    read = await spool_row(loris, loris_upload_id, "a row its launcher read")
+    unread = [f"a row spooled as the pipeline ended ({n})" for n in (1, 2)]
+    for message in unread:
+        await spool_row(loris, loris_upload_id, message)
+    async with loris.cursor() as cursor:
+        await cursor.execute("UPDATE mri_upload SET InsertionComplete = 1, Inserting = 0 WHERE UploadID = %s",
+                             (loris_upload_id,))
+    run_id = await pool.fetchval(
+        """INSERT INTO launcher.runs (upload_id, attempt, try, scan, state, owner, started_at, heartbeat_at,
+                                      loris_upload_id, loris_spool_last)
+           VALUES ($1, 1, 1, $2, 'running', 'a-launcher-that-died', now() - interval '1 hour',
+                   now() - interval '1 hour', $3, $4) RETURNING run_id""",
+        upload_id, scan.model_dump(), loris_upload_id, read)
+    keep_exit_code(incoming_path, run_id, 0)
+
+    async with running_app(build_launcher(loris_launcher(STAND_IN, heartbeat_seconds=0.5))):
+        finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 15)
+
+    assert (finished.run_id, finished.outcome) == (run_id, "succeeded"), finished.message
+    assert [line.message for line in output_lines(tap, upload_id)] == unread

@@ -40,6 +40,7 @@ class Sent:
     sent_at: float  # seconds since the stream started
     status: int | None = None  # None: no answer
     upload_id: int | None = None
+    answer: dict | None = None  # the 202's body
     error: str | None = None
 
 
@@ -94,7 +95,8 @@ class UploadStream:
                 answer = await self.client.upload(archive, candid=candid, pscid=pscid, visit_label=visit)
             sent.status = answer.status
             if answer.status == 202:
-                sent.upload_id = (await answer.json())["upload_id"]
+                sent.answer = await answer.json()
+                sent.upload_id = sent.answer["upload_id"]
             else:
                 sent.error = (await answer.text())[:200]
         except (aiohttp.ClientError, TimeoutError, OSError) as error:

@@ -38,14 +38,17 @@ def loris_url(database: str, user: str | None = None, password: str | None = Non
     return f"mysql://{credentials}@{MARIADB_HOST}:{MARIADB_PORT}/{database}"
 
 
-async def connect_as_admin(database: str | None = None) -> aiomysql.Connection:
-    return await aiomysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user=admin_user(), password=admin_password(),
+async def connect_as_admin(database: str | None = None, port: int | None = None) -> aiomysql.Connection:
+    """As the tests' administrator of the local MariaDB; or as root of a test's own server on `port`
+    (PrivateMariaDB, whose root needs no password)."""
+    user, password = (admin_user(), admin_password()) if port is None else ("root", "")
+    return await aiomysql.connect(host=MARIADB_HOST, port=port or MARIADB_PORT, user=user, password=password,
                                   db=database, charset="utf8mb4", autocommit=True)
 
 
-async def create_loris_database(name: str) -> str:
-    """Creates the database `name` with the LORIS tables; its URL, as the administrator."""
-    conn = await connect_as_admin()
+async def create_loris_database(name: str, port: int | None = None) -> str:
+    """Creates the database `name` with the LORIS tables; its URL, as the administrator (root on `port`)."""
+    conn = await connect_as_admin(port=port)
     try:
         async with conn.cursor() as cursor:
             await cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -53,15 +56,16 @@ async def create_loris_database(name: str) -> str:
             await load_tables(cursor)
     finally:
         conn.close()
-    return loris_url(name)
+    return loris_url(name) if port is None else f"mysql://root@{MARIADB_HOST}:{port}/{name}"
 
 
-async def create_demo_loris_database(name: str) -> None:
-    """Creates the database `name` with the LORIS tables and the demo project (its user's password a random one)."""
-    await create_loris_database(name)
-    conn = await connect_as_admin(name)
+async def create_demo_loris_database(name: str, password: str | None = None, port: int | None = None) -> None:
+    """Creates the database `name` with the LORIS tables and the demo project (its user's password a random one
+    unless given), on the local MariaDB or a test's own on `port`."""
+    await create_loris_database(name, port)
+    conn = await connect_as_admin(name, port)
     try:
-        await load_demo_project(conn, f"demo-{uuid.uuid4().hex}")
+        await load_demo_project(conn, password or f"demo-{uuid.uuid4().hex}")
     finally:
         conn.close()
 
@@ -89,13 +93,15 @@ def run_local_mariadb_step(step: str, **env: str) -> str:
 
 
 @contextlib.contextmanager
-def uploader_user_of(database: str, password_file: Path) -> Iterator[str]:
+def uploader_user_of(database: str, password_file: Path, server: dict[str, str] | None = None) -> Iterator[str]:
     """A MariaDB user of the run's own, made and granted as setup.sh makes the uploader's in `database`; its URL.
-    The user is dropped after."""
+    The user is dropped after. `server`: the mariadb client's variables for another server than the local one
+    (PrivateMariaDB.client_environment())."""
     user = f"uploader_{uuid.uuid4().hex[:8]}"
-    run_local_mariadb_step(f"make_loris_user {database}", LORIS_DB_USER=user, LORIS_PASSWORD_FILE=str(password_file))
+    env = {"LORIS_DB_USER": user, "LORIS_PASSWORD_FILE": str(password_file), **(server or {})}
+    run_local_mariadb_step(f"make_loris_user {database}", **env)
     try:
-        yield run_local_mariadb_step(f"local_loris_url {database}", LORIS_DB_USER=user,
-                                     LORIS_PASSWORD_FILE=str(password_file))
+        yield run_local_mariadb_step(f"local_loris_url {database}", **env)
     finally:
-        run_local_mariadb_step(f"as_mariadb_admin -e \"DROP USER IF EXISTS '{user}'@'127.0.0.1', '{user}'@'localhost'\"")
+        run_local_mariadb_step(f"as_mariadb_admin -e \"DROP USER IF EXISTS '{user}'@'127.0.0.1', '{user}'@'localhost'\"",
+                               **env)

@@ -1,11 +1,11 @@
 """A pipeline whose every run can be told apart in the log: it prints --lines numbered lines,
 "[info] line <i> of <n> from pid <pid> in group <group>", one every --delay seconds, then runs the reference pipeline
-with the arguments it was given (exec, so the pid stays the pipeline's). The fault tests use it to
-find a log line saved twice, or out of order, or a run's lines missing. The group is the run's process
-group, whose leader is the process the launcher started (the pid of the run's record).
+(or the module --module names) with the arguments it was given (exec, so the pid stays the pipeline's).
+The fault tests use it to find a log line saved twice, or out of order, or a run's lines missing. The group
+is the run's process group, whose leader is the process the launcher started (the pid of the run's record).
 
     python tests/support/numbered_pipeline.py --lines 5 --delay 0.1 [--ledger DIR --run-key KEY] \
-        -- <reference pipeline arguments>
+        [--module tests.support.spooling_pipeline] -- <the pipeline's arguments>
 
 Like a pipeline that writes its own log files (LORIS-MRI does), it keeps going when nobody reads its
 output any more (its launcher died): a lost stdout does not stop the numbered lines.
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--ledger", type=Path)
     parser.add_argument("--run-key")
+    parser.add_argument("--module", default="pipeline", help="the pipeline run after the lines (python -m)")
     parser.add_argument("pipeline_args", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.ledger is not None:
@@ -57,7 +58,7 @@ def main() -> None:
         say(f"[info] line {number} of {args.lines} from pid {pid} in group {group}")
         time.sleep(args.delay)
     pipeline_args = [arg for arg in args.pipeline_args if arg != "--"]
-    os.execv(sys.executable, [sys.executable, "-m", "pipeline", *pipeline_args])
+    os.execv(sys.executable, [sys.executable, "-m", args.module, *pipeline_args])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""A PostgreSQL cluster and a RabbitMQ node of a test's own, on free ports, that the test may stop and
-restart while services use them. The shared servers (PostgreSQL on 5432, RabbitMQ on 5672) are never
-touched: a private server has its own data directory, port, socket directory, configuration and (for
-RabbitMQ) Erlang node name and cookie. Both are context managers (processes.Started); leaving the block
-stops the server and removes its files, also when the test failed.
+"""A PostgreSQL cluster, a RabbitMQ node and a MariaDB server of a test's own, on free ports, that the test
+may stop and restart while services use them. The shared servers (PostgreSQL on 5432, RabbitMQ on 5672,
+MariaDB on 3306) are never touched: a private server has its own data directory, port, socket, configuration
+and (for RabbitMQ) Erlang node name and cookie. Each is a context manager (processes.Started); leaving the
+block stops the server and removes its files, also when the test failed.
 
     with PrivatePostgres() as postgres:      # postgres.url("postgres"), postgres.restart(downtime=3)
         ...
     with PrivateRabbitMQ() as rabbitmq:      # rabbitmq.amqp_url, rabbitmq.restart(downtime=2)
+        ...
+    with PrivateMariaDB() as mariadb:        # mariadb.url("loris"), mariadb.restart(downtime=4)
         ...
 
 PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user (runuser), in a
@@ -14,7 +16,8 @@ directory under /tmp that this user owns. RabbitMQ runs as whoever runs the test
 own scripts (not the /usr/sbin wrapper, which would switch to the shared node's user and home), with
 every file it reads or writes in its directory: an empty plugin list (no management listener on 15672,
 no Prometheus on 15692), a configuration that listens on its port only, and an environment file of
-its own instead of /etc/rabbitmq/rabbitmq-env.conf.
+its own instead of /etc/rabbitmq/rabbitmq-env.conf. MariaDB reads no option file (--no-defaults): everything
+it needs is on its command line; as root, it runs as the `mysql` user, in a directory that this user owns.
 """
 
 import os
@@ -28,11 +31,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pymysql
+
 from tests.support.processes import Started, stop_process
 from tests.support.stack import free_port
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
+MARIADB_SERVER = Path("/usr/sbin/mariadbd")
+MARIADB_INSTALL_DB = Path("/usr/bin/mariadb-install-db")
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -218,3 +225,88 @@ class PrivateRabbitMQ(Started):
         except ProcessLookupError:
             pass
         self.process = None
+
+
+class PrivateMariaDB(Started):
+    """A MariaDB server in a temporary directory, on 127.0.0.1:port and a socket in that directory; its root
+    needs no password (over TCP too, as on the shared server the tests administer)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir: Path | None = None
+        self.process: subprocess.Popen | None = None
+        self._user: list[str] = []
+
+    @property
+    def socket(self) -> Path:
+        return self.dir / "mariadb.sock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "mariadb.err"
+
+    def url(self, database: str) -> str:
+        return f"mysql://root@127.0.0.1:{self.port}/{database}"
+
+    def client_environment(self) -> dict[str, str]:
+        """For the mariadb client (scripts/local_mariadb.sh): this server, by its port, and by its socket."""
+        return {"MARIADB_PORT": str(self.port), "MYSQL_UNIX_PORT": str(self.socket)}
+
+    def start(self) -> None:
+        if not MARIADB_SERVER.exists():
+            raise RuntimeError(f"{MARIADB_SERVER} is missing: run scripts/setup.sh --with-loris first")
+        self.dir = Path(tempfile.mkdtemp(prefix="uploader-test-mariadb-"))
+        if os.geteuid() == 0:
+            mysql = pwd.getpwnam("mysql")
+            os.chown(self.dir, mysql.pw_uid, mysql.pw_gid)
+            self._user = ["--user=mysql"]
+        done = subprocess.run(
+            [str(MARIADB_INSTALL_DB), "--no-defaults", f"--datadir={self.dir / 'data'}", *self._user,
+             "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"],
+            capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        self.resume()
+
+    def resume(self, timeout: float = 60) -> None:
+        """Start the server (again, on the same data), and wait until its root can connect over TCP."""
+        self.process = subprocess.Popen(
+            [str(MARIADB_SERVER), "--no-defaults", f"--datadir={self.dir / 'data'}", f"--socket={self.socket}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.dir / 'mariadb.pid'}",
+             f"--log-error={self.log_path}", *self._user, "--skip-name-resolve", "--skip-log-bin",
+             "--innodb-buffer-pool-size=32M", "--innodb-flush-log-at-trx-commit=2"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self._root_connects():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mariadbd exited with {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"MariaDB did not answer on {self.port} within {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.2)
+
+    def pause(self, timeout: float = 60) -> None:
+        """Stop the server cleanly (SIGTERM: a shutdown, as an operator's restart), every client cut off."""
+        if self.process is not None:
+            stop_process(self.process, timeout, signal.SIGTERM)
+            self.process = None
+
+    def restart(self, downtime: float) -> None:
+        self.pause()
+        time.sleep(downtime)
+        self.resume()
+
+    def stop(self) -> None:
+        self.pause(30)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines) if self.dir else ""
+
+    def _root_connects(self) -> bool:
+        try:
+            pymysql.connect(host="127.0.0.1", port=self.port, user="root", connect_timeout=1).close()
+            return True
+        except pymysql.err.MySQLError:
+            return False
