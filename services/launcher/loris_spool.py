@@ -11,8 +11,8 @@ next (a rerun, a relaunch, another launcher) goes on from there.
 
 import asyncio
 import contextlib
+import functools
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -36,42 +36,41 @@ _NEW_ROWS = """SELECT NotificationID, TimeSpooled, Message, Error, Verbose, Orig
                ORDER BY NotificationID LIMIT %s"""
 
 
-@dataclass(frozen=True)
-class SpoolRow:
-    notification_id: int
-    time_spooled: datetime | None
-    message: str
-    is_error: bool
-    is_verbose: bool
-    origin: str | None
+def log_entry(notification_id: int, time_spooled: datetime | None, message: str | None, error: str, verbose: str,
+              origin: str | None) -> LogEntry:
+    """A row of notification_spool (its columns as _NEW_ROWS reads them) as a line of the log."""
+    return LogEntry(line_number=notification_id, message=cut_to_fit(message or "", MAX_LINE_BYTES),
+                    is_error=error == "Y", is_verbose=verbose == "Y", origin=origin or None,
+                    logged_at=None if time_spooled is None else local_time(time_spooled))
 
-    def log_entry(self) -> LogEntry:
-        # A naive TimeSpooled is the LORIS server's local time, taken as this machine's.
-        logged_at = self.time_spooled.astimezone() if self.time_spooled is not None else None
-        return LogEntry(line_number=self.notification_id, message=cut_to_fit(self.message, MAX_LINE_BYTES),
-                        is_error=self.is_error, is_verbose=self.is_verbose, origin=self.origin, logged_at=logged_at)
+
+@functools.lru_cache(maxsize=256)
+def local_time(time_spooled: datetime) -> datetime:
+    """A naive TimeSpooled is the LORIS server's local time, taken as this machine's. TimeSpooled counts whole
+    seconds, so the rows of a busy second share one conversion (a look-up of the time zone's rules each)."""
+    return time_spooled.astimezone()
 
 
 async def new_spool_rows(loris: LorisConnections, loris_upload_id: int, after: int,
-                         limit: int = ROWS_PER_READ) -> list[SpoolRow]:
+                         limit: int = ROWS_PER_READ) -> list[LogEntry]:
+    """The upload's rows after NotificationID `after`, at most `limit`, in order, as lines of the log."""
     async with loris.connection() as conn, conn.cursor() as cursor:
         await cursor.execute(_NEW_ROWS, (loris_upload_id, after, limit))
         rows = await cursor.fetchall()
-    return [SpoolRow(notification_id, spooled, message or "", error == "Y", verbose == "Y", origin or None)
-            for notification_id, spooled, message, error, verbose, origin in rows]
+    return [log_entry(*row) for row in rows]
 
 
-def in_batches(rows: list[SpoolRow]) -> list[list[SpoolRow]]:
-    """Rows in batches of at most MAX_BYTES of event JSON (a batch holds one row at least)."""
-    batches: list[list[SpoolRow]] = [[]]
+def in_batches(entries: list[LogEntry]) -> list[list[LogEntry]]:
+    """Lines in batches of at most MAX_BYTES of event JSON (a batch holds one line at least)."""
+    batches: list[list[LogEntry]] = [[]]
     size = 0
-    for row in rows:
-        row_size = LINE_ENTRY_BYTES + json_size(row.message) + json_size(row.origin or "") + 64
-        if batches[-1] and size + row_size > MAX_BYTES:
+    for entry in entries:
+        entry_size = LINE_ENTRY_BYTES + json_size(entry.message) + json_size(entry.origin or "") + 64
+        if batches[-1] and size + entry_size > MAX_BYTES:
             batches.append([])
             size = 0
-        batches[-1].append(row)
-        size += row_size
+        batches[-1].append(entry)
+        size += entry_size
     return [batch for batch in batches if batch]
 
 
@@ -122,18 +121,18 @@ class SpoolFollower:
     async def drain(self) -> None:
         """Every new row, as lines, until none is left."""
         while self._ours:
-            rows = await new_spool_rows(self._loris, self._run.loris_upload_id, self._last)
-            for batch in in_batches(rows):
+            entries = await new_spool_rows(self._loris, self._run.loris_upload_id, self._last)
+            for batch in in_batches(entries):
                 await self._write(batch)
                 if not self._ours:
                     return
-            if len(rows) < ROWS_PER_READ:
+            if len(entries) < ROWS_PER_READ:
                 return
 
-    async def _write(self, batch: list[SpoolRow]) -> None:
-        last = batch[-1].notification_id
+    async def _write(self, batch: list[LogEntry]) -> None:
+        last = batch[-1].line_number
         event = PipelineLogLines(upload_id=self._run.upload_id, attempt=self._run.attempt, run=self._run.number,
-                                 lines=[row.log_entry() for row in batch])
+                                 lines=batch)
         async with self._pool.acquire() as conn, conn.transaction():
             if not await runs.advance_spool(conn, self._run.run_id, self._owner, self._last, last):
                 self._ours = False  # given up, or taken over: whoever has the run now reads the rows
