@@ -16,6 +16,7 @@ the same columns, as the uploader's MariaDB user with the launcher's driver. Goa
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.loris_site import BenchLorisSite  # noqa: E402
 from bench.spool_writer import ORIGIN, is_error, is_verbose, message  # noqa: E402
-from bench.stack import TOKEN, BenchStack  # noqa: E402
+from bench.stack import TOKEN, BenchStack, cpu_snapshot  # noqa: E402
 from services.common.loris_url import LorisDatabaseAddress  # noqa: E402
 from services.gateway.admin.demo_archive import write_demo_archive  # noqa: E402
 
@@ -38,6 +39,12 @@ PAGE_LINES = 10_000
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 FINAL_PROGRESS = ("Success", "Failure")
 SECONDS_TO_WAIT = 300
+OTHER_LOAD_WARNING = 0.10  # of the machine's CPU, beyond which the bench says its figure was disturbed
+SERVERS = {"mariadb": "mariadbd", "postgres": "postgres", "rabbitmq": "beam.smp"}  # group: its processes' name
+# "runs": the pipeline (spool_writer.py, once ended); "client": this bench, reading the log; "other": the rest of
+# the machine.
+CPU_GROUPS = ("launcher", "logstore", "gateway", "validator", "runs", "client", "mariadb", "postgres", "rabbitmq",
+              "other")
 # What the launcher reads of each row (services/launcher/loris_spool.py).
 SELECT_ROWS = """SELECT NotificationID, TimeSpooled, Message, Error, Verbose, Origin FROM notification_spool
                  WHERE ProcessID = %s AND Active = 'Y' ORDER BY NotificationID"""
@@ -144,10 +151,13 @@ async def main() -> None:
             stack.extra_env.update({"UPLOADER_LORIS_DATABASE_URL": site.uploader_url,
                                     "LORIS_DATABASE_URL": site.admin_url})
             stack.start()
+            archive = write_demo_archive(Path(work))
             async with aiohttp.ClientSession() as http:
-                upload_id = await upload(http, stack.gateway_url, write_demo_archive(Path(work)))
+                cpu_before, wall_before = cpu_snapshot(stack.stack.processes, SERVERS), time.time()
+                upload_id = await upload(http, stack.gateway_url, archive)
                 last_read, pages = await read_every_row(http, stack.gateway_url, upload_id, args.rows)
                 await wait_for_success(http, stack.gateway_url, upload_id)
+                cpu_after, wall = cpu_snapshot(stack.stack.processes, SERVERS), time.time() - wall_before
                 process_id = await loris_upload_id(http, stack.gateway_url, upload_id)
             first_written, last_written = map(float, times_file.read_text().split())
             baseline = await select_rate(site.uploader_url, process_id, args.rows)
@@ -155,6 +165,7 @@ async def main() -> None:
             await stack.close()
             await site.drop()
     report(args.rows, last_read - first_written, last_written - first_written, pages, baseline)
+    report_cpu(args.rows, {group: cpu_after[group] - cpu_before[group] for group in CPU_GROUPS}, wall)
 
 
 def report(rows: int, seconds: float, writing_seconds: float, pages: int, select_rows_per_second: float) -> None:
@@ -162,13 +173,25 @@ def report(rows: int, seconds: float, writing_seconds: float, pages: int, select
     print(f"LORIS site mode: a pipeline writing {rows:,} rows into notification_spool, from its first row committed "
           f"to the last one readable in the upload's log (log API, {pages} pages; every row checked):")
     print(f"  spool to log          {seconds:7.2f} s   {rate:10,.0f} rows/s")
-    print(f"  the pipeline writing  {writing_seconds:7.2f} s   {rows / writing_seconds:10,.0f} rows/s"
+    writing_rate = rows / writing_seconds if writing_seconds > 0 else float("inf")
+    print(f"  the pipeline writing  {writing_seconds:7.2f} s   {writing_rate:10,.0f} rows/s"
           "   (its INSERTs, first to last)")
     print(f"  MariaDB SELECT        {rows / select_rows_per_second:7.2f} s   {select_rows_per_second:10,.0f} rows/s"
           "   (the same rows, one SELECT as the uploader's user, same run)")
     print(f"  spool to log / SELECT    {rate / select_rows_per_second:.2f}")
     verdict = "met" if rate >= GOAL_ROWS_PER_SECOND else "NOT met"
     print(f"  goal >= {GOAL_ROWS_PER_SECOND:,} rows/s: {verdict}")
+
+
+def report_cpu(rows: int, cpu: dict[str, float], wall: float) -> None:
+    """CPU per 1,000 rows from the upload until its Success (the upload, the run and the log reads included)."""
+    print("  CPU ms per 1,000 rows, from the upload to its Success (runs: the pipeline; client: this bench reading "
+          "the log):")
+    print("   " + " ".join(f"{group}={cpu[group] / rows * 1_000_000:.0f}" for group in CPU_GROUPS))
+    other = cpu["other"] / ((os.cpu_count() or 1) * wall)
+    if other > OTHER_LOAD_WARNING:
+        print(f"  other processes took {other:.0%} of the machine meanwhile: the figure is lower than on a quiet "
+              "machine")
 
 
 if __name__ == "__main__":
