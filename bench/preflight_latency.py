@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latencies import HEADER, Samples, row, verdict  # noqa: E402
 from bench.loris_site import BenchLorisSite, BulkCandidate  # noqa: E402
-from bench.stack import TOKEN, BenchStack, cpu_seconds  # noqa: E402
+from bench.stack import TOKEN, BenchStack, cpu_seconds, machine_busy_seconds  # noqa: E402
 from services.common.scope import OWN_SITES  # noqa: E402
 from services.gateway.auth.users import save_user  # noqa: E402
 from services.validator.demo_registry import load_demo_registry  # noqa: E402
@@ -69,6 +69,7 @@ MAX_UPLOAD_BYTES = 50 * 1024**3
 TAKEN_NAME = "MTL0001_300001_V1.tgz"
 P99_GOAL_MS = 100
 BLOCK = 250  # requests per block; the gateway and the bare handler take turns
+OTHER_LOAD_WARNING = 0.10  # of the machine's CPU, beyond which the bench says its figures were disturbed
 
 
 @dataclass(frozen=True)
@@ -276,15 +277,18 @@ async def main() -> None:
         if site is not None:
             processes["MariaDB (whole server)"] = pids_of("mariadbd")
         cpu_before = await cpu_of(processes, pool, stack.name)
+        rest_before = machine_busy_seconds() - bench_cpu(bare_process)
         walls = {gateway.name: 0.0, bare.name: 0.0}
         for start in range(0, args.requests, BLOCK):
             block = requests(kinds, min(BLOCK, args.requests - start), rng)
             for target in (gateway, bare):
                 walls[target.name] += await run(target, block, args.clients, measure=True)
         cpu_after = await cpu_of(processes, pool, stack.name)
+        rest = machine_busy_seconds() - bench_cpu(bare_process) - rest_before
         cpu = {name: sum(seconds - cpu_before[name].get(pid, 0.0) for pid, seconds in pids.items())
                for name, pids in cpu_after.items()}
         report(gateway, bare, walls, cpu, kinds, args)
+        report_other_load(rest - sum(cpu.values()), sum(walls.values()))
     finally:
         if pool is not None:
             await pool.close()
@@ -308,6 +312,18 @@ async def make_loris_site(site: BenchLorisSite, candidates: int) -> None:
     await site.add_candidates(candidates)
     print(f"LORIS database {site.name}: the demo project and {candidates:,} candidates with a visit each "
           f"(inserted in {time.perf_counter() - started:.1f} s); the services connect as the uploader's own user")
+
+
+def bench_cpu(bare_process: subprocess.Popen) -> float:
+    """CPU seconds so far of this bench's client and of its bare handler."""
+    return cpu_seconds(os.getpid()) + cpu_seconds(bare_process.pid)
+
+
+def report_other_load(other_seconds: float, wall: float) -> None:
+    share = other_seconds / ((os.cpu_count() or 1) * wall)
+    if share > OTHER_LOAD_WARNING:
+        print(f"other processes took {share:.0%} of the machine during the measured blocks: the figures are higher "
+              "than on a quiet machine")
 
 
 def report(gateway: Target, bare: Target, walls: dict[str, float], cpu: dict[str, float], kinds: tuple[Kind, ...],
