@@ -28,15 +28,15 @@ import aiomysql
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.log_throughput import HEADERS, upload  # noqa: E402
 from bench.loris_site import BenchLorisSite  # noqa: E402
 from bench.spool_writer import ORIGIN, is_error, is_verbose, message  # noqa: E402
-from bench.stack import TOKEN, BenchStack, cpu_snapshot  # noqa: E402
+from bench.stack import BenchStack, cpu_snapshot  # noqa: E402
 from services.common.loris_url import LorisDatabaseAddress  # noqa: E402
 from services.gateway.admin.demo_archive import write_demo_archive  # noqa: E402
 
 GOAL_ROWS_PER_SECOND = 20_000
 PAGE_LINES = 10_000
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 FINAL_PROGRESS = ("Success", "Failure")
 SECONDS_TO_WAIT = 300
 OTHER_LOAD_WARNING = 0.10  # of the machine's CPU, beyond which the bench says its figure was disturbed
@@ -52,17 +52,6 @@ SELECT_ROWS = """SELECT NotificationID, TimeSpooled, Message, Error, Verbose, Or
 
 class WrongAnswer(Exception):
     pass
-
-
-async def upload(http: aiohttp.ClientSession, gateway: str, archive: Path) -> int:
-    form = aiohttp.FormData()
-    for name, value in (("candid", "300001"), ("pscid", "MTL0001"), ("visit_label", "V1")):
-        form.add_field(name, value)
-    form.add_field("file", archive.read_bytes(), filename=archive.name, content_type="application/gzip")
-    async with http.post(f"{gateway}/api/v1/uploads", data=form, headers=HEADERS) as answer:
-        if answer.status != 202:
-            raise WrongAnswer(f"the upload answered {answer.status}: {await answer.text()}")
-        return (await answer.json())["upload_id"]
 
 
 def check_line(line: dict, number: int, rows: int) -> None:
