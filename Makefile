@@ -7,7 +7,7 @@ VALIDATORS ?= 1
 # make run LORIS=1: LORIS site mode on a local stand-in LORIS database (docs/loris-site.md).
 LORIS ?= 0
 
-.PHONY: help run test setup bench bench-latency bench-browser bench-log bench-soak bench-pipeline compose-config clean
+.PHONY: help run test setup bench bench-latency bench-loris bench-browser bench-log bench-soak bench-pipeline compose-config clean
 
 help:
 	@echo "make run             set up, load demo data and run the four services (Ctrl-C stops);"
@@ -17,6 +17,9 @@ help:
 	@echo "make setup           venv, local PostgreSQL and RabbitMQ, and the uploader database"
 	@echo "make bench           upload throughput benchmark (bench/upload_throughput.py)"
 	@echo "make bench-latency   pre-flight and browse/log latency benchmarks (bench/preflight_latency.py, bench/browse_latency.py)"
+	@echo "make bench-loris     LORIS site mode: pre-flight with 100,000 candidates in LORIS's tables"
+	@echo "                     (bench/preflight_latency.py --loris), and 100,000 notification_spool rows into the log"
+	@echo "                     beside a SELECT of them (bench/loris_spool_throughput.py)"
 	@echo "make bench-browser   a 2 GiB upload through the web page in Chromium, beside curl (bench/browser_upload.py)"
 	@echo "make bench-log       a pipeline printing 100,000 lines: lines per second into the log, beside a COPY (bench/log_throughput.py)"
 	@echo "make bench-soak      1,000 uploads, two launchers, a service killed every few seconds (bench/soak.py);"
@@ -47,6 +50,13 @@ bench-latency:
 	bash scripts/setup.sh
 	.venv/bin/python bench/preflight_latency.py
 	.venv/bin/python bench/browse_latency.py
+
+# LORIS site mode, each on a LORIS database of its own on the local MariaDB; each prints its figures, its baseline
+# and whether its goal is met, and exits 1 on a wrong answer.
+bench-loris:
+	bash scripts/setup.sh --with-loris
+	.venv/bin/python bench/preflight_latency.py --loris
+	.venv/bin/python bench/loris_spool_throughput.py
 
 bench-browser:
 	bash scripts/setup.sh --with-browser

@@ -54,7 +54,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.broker_rate import RawRate, UploadMessages, count_upload_messages, raw_rate  # noqa: E402
 from bench.pipeline_speed import pipeline_speed  # noqa: E402
 from bench.soak import Tally, failure_causes, note_finished, percentile, send_all  # noqa: E402
-from bench.stack import BenchStack, ReplicaStack, cpu_seconds, machine_busy_seconds, server_cpu_seconds  # noqa: E402
+from bench.stack import BenchStack, ReplicaStack, cpu_snapshot  # noqa: E402
 from services.gateway.admin.demo_archive import DEMO_PATIENT_NAME, make_dicom_archive  # noqa: E402
 from services.validator.demo_registry import load_demo_registry  # noqa: E402
 
@@ -94,21 +94,6 @@ class Row:
         return len(self.tally.success_at) / span if span > 0 else 0.0
 
 
-def cpu_snapshot(stack: ReplicaStack) -> dict[str, float]:
-    used = dict.fromkeys(CPU_GROUPS, 0.0)
-    for name, process in stack.processes.items():
-        service = name.partition(".")[0]
-        own = cpu_seconds(process.pid)
-        used[service] += own
-        if service == "launcher":
-            used["runs"] += cpu_seconds(process.pid, children=True) - own
-    used["client"] = cpu_seconds(os.getpid())
-    for group, command in SERVERS.items():
-        used[group] = server_cpu_seconds(command)
-    used["other"] = machine_busy_seconds() - sum(used.values())
-    return used
-
-
 async def scale_launchers(stack: ReplicaStack, count: int) -> None:
     """Start launcher.1 .. launcher.<count> that are not running, and stop any beyond."""
     wanted = [f"launcher.{number}" for number in range(1, count + 1)]
@@ -123,14 +108,14 @@ async def run_row(stack: ReplicaStack, pool, archive: bytes, launchers: int, upl
                   rate: float, tag: str, finish_seconds: float) -> Row:
     """Send `uploads` and wait until each is final (at most `finish_seconds` after the last 202)."""
     tally = Tally()
-    before, started = cpu_snapshot(stack), time.monotonic()
+    before, started = cpu_snapshot(stack.processes, SERVERS), time.monotonic()
     await send_all(stack.gateway_url, archive, uploads, in_flight, rate, tally, tag)
     give_up = time.monotonic() + finish_seconds
     await note_finished(pool, tally)
     while tally.unfinished() and time.monotonic() < give_up:
         await asyncio.sleep(FINAL_POLL_SECONDS)
         await note_finished(pool, tally)
-    after = cpu_snapshot(stack)
+    after = cpu_snapshot(stack.processes, SERVERS)
     failed = [upload_id for upload_id, progress in tally.final.items() if progress == "Failure"]
     return Row(launchers, tally, time.monotonic() - started, {group: after[group] - before[group] for group in CPU_GROUPS},
                dict(await failure_causes(pool, failed)) if failed else {})

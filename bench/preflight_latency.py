@@ -2,7 +2,9 @@
 gateway, against a bare aiohttp handler measured in the same run.
 
     .venv/bin/python bench/preflight_latency.py [--requests 4000] [--clients 10] [--warmup 400]
+    .venv/bin/python bench/preflight_latency.py --loris [--candidates 100000]
     make bench-latency          # this and bench/browse_latency.py
+    make bench-loris            # this with --loris, and bench/loris_spool_throughput.py
 
 The gateway asks the validator over RabbitMQ (request/reply) for the rules of
 the registry and the user's site scope, adds its own (file type, size, a
@@ -26,6 +28,12 @@ handler that reads the JSON body and answers a fixed JSON
 (bench/bare_json_server.py): what HTTP and JSON cost on this machine. The
 two are measured in alternating blocks, so that the machine's other load
 falls on both alike. Goal: p99 through the gateway under 100 ms.
+
+--loris: the gateway and the validator run in LORIS site mode (UPLOADER_LORIS_DATABASE_URL) on a LORIS database
+of the bench's own on the local MariaDB (bench/loris_site.py), as the uploader's own MariaDB user, granted only
+what docs/loris-site.md lists: LORIS's tables, the demo project, LORIS accounts for the bench's two users, and
+--candidates more candidates with a visit each, inserted in bulk. The same mix, plus checks of two of those
+candidates (one valid, one inactive); MariaDB's CPU is counted too.
 """
 
 import argparse
@@ -49,7 +57,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.latencies import HEADER, Samples, row, verdict  # noqa: E402
-from bench.stack import TOKEN, BenchStack, cpu_seconds  # noqa: E402
+from bench.loris_site import BenchLorisSite, BulkCandidate  # noqa: E402
+from bench.stack import TOKEN, BenchStack, cpu_seconds, machine_busy_seconds  # noqa: E402
 from services.common.scope import OWN_SITES  # noqa: E402
 from services.gateway.auth.users import save_user  # noqa: E402
 from services.validator.demo_registry import load_demo_registry  # noqa: E402
@@ -60,6 +69,7 @@ MAX_UPLOAD_BYTES = 50 * 1024**3
 TAKEN_NAME = "MTL0001_300001_V1.tgz"
 P99_GOAL_MS = 100
 BLOCK = 250  # requests per block; the gateway and the bare handler take turns
+OTHER_LOAD_WARNING = 0.10  # of the machine's CPU, beyond which the bench says its figures were disturbed
 
 
 @dataclass(frozen=True)
@@ -104,8 +114,22 @@ KINDS = (
 )
 
 
-def requests(count: int, rng: random.Random) -> list[Kind]:
-    return rng.choices(KINDS, [k.weight for k in KINDS], k=count)
+def bulk_candidate_kinds(count: int) -> tuple[Kind, ...]:
+    """Checks of two of the `count` candidates of the LORIS site's bulk: a valid one halfway through them, and an
+    inactive one (its visit active) a third of the way."""
+    valid = next(c for c in map(BulkCandidate, range(count // 2, count)) if c.active and c.visit_active)
+    inactive = next(c for c in map(BulkCandidate, range(count // 3, count)) if not c.active and c.visit_active)
+    return (
+        Kind(f"valid {valid.pscid} V1 (bulk)", 10,
+             check(valid.candid, valid.pscid, "V1", f"{valid.pscid}_{valid.candid}_V1.tgz"), True),
+        Kind(f"inactive {inactive.pscid} (bulk)", 5,
+             check(inactive.candid, inactive.pscid, "V1", f"{inactive.pscid}_{inactive.candid}_V1.tgz"), False,
+             ("candidate_active",)),
+    )
+
+
+def requests(kinds: tuple[Kind, ...], count: int, rng: random.Random) -> list[Kind]:
+    return rng.choices(kinds, [k.weight for k in kinds], k=count)
 
 
 class Target:
@@ -176,9 +200,10 @@ async def record_taken_upload(session: aiohttp.ClientSession, gateway_url: str, 
         await asyncio.sleep(0.1)
 
 
-def broker_pids() -> list[int]:
+def pids_of(command: str) -> list[int]:
+    """The processes of a server by their name (beam.smp: RabbitMQ's; mariadbd: MariaDB's)."""
     return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and _read(p / "comm").strip() == "beam.smp"]
+            if p.name.isdigit() and _read(p / "comm").strip() == command]
 
 
 def _read(path: Path) -> str:
@@ -216,18 +241,27 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="measured requests to each server")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=400, help="requests to each server before measuring")
+    parser.add_argument("--loris", action="store_true", help="LORIS site mode, on a LORIS database of its own")
+    parser.add_argument("--candidates", type=int, default=100_000,
+                        help="--loris: candidates (a visit each) inserted in bulk beside the demo project")
     args = parser.parse_args()
 
     print(f"machine: {os.cpu_count()} cores, load average {Path('/proc/loadavg').read_text().split()[0]} at the start")
     # The logstore is not started: a pre-flight does not ask it. Auto-launch off: no launcher runs here.
     stack = BenchStack("preflight", ("validator", "gateway"),
                        env={"UPLOADER_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES), "UPLOADER_AUTO_LAUNCH": "false"})
+    site = BenchLorisSite("preflight", stack.work) if args.loris else None
+    kinds = KINDS + bulk_candidate_kinds(args.candidates) if args.loris else KINDS
     bare_process = session = pool = None
     try:
         pool = await stack.prepare()
         async with pool.acquire() as conn:
-            await load_demo_registry(conn)
             await save_user(conn, "bench_mtl", [OWN_SITES], MTL_TOKEN, ["MTL"])
+            if site is None:
+                await load_demo_registry(conn)
+        if site is not None:
+            await make_loris_site(site, args.candidates)
+            stack.extra_env["UPLOADER_LORIS_DATABASE_URL"] = site.uploader_url
         stack.start()
         bare_process, bare_url = start_bare_server()
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -237,19 +271,24 @@ async def main() -> None:
 
         rng = random.Random(7)
         for target in (gateway, bare):
-            await run(target, requests(args.warmup, rng), args.clients, measure=False)
+            await run(target, requests(kinds, args.warmup, rng), args.clients, measure=False)
         processes = {"gateway": [stack.pid("gateway")], "validator": [stack.pid("validator")],
-                     "RabbitMQ (whole broker)": broker_pids()}
+                     "RabbitMQ (whole broker)": pids_of("beam.smp")}
+        if site is not None:
+            processes["MariaDB (whole server)"] = pids_of("mariadbd")
         cpu_before = await cpu_of(processes, pool, stack.name)
+        rest_before = machine_busy_seconds() - bench_cpu(bare_process)
         walls = {gateway.name: 0.0, bare.name: 0.0}
         for start in range(0, args.requests, BLOCK):
-            block = requests(min(BLOCK, args.requests - start), rng)
+            block = requests(kinds, min(BLOCK, args.requests - start), rng)
             for target in (gateway, bare):
                 walls[target.name] += await run(target, block, args.clients, measure=True)
         cpu_after = await cpu_of(processes, pool, stack.name)
+        rest = machine_busy_seconds() - bench_cpu(bare_process) - rest_before
         cpu = {name: sum(seconds - cpu_before[name].get(pid, 0.0) for pid, seconds in pids.items())
                for name, pids in cpu_after.items()}
-        report(gateway, bare, walls, cpu, args)
+        report(gateway, bare, walls, cpu, kinds, args)
+        report_other_load(rest - sum(cpu.values()), sum(walls.values()))
     finally:
         if pool is not None:
             await pool.close()
@@ -259,11 +298,39 @@ async def main() -> None:
             bare_process.terminate()
             bare_process.wait(30)
         await stack.close()
+        if site is not None:
+            await site.drop()
 
 
-def report(gateway: Target, bare: Target, walls: dict[str, float], cpu: dict[str, float], args) -> None:
-    print(f"\nPOST /api/v1/uploads/check, {args.clients} clients at once, {args.requests} measured requests "
-          f"to each server ({len(KINDS)} kinds of check, {sum(not k.ok for k in KINDS)} of them refused; "
+async def make_loris_site(site: BenchLorisSite, candidates: int) -> None:
+    """The LORIS database: the demo project, the bench's users as LORIS accounts (their tokens are the uploader's),
+    and the candidates in bulk."""
+    await site.create()
+    await site.add_account("bench", ["superuser"])
+    await site.add_account("bench_mtl", [OWN_SITES], ["MTL"])
+    started = time.perf_counter()
+    await site.add_candidates(candidates)
+    print(f"LORIS database {site.name}: the demo project and {candidates:,} candidates with a visit each "
+          f"(inserted in {time.perf_counter() - started:.1f} s); the services connect as the uploader's own user")
+
+
+def bench_cpu(bare_process: subprocess.Popen) -> float:
+    """CPU seconds so far of this bench's client and of its bare handler."""
+    return cpu_seconds(os.getpid()) + cpu_seconds(bare_process.pid)
+
+
+def report_other_load(other_seconds: float, wall: float) -> None:
+    share = other_seconds / ((os.cpu_count() or 1) * wall)
+    if share > OTHER_LOAD_WARNING:
+        print(f"other processes took {share:.0%} of the machine during the measured blocks: the figures are higher "
+              "than on a quiet machine")
+
+
+def report(gateway: Target, bare: Target, walls: dict[str, float], cpu: dict[str, float], kinds: tuple[Kind, ...],
+           args) -> None:
+    mode = f"LORIS site mode, {args.candidates:,} candidates more in LORIS's tables" if args.loris else "standalone"
+    print(f"\nPOST /api/v1/uploads/check ({mode}), {args.clients} clients at once, {args.requests} measured "
+          f"requests to each server ({len(kinds)} kinds of check, {sum(not k.ok for k in kinds)} of them refused; "
           f"every gateway answer checked), after {args.warmup} to warm up:")
     print(HEADER)
     for target in (bare, gateway):
@@ -272,8 +339,9 @@ def report(gateway: Target, bare: Target, walls: dict[str, float], cpu: dict[str
     p50 = gateway.samples.percentile(50) / bare.samples.percentile(50)
     p99 = gateway.samples.percentile(99) / bare.samples.percentile(99)
     mean = gateway.samples.mean / bare.samples.mean
+    registry = "LORIS's tables in MariaDB" if args.loris else "registry"
     print(f"gateway / bare handler: p50 {p50:.1f}x, p99 {p99:.1f}x, mean {mean:.1f}x "
-          f"(the cost of the checks: validator over RabbitMQ, registry and the gateway's own table)")
+          f"(the cost of the checks: validator over RabbitMQ, {registry} and the gateway's own table)")
     per_request = {name: seconds / gateway.samples.count * 1000 for name, seconds in cpu.items()}
     print("CPU per check: " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per_request.items()))
     p99_ms = gateway.samples.percentile(99)

@@ -151,3 +151,22 @@ def machine_busy_seconds() -> float:
     """CPU time every core of the machine has spent busy so far (/proc/stat: all but idle and iowait)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(processes: dict[str, subprocess.Popen], servers: dict[str, str]) -> dict[str, float]:
+    """CPU seconds used so far, by group: each service of `processes` (its replicas, launcher.1, launcher.2, ...,
+    under the service's name), "runs" (the launchers' pipeline processes, once ended), "client" (this process),
+    each server of `servers` (group: the name of its processes, e.g. {"postgres": "postgres"}), and "other": the
+    rest of the machine's busy time."""
+    used = dict.fromkeys(("runs", "client"), 0.0)
+    for name, process in processes.items():
+        service = name.partition(".")[0]
+        own = cpu_seconds(process.pid)
+        used[service] = used.get(service, 0.0) + own
+        if service == "launcher":
+            used["runs"] += cpu_seconds(process.pid, children=True) - own
+    used["client"] = cpu_seconds(os.getpid())
+    for group, command in servers.items():
+        used[group] = server_cpu_seconds(command)
+    used["other"] = machine_busy_seconds() - sum(used.values())
+    return used

@@ -12,9 +12,9 @@ ended on its own leaves no next run: the reaper that records that end reads the 
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -38,42 +38,41 @@ _NEW_ROWS = """SELECT NotificationID, TimeSpooled, Message, Error, Verbose, Orig
                ORDER BY NotificationID LIMIT %s"""
 
 
-@dataclass(frozen=True)
-class SpoolRow:
-    notification_id: int
-    time_spooled: datetime | None
-    message: str
-    is_error: bool
-    is_verbose: bool
-    origin: str | None
+def log_entry(notification_id: int, time_spooled: datetime | None, message: str | None, error: str, verbose: str,
+              origin: str | None) -> LogEntry:
+    """A row of notification_spool (its columns as _NEW_ROWS reads them) as a line of the log."""
+    return LogEntry(line_number=notification_id, message=cut_to_fit(message or "", MAX_LINE_BYTES),
+                    is_error=error == "Y", is_verbose=verbose == "Y", origin=origin or None,
+                    logged_at=None if time_spooled is None else local_time(time_spooled))
 
-    def log_entry(self) -> LogEntry:
-        # A naive TimeSpooled is the LORIS server's local time, taken as this machine's.
-        logged_at = self.time_spooled.astimezone() if self.time_spooled is not None else None
-        return LogEntry(line_number=self.notification_id, message=cut_to_fit(self.message, MAX_LINE_BYTES),
-                        is_error=self.is_error, is_verbose=self.is_verbose, origin=self.origin, logged_at=logged_at)
+
+@functools.lru_cache(maxsize=256)
+def local_time(time_spooled: datetime) -> datetime:
+    """A naive TimeSpooled is the LORIS server's local time, taken as this machine's. TimeSpooled counts whole
+    seconds, so the rows of a busy second share one conversion (a look-up of the time zone's rules each)."""
+    return time_spooled.astimezone()
 
 
 async def new_spool_rows(loris: LorisConnections, loris_upload_id: int, after: int,
-                         limit: int = ROWS_PER_READ) -> list[SpoolRow]:
+                         limit: int = ROWS_PER_READ) -> list[LogEntry]:
+    """The upload's rows after NotificationID `after`, at most `limit`, in order, as lines of the log."""
     async with loris.connection() as conn, conn.cursor() as cursor:
         await cursor.execute(_NEW_ROWS, (loris_upload_id, after, limit))
         rows = await cursor.fetchall()
-    return [SpoolRow(notification_id, spooled, message or "", error == "Y", verbose == "Y", origin or None)
-            for notification_id, spooled, message, error, verbose, origin in rows]
+    return [log_entry(*row) for row in rows]
 
 
-def in_batches(rows: list[SpoolRow]) -> list[list[SpoolRow]]:
-    """Rows in batches of at most MAX_BYTES of event JSON (a batch holds one row at least)."""
-    batches: list[list[SpoolRow]] = [[]]
+def in_batches(entries: list[LogEntry]) -> list[list[LogEntry]]:
+    """Lines in batches of at most MAX_BYTES of event JSON (a batch holds one line at least)."""
+    batches: list[list[LogEntry]] = [[]]
     size = 0
-    for row in rows:
-        row_size = LINE_ENTRY_BYTES + json_size(row.message) + json_size(row.origin or "") + 64
-        if batches[-1] and size + row_size > MAX_BYTES:
+    for entry in entries:
+        entry_size = LINE_ENTRY_BYTES + json_size(entry.message) + json_size(entry.origin or "") + 64
+        if batches[-1] and size + entry_size > MAX_BYTES:
             batches.append([])
             size = 0
-        batches[-1].append(row)
-        size += row_size
+        batches[-1].append(entry)
+        size += entry_size
     return [batch for batch in batches if batch]
 
 
@@ -126,7 +125,7 @@ class SpoolFollower:
         """Every new row, as lines, until none is left."""
         self._last = await drain_rows(self._loris, self._run, self._last, self._write)
 
-    async def _write(self, after: int, batch: list[SpoolRow]) -> bool:
+    async def _write(self, after: int, batch: list[LogEntry]) -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             self._ours = await write_lines(conn, self._run, self._owner, after, batch)
         return self._ours
@@ -138,14 +137,14 @@ async def rows_left_behind(loris: LorisConnections, conn: asyncpg.Connection, ru
     ended: the rows that launcher did not turn into lines, as lines (no later run of the attempt will). Each read
     waits for MariaDB at most `read_seconds` (TimeoutError)."""
 
-    async def write(after: int, batch: list[SpoolRow]) -> bool:
+    async def write(after: int, batch: list[LogEntry]) -> bool:
         return await write_lines(conn, run, launcher, after, batch)
 
     await drain_rows(loris, run, run.spool_last, write, read_seconds)
 
 
 async def drain_rows(loris: LorisConnections, run: runs.Run, after: int,
-                     write: Callable[[int, list[SpoolRow]], Awaitable[bool]], read_seconds: float | None = None) -> int:
+                     write: Callable[[int, list[LogEntry]], Awaitable[bool]], read_seconds: float | None = None) -> int:
     """Every row of the run's upload after NotificationID `after`, batch by batch through `write(after, batch)`,
     until none is left or `write` says False; the last NotificationID written."""
     while True:
@@ -154,16 +153,16 @@ async def drain_rows(loris: LorisConnections, run: runs.Run, after: int,
         for batch in in_batches(rows):
             if not await write(after, batch):
                 return after
-            after = batch[-1].notification_id
+            after = batch[-1].line_number
         if len(rows) < ROWS_PER_READ:
             return after
 
 
-async def write_lines(conn: asyncpg.Connection, run: runs.Run, owner: str, after: int, batch: list[SpoolRow]) -> bool:
+async def write_lines(conn: asyncpg.Connection, run: runs.Run, owner: str, after: int, batch: list[LogEntry]) -> bool:
     """The batch as lines of the run's log, its cursor moved past them, in the caller's transaction; False (nothing
     written) when the run is no longer `owner`'s (given up, or taken over: whoever has it now reads the rows)."""
-    if not await runs.advance_spool(conn, run.run_id, owner, after, batch[-1].notification_id):
+    if not await runs.advance_spool(conn, run.run_id, owner, after, batch[-1].line_number):
         return False
     await add_to_outbox(conn, SCHEMA, PipelineLogLines(upload_id=run.upload_id, attempt=run.attempt, run=run.number,
-                                                       lines=[row.log_entry() for row in batch]))
+                                                       lines=batch))
     return True

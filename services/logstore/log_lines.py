@@ -36,7 +36,9 @@ class Line:
 def lines_for(event: Event) -> list[Line]:
     lines = _lines_for(event)
     run = getattr(event, "run", None)
-    return lines if run is None else [replace(line, run=run) for line in lines]
+    # A batch's lines are made with their run already: a replace() of each of thousands of lines would cost more
+    # than making them.
+    return lines if run is None else [line if line.run == run else replace(line, run=run) for line in lines]
 
 
 def _lines_for(event: Event) -> list[Line]:
@@ -60,7 +62,7 @@ def _lines_for(event: Event) -> list[Line]:
             ]
         case PipelineLogLines():
             return [Line(without_nul(entry.origin or "pipeline"), without_nul(entry.message), entry.is_error,
-                         entry.is_verbose, entry.stream, logged_at=entry.logged_at)
+                         entry.is_verbose, entry.stream, event.run, entry.logged_at)
                     for entry in event.lines]
         case PipelineLogLine():
             return [Line("pipeline", without_nul(event.message), event.is_error, event.is_verbose)]
