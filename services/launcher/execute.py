@@ -149,7 +149,7 @@ class RunExecutor:
         time_limit = asyncio.timeout(self._timeout_seconds)
         try:
             async with time_limit:
-                exit_code = await self._follow(run, argv, process, stderr_tail)
+                exit_code, log_read = await self._follow(run, argv, process, stderr_tail)
         except asyncio.CancelledError:
             await asyncio.shield(self._give_up(run, f"The launcher {self._owner} shut down during the run"))
             raise
@@ -165,6 +165,8 @@ class RunExecutor:
             return
         finally:
             os.close(launcher_alive)
+        if not log_read:  # MariaDB away at the end: the reaper records it with those rows, from the guard's code
+            return
         await self._finish(run, exit_code, outcome_of(exit_code), list(stderr_tail),
                            self._finish_message(run, exit_code), started)
 
@@ -219,9 +221,10 @@ class RunExecutor:
         return process, launcher_alive
 
     async def _follow(self, run: runs.Run, argv: list[str], process: asyncio.subprocess.Process,
-                      stderr_tail: deque[str]) -> int:
-        """Stream the output into the log while beating the heartbeat, until the process ends. A failure of
-        any of these (the database refusing a batch, a lost heartbeat) stops the others and the process."""
+                      stderr_tail: deque[str]) -> tuple[int, bool]:
+        """Stream the output into the log while beating the heartbeat, until the process ends; its exit code, and
+        whether LORIS-MRI's log was read to its end. A failure of any of these (the database refusing a batch, a
+        lost heartbeat) stops the others and the process."""
         batches = OutputBatches(run.upload_id, run.attempt, run.run_id, self._write_events, run.number)
         spool = SpoolFollower(self._loris.loris, self._pool, run, self._owner) if self._tells_loris(run) else None
         try:
@@ -242,7 +245,7 @@ class RunExecutor:
                     spool.process_ended()  # the rows it wrote last are read, then the follower ends
                     await following
                 beating.cancel()
-            return exit_code
+            return exit_code, spool is None or not spool.rows_left_unread
         except BaseException:
             await asyncio.shield(terminate(process, self._kill_after))
             raise
@@ -369,13 +372,14 @@ class RunExecutor:
         have, which stopped before it could; returns the code and the outcome (then call `finished` after the
         commit), or
         None when the pipeline did not end on its own, or someone else ended the run meanwhile. In LORIS site mode,
-        RowNotReadable when it exited with 0 and the upload's row cannot be read now: leave the run for later."""
+        RowNotReadable when LORIS-MRI's last log rows, or the row of an exit 0, cannot be read now: leave the run for
+        later."""
         exit_code = await self._exits.read(run.run_id)
         if exit_code is None:
             return None
         outcome, message, loris_record, owes = outcome_of(exit_code), self._finish_message(run, exit_code), None, False
         if self._tells_loris(run):
-            await self._read_rows_left_behind(conn, run, launcher, exit_code)
+            await self._read_rows_left_behind(conn, run, launcher)
             end = await loris_end(self._loris, run.loris_upload_id, outcome, message, REAPER_LORIS_SECONDS)
             outcome, message, loris_record, owes = end.outcome, end.message, end.record, end.owes_not_inserting
         recorded = await announce_finish(conn, run, launcher, exit_code, outcome, message, [],
@@ -383,16 +387,13 @@ class RunExecutor:
                                           owes_not_inserting=owes)
         return (exit_code, outcome) if recorded else None
 
-    async def _read_rows_left_behind(self, conn: asyncpg.Connection, run: runs.Run, launcher: str,
-                                     exit_code: int) -> None:
-        """LORIS-MRI's last log rows, which the stopped launcher did not read; with MariaDB away, an exit 0 waits
-        (RowNotReadable), any other end is recorded without them."""
+    async def _read_rows_left_behind(self, conn: asyncpg.Connection, run: runs.Run, launcher: str) -> None:
+        """LORIS-MRI's last log rows, which the stopped launcher did not read; with MariaDB away, the end waits for
+        them (RowNotReadable), whatever its exit code: a failure's last rows usually say why."""
         try:
             await rows_left_behind(self._loris.loris, conn, run, launcher, REAPER_LORIS_SECONDS)
         except (LorisDatabaseAway, TimeoutError) as away:
-            if exit_code == 0:
-                raise RowNotReadable(str(away)) from away
-            log.error("LORIS-MRI's last log rows not read: the LORIS database is away", extra={"error": repr(away)})
+            raise RowNotReadable(str(away)) from away
 
     async def _record_late_finish(self, conn: asyncpg.Connection, run: runs.Run, exit_code: int | None) -> None:
         """The run was given up before its end came (this launcher lost its heartbeat): told, not used; unless

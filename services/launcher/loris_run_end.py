@@ -29,7 +29,8 @@ class LorisEnd:
 
 
 class RowNotReadable(Exception):
-    """An exit 0 whose row cannot be read now: its verdict must wait."""
+    """An end that must wait for the LORIS database: an exit 0 whose row cannot be read now, or any end whose last
+    log rows cannot (services/launcher/execute.py)."""
 
 
 async def loris_end(row: LorisUploadRow, loris_upload_id: int, outcome: RunOutcome, message: str,

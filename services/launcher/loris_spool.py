@@ -90,6 +90,7 @@ class SpoolFollower:
         self._last = run.spool_last
         self._ours = True
         self._ended = asyncio.Event()
+        self.rows_left_unread = False  # the rows of the process's end could not be read: its end must wait for them
 
     def process_ended(self) -> None:
         self._ended.set()
@@ -115,9 +116,9 @@ class SpoolFollower:
                 return
             except LorisDatabaseAway as away:
                 if asyncio.get_running_loop().time() >= deadline:
-                    log.error("LORIS-MRI's last log rows not read: the LORIS database is away; the next run of the "
-                              "attempt, or the reaper that records this one's end, reads them",
-                              extra={"error": str(away)})
+                    log.error("LORIS-MRI's last log rows not read: the LORIS database is away; the reaper that "
+                              "records this run's end reads them once it is back", extra={"error": str(away)})
+                    self.rows_left_unread = True
                     return
                 await asyncio.sleep(min(1.0, self._poll_seconds * 2))
 

@@ -20,11 +20,12 @@ from tests.integration.test_interrupted_runs import keep_exit_code
 from tests.integration.test_logstore import logstore  # noqa: F401 (the logstore in-process, as a fixture)
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.inprocess import running_app
-from tests.support.loris import connect_as_admin, uploader_user_of
+from tests.support.loris import MARIADB_HOST, MARIADB_PORT, connect_as_admin, uploader_user_of
 from tests.conftest import INTERNAL_SECRET
 from tests.support.processes import stop_process, wait_until_ready
 from tests.support.stack import REPO_ROOT, free_port
 from tests.support.tap import of_upload, output_lines
+from tests.support.tcp_proxy import TcpProxy
 
 STAND_IN = "{python} -m loris_standin.imaging_upload_file -profile prod -upload_id {loris_upload_id} {scan_path}"
 SPOOLING = "{python} -m tests.support.spooling_pipeline --upload-id {loris_upload_id} --rows {rows} --delay 0.05"
@@ -54,8 +55,8 @@ def loris_launcher(launcher_settings, granted_url, loris_database_url, monkeypat
     monkeypatch.setenv("LORIS_DATABASE_URL", loris_database_url)
 
     def make(command: str, **overrides):
-        return launcher_settings(loris_database_url=granted_url, pipeline_command=command,
-                                 pipeline_environment="LORIS_DATABASE_URL", **overrides)
+        return launcher_settings(**{"loris_database_url": granted_url, "pipeline_command": command,
+                                    "pipeline_environment": "LORIS_DATABASE_URL", **overrides})
 
     return make
 
@@ -398,3 +399,41 @@ async def test_the_reaper_recording_the_end_of_a_dead_launchers_run_reads_the_sp
 
     assert (finished.run_id, finished.outcome) == (run_id, "succeeded"), finished.message
     assert [line.message for line in output_lines(tap, upload_id)] == unread
+
+
+async def test_a_failed_runs_last_log_rows_read_while_mariadb_is_away_are_waited_for_not_lost(
+        loris_launcher, granted_url, tap, loris, pool, incoming_path, tmp_path):
+    """MariaDB cannot be reached as a failing pipeline ends: the run's end waits for LORIS-MRI's last rows (they
+    usually say why it failed) and is recorded with them once MariaDB is back, not without them."""
+    upload_id, scan, loris_upload_id = await an_upload(tap, loris, incoming_path)
+    gate = tmp_path / "gate"
+    command = SPOOLING.replace("{rows}", "2") + f" --gate {gate} --last-rows 2 --exit-code 3"
+    async with TcpProxy(MARIADB_HOST, MARIADB_PORT) as proxy:
+        settings = loris_launcher(command, heartbeat_seconds=0.5, loris_database_url=proxy.through(granted_url))
+        async with running_app(build_launcher(settings)):
+            await tap.publish(granted(upload_id, scan, loris_upload_id))
+            await eventually(lambda: _lines_shown(tap, upload_id, 2), what="the first rows as lines")
+            await proxy.cut()
+            gate.touch()  # the pipeline spools its last rows (straight to MariaDB) and exits 3
+            await eventually(lambda: _ended_while_away(tap, pool, upload_id), what="the end, MariaDB away")
+            await proxy.restore()
+            finished = await tap.wait_for(of_upload(upload_id, "pipeline.finished"), 30)
+
+    assert (finished.outcome, finished.exit_code) == ("failed", 3), finished.message
+    assert [line.message for line in output_lines(tap, upload_id)] == [
+        "spool row 1 of 2", "spool row 2 of 2", "last row 1", "last row 2"]
+    assert await flags(loris, loris_upload_id) == (0, 0)
+
+
+async def _lines_shown(tap, upload_id: int, count: int) -> bool:
+    return len(output_lines(tap, upload_id)) >= count
+
+
+async def _ended_while_away(tap, pool, upload_id: int) -> bool:
+    """The run's end was recorded (without its last rows), or its launcher left it to the reaper: it went stale
+    after its pipeline exited."""
+    if tap.matching(of_upload(upload_id, "pipeline.finished")):
+        return True
+    return bool(await pool.fetchval(
+        """SELECT true FROM launcher.runs WHERE upload_id = $1 AND state = 'running'
+           AND heartbeat_at < now() - interval '2 seconds'""", upload_id))

@@ -4,14 +4,18 @@ for every fifth), and after every third an inactive row ("inactive row <i>", Act
 shown. With --complete it then sets the mri_upload row as a successful insertion does; it exits 0 either way.
 The LORIS database's URL comes from LORIS_DATABASE_URL. With --patient S it outlives a MariaDB restart (LORIS-MRI
 would not): a statement the server did not take is tried again, on a new connection, for up to S seconds.
+With --gate F it waits for file F to exist before writing --last-rows more rows ("last row <i>"); --exit-code
+sets its exit code.
 
     python -m tests.support.spooling_pipeline --upload-id {loris_upload_id} --rows 20 --delay 0.1 [--complete] \
-        [--linger 30] [--patient 60]
+        [--linger 30] [--patient 60] [--gate /path --last-rows 2] [--exit-code 3]
 """
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import pymysql
 
@@ -69,6 +73,9 @@ def main() -> None:
     parser.add_argument("--with-pid", action="store_true", help="end each row with its writer's pid")
     parser.add_argument("--linger", type=float, default=0, help="seconds to wait after the rows, before ending")
     parser.add_argument("--patient", type=float, default=0, help="seconds to wait for a MariaDB that went away")
+    parser.add_argument("--gate", type=Path, help="a file to wait for before the last rows")
+    parser.add_argument("--last-rows", type=int, default=0)
+    parser.add_argument("--exit-code", type=int, default=0)
     args = parser.parse_args()
     db = Database(args.patient)
     for number in range(1, args.rows + 1):
@@ -78,11 +85,17 @@ def main() -> None:
         if number % 3 == 0:
             spool(db, args.upload_id, f"inactive row {number}", verbose=False, error=False, active=False)
         time.sleep(args.delay)
+    if args.gate is not None:
+        while not args.gate.exists():
+            time.sleep(0.05)
+    for number in range(1, args.last_rows + 1):
+        spool(db, args.upload_id, f"last row {number}", verbose=False, error=True)
     if args.complete:
         db.execute("UPDATE mri_upload SET InsertionComplete = 1, Inserting = 0, number_of_mincCreated = 2, "
                    "number_of_mincInserted = 2 WHERE UploadID = %s", (args.upload_id,))
     db.close()
     time.sleep(args.linger)
+    sys.exit(args.exit_code)
 
 
 if __name__ == "__main__":
