@@ -11,27 +11,24 @@ from services.common.loris_db import POOL_MAX_SIZE, LorisDatabaseAway
 
 async def use_until_killed(connections: LorisConnections, held: asyncio.Event, holders: list[int]) -> None:
     """Hold a connection until the server kills it (as a restart or a timeout would)."""
-    async with connections.connection() as conn:
-        async with conn.cursor() as cursor:
-            await cursor.execute("SELECT CONNECTION_ID()")
-            holders.append((await cursor.fetchone())[0])
-            if len(holders) == POOL_MAX_SIZE:
-                held.set()
-            await cursor.execute("SELECT SLEEP(30)")
-            await cursor.fetchall()
+    async with connections.connection() as conn, conn.cursor() as cursor:
+        await cursor.execute("SELECT CONNECTION_ID()")
+        holders.append((await cursor.fetchone())[0])
+        if len(holders) == POOL_MAX_SIZE:
+            held.set()
+        await cursor.execute("SELECT SLEEP(30)")
+        await cursor.fetchall()
 
 
 async def select_one(connections: LorisConnections) -> int:
-    async with connections.connection() as conn:
-        async with conn.cursor() as cursor:
-            await cursor.execute("SELECT 1")
-            return (await cursor.fetchone())[0]
+    async with connections.connection() as conn, conn.cursor() as cursor:
+        await cursor.execute("SELECT 1")
+        return (await cursor.fetchone())[0]
 
 
 async def kill(connections: LorisConnections, connection_id: int) -> None:
-    async with connections.connection() as conn:
-        async with conn.cursor() as cursor:
-            await cursor.execute("KILL %s", (connection_id,))
+    async with connections.connection() as conn, conn.cursor() as cursor:
+        await cursor.execute("KILL %s", (connection_id,))
 
 
 async def test_a_user_waiting_while_every_connection_is_lost_gets_one(loris_database_url):
