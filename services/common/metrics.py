@@ -84,8 +84,8 @@ HANDLER_DURATION = Histogram(
 RETENTION_PRUNED = Counter(
     "uploader_retention_pruned_total",
     "Rows and files removed after their retention: published outbox rows (table=\"outbox\"), de-duplication "
-    "records (\"processed_events\"), files of attempts that will not run again (\"attempt_files\") and "
-    "partial files left by a crash (\"partial_files\").", ["schema", "table"])
+    "records (\"processed_events\"), files of attempts that will not run again (\"attempt_files\"), "
+    "partial files left by a crash (\"partial_files\") and expired tus uploads (\"tus_uploads\").", ["schema", "table"])
 
 # --- Which replica this is ---------------------------------------------------
 REPLICA_INFO = Gauge(

@@ -124,6 +124,10 @@ class GatewaySettings(ServiceSettings):
         description="the file of an attempt that will not run again (replaced by an overwrite, rejected, or whose "
                     "run failed) is removed this long after; a failed upload can be launched again until then, and "
                     "must be uploaded again after")
+    tus_expiry_hours: float = Field(
+        default=24.0, gt=0,
+        description="a tus upload (`/api/v1/tus/`) not finished this long after its creation expires (its "
+                    "`Upload-Expires`): its bytes are removed and it must be sent again")
     idempotency_key_hours: float = Field(
         default=24.0, gt=0,
         description="how long the answer to an upload's `Idempotency-Key` is kept; a retry with an older key is "

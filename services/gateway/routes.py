@@ -15,6 +15,7 @@ from services.gateway.reads.file_report_proxy import download_report
 from services.gateway.reads.log_stream_proxy import stream_log
 from services.gateway.reads.logstore_proxy import log_or_fresh, proxy_to_logstore, runs_or_fresh, upload_or_fresh
 from services.gateway.status.system_status import get_status, post_replay
+from services.gateway.tus_routes import setup_tus_routes
 from services.gateway.uploads import idempotency
 from services.gateway.uploads.cancel import request_cancel
 from services.gateway.uploads.form import read_upload_form
@@ -44,6 +45,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_delete("/api/v1/session", delete_session)
     app.router.add_get("/api/v1/status", get_status)
     app.router.add_post("/api/v1/status/dead-letters/replay", post_replay)
+    setup_tus_routes(app)
     setup_loris_routes(app)
 
 

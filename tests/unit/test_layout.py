@@ -90,7 +90,7 @@ def test_no_two_modules_share_a_name_for_different_things():
 # entry point) calls the operations, grouped by purpose in these subpackages, which never call it back; both
 # may use the ground (the gateway's schema name), which imports neither.
 GROUND_MODULES = ("schema",)
-OPERATION_PACKAGES = ("auth", "uploads", "reads", "status", "admin", "loris_record")
+OPERATION_PACKAGES = ("auth", "uploads", "reads", "status", "admin", "loris_record", "tus")
 HTTP_PACKAGES = ("loris_api", "web")
 HTTP_MODULES = ("__init__", "__main__", "routes", "openapi")
 # Imports from an operation up to the HTTP floor that are there on purpose:

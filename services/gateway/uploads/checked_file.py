@@ -13,7 +13,6 @@ class CheckedFile:
     def __init__(self, pending: PendingScan, file_name: str, max_bytes: int) -> None:
         self._pending = pending
         self._file_name = file_name
-        self._ending = ending_of(file_name)
         self._max_bytes = max_bytes
         self._leading = LeadingBytes()
 
@@ -35,15 +34,20 @@ class CheckedFile:
         self._store(first)
 
     def _check_type(self, first_bytes: bytes) -> None:
-        if not content_matches_ending(first_bytes, self._ending):
-            kind = "a zip" if self._ending == ".zip" else "a gzip-compressed"
-            raise refused("content_type_mismatch",
-                          f"The content of {self._file_name} is not {kind} archive, as its name says.")
+        check_content_type(self._file_name, first_bytes)
 
     def _store(self, data: bytes | memoryview) -> None:
         if self._pending.size + len(data) > self._max_bytes:
             raise UploadRefused([too_large(self._max_bytes)])
         self._pending.write(data)
+
+
+def check_content_type(file_name: str, first_bytes: bytes) -> None:
+    """Refuses a file whose leading bytes are not the archive its name says."""
+    ending = ending_of(file_name)
+    if not content_matches_ending(first_bytes, ending):
+        kind = "a zip" if ending == ".zip" else "a gzip-compressed"
+        raise refused("content_type_mismatch", f"The content of {file_name} is not {kind} archive, as its name says.")
 
 
 def refused(code: str, message: str) -> UploadRefused:

@@ -10,6 +10,7 @@ interrupted upload leaves no file and no record behind.
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiohttp import BodyPartReader, ClientPayloadError, hdrs, web
@@ -42,6 +43,7 @@ from services.gateway.uploads.upload_rules import (
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024**2
+AlsoInTransaction = Callable[[asyncpg.Connection, UploadAccepted], Awaitable[None]]
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 
@@ -73,11 +75,23 @@ async def accept_upload(request: web.Request, fields: UploadFields, file_part: B
     pending = store.begin()
     try:
         await _stream_file(request, pending, file_name, max_bytes)
-        accepted = await _record_upload(app[POOL], store, pending, fields, file_name, user, verdict,
-                                        launch_when_valid, keyed, loris_row_wanted=app[SETTINGS].loris_database_url is not None)
+        return await stored_scan_becomes_attempt(app, pending, fields, file_name, user, verdict,
+                                                 launch_when_valid=launch_when_valid, keyed=keyed, started=started)
     except BaseException:
         store.discard(pending)
         raise
+
+
+async def stored_scan_becomes_attempt(app: web.Application, pending: PendingScan, fields: UploadFields,
+                                      file_name: str, user: User, verdict: Verdict, *, launch_when_valid: bool,
+                                      started: float, keyed: idempotency.KeyedUpload | None = None,
+                                      also: AlsoInTransaction | None = None) -> UploadAccepted:
+    """A whole file, checked and flushed to disk, becomes the upload's next attempt: recorded, announced, and in
+    LORIS site mode its LORIS row written. Shared by multipart uploads and tus uploads. `also` runs in the
+    recording's transaction (a tus upload marks itself finished there)."""
+    accepted = await _record_upload(app[POOL], app[SCAN_STORE], pending, fields, file_name, user, verdict,
+                                    launch_when_valid, keyed, also=also,
+                                    loris_row_wanted=app[SETTINGS].loris_database_url is not None)
     accepted = accepted.model_copy(update={"loris_upload_id": await write_row_now(app, accepted.upload_id)})
     metrics.UPLOAD_BYTES_RECEIVED.inc(pending.size)
     log.info(
@@ -110,7 +124,7 @@ async def _refuse_parts_after_the_file(request: web.Request, past_the_file: byte
 
 async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingScan, fields: UploadFields,
                          file_name: str, user: User, verdict: Verdict, launch_when_valid: bool,
-                         keyed: idempotency.KeyedUpload | None = None, *,
+                         keyed: idempotency.KeyedUpload | None = None, *, also: AlsoInTransaction | None = None,
                          loris_row_wanted: bool = False) -> UploadAccepted:
     """Claim the attempt, put the file in place and write the event (and the idempotency key's answer), all or
     nothing; in LORIS site mode, mark the attempt's row in LORIS as wanted (the keeper writes it after)."""
@@ -142,6 +156,8 @@ async def _record_upload(pool: asyncpg.Pool, store: ScanStore, pending: PendingS
                                           progress=Progress.NOT_STARTED)
                 if keyed is not None:
                     await idempotency.remember_answer(conn, keyed, accepted)
+                if also is not None:
+                    await also(conn, accepted)
                 await store.commit(pending, key)
                 stored_key = key
         except BaseException:
