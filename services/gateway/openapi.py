@@ -34,6 +34,7 @@ from services.common.scope import ADMIN
 from services.gateway.auth.session_models import SessionInfo, SignIn
 from services.gateway.auth.web_sessions import COOKIE_NAME, CSRF_HEADER
 from services.gateway.status.status_models import DeadLettersReplayed, SystemStatus
+from services.gateway.tus_routes import ATTEMPT_HEADER, TUS_PATH, UPLOAD_ID_HEADER
 from services.gateway.uploads import idempotency
 
 REF = "#/components/schemas/{model}"
@@ -45,8 +46,12 @@ _ERRORS = {
     409: "the upload's state does not allow it",
     413: "the file is larger than the maximum upload size",
     415: "the file is not a .tgz, .tar.gz or .zip archive",
+    410: "the bytes of this tus upload are no longer on the server: create it again",
+    412: "the Tus-Resumable header is not 1.0.0 (tus): the answer's Tus-Version names the version served",
     422: "the Idempotency-Key was used for an upload with other fields (idempotency_key_reused)",
+    423: "another request is writing to this tus upload (tus_upload_busy)",
     429: "too many failed sign-ins of this username, or from this address: try again after Retry-After seconds",
+    460: "the body's checksum is not the Upload-Checksum sent: the chunk was dropped (tus checksum extension)",
     503: "a service behind the gateway cannot be reached",
 }
 _SESSION_COOKIE = {
@@ -149,6 +154,7 @@ def openapi_document() -> dict:
                                    CancelAccepted, 202, [400, 401, 403, 404, 409], parameters=[_UPLOAD_ID],
                                    links=_links_to_one_upload("$response.body#/upload_id", but="cancelUpload")),
             },
+            **_tus_operations(),
             "/api/v1/session": _session_operations(),
             **_status_operations(),
             "/api/v1/openapi.json": {
@@ -204,6 +210,70 @@ def _status_operations() -> dict:
                                                                      "letters stay in their queue"}),
         },
     }
+
+
+def _tus_operations() -> dict:
+    """tus 1.0.0 (https://tus.io/protocols/resumable-upload): its answers carry no body but errors."""
+    version = _header("Tus-Resumable", "the tus version: 1.0.0", {"type": "string", "enum": ["1.0.0"]})
+    length = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+    tus_id = {"name": "tus_id", "in": "path", "required": True, "description": "the id in the creation's Location",
+              "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+    chunk = {"content": {"application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    checksum = _header("Upload-Checksum", "`<sha1|md5|sha256> <base64 digest>` of this body: on a mismatch the "
+                       "chunk is dropped (460)", {"type": "string"}, required=False)
+    finished = {UPLOAD_ID_HEADER: {"description": "once the last byte arrived: the upload id the tus upload became "
+                                                  "(as the 202 of POST /api/v1/uploads gives it)",
+                                   "schema": {"type": "integer"}},
+                ATTEMPT_HEADER: {"description": "once the last byte arrived: its attempt", "schema": {"type": "integer"}}}
+    offset_header = {"Upload-Offset": {"schema": {"type": "integer"}}, "Upload-Expires": {"schema": {"type": "string"}}}
+    return {
+        TUS_PATH: {
+            "options": {"operationId": "tusDiscovery", "summary": "tus discovery: version, extensions, maximum size",
+                        "responses": {"204": {"description": "the tus headers", "headers": {
+                            name: {"schema": {"type": "string"}} for name in (
+                                "Tus-Version", "Tus-Extension", "Tus-Max-Size", "Tus-Checksum-Algorithm")}},
+                            **_error_responses([401, 403], {})}},
+            "post": {
+                "operationId": "tusCreate",
+                "summary": "Create a tus upload: the pre-flight, judged as POST /api/v1/uploads judges an upload "
+                           "before reading its file (a refusal stores nothing); a body is its first chunk",
+                "parameters": [version, _header("Upload-Length", "the file's size in bytes", length),
+                               _header("Upload-Metadata", "comma-separated `key base64(value)`: filename (required), "
+                                       "candid, pscid, visit_label, is_phantom, overwrite (true/false)",
+                                       {"type": "string"}, required=False), checksum],
+                "requestBody": {"required": False, **chunk},
+                "responses": {"201": {"description": "created", "headers": {
+                    "Location": {"description": "the upload's URL", "schema": {"type": "string"}},
+                    **offset_header, **finished}},
+                    **_error_responses([400, 401, 403, 409, 412, 413, 415, 460, 503], {})},
+            },
+        },
+        TUS_PATH + "{tus_id}": {
+            "head": {"operationId": "tusOffset", "summary": "The tus upload's offset (404 for an unknown, expired or "
+                                                          "another user's upload)",
+                     "parameters": [tus_id, version],
+                     "responses": {"200": {"description": "the upload's state, no body", "headers": {
+                         "Upload-Length": {"schema": {"type": "integer"}}, **offset_header, **finished}},
+                         **{str(code): {"description": _ERRORS[code]} for code in (401, 403, 404, 412)}}},
+            "patch": {"operationId": "tusWrite", "summary": "Append bytes at Upload-Offset; the last one makes the "
+                                                          "upload an attempt, as a multipart upload",
+                      "parameters": [tus_id, version, _header("Upload-Offset", "where these bytes go", length),
+                                     checksum],
+                      "requestBody": {"required": True, **chunk},
+                      "responses": {"204": {"description": "written", "headers": {**offset_header, **finished}},
+                                    **_error_responses([400, 401, 403, 404, 409, 410, 412, 413, 415, 423, 460, 503],
+                                                       {409: "Upload-Offset is not the upload's offset, or a rule "
+                                                             "refused the finished upload"})}},
+            "delete": {"operationId": "tusTerminate", "summary": "End a tus upload and free its bytes at once",
+                       "parameters": [tus_id, version],
+                       "responses": {"204": {"description": "removed"},
+                                     **_error_responses([401, 403, 404, 412, 423], {})}},
+        },
+    }
+
+
+def _header(name: str, description: str, schema: dict, *, required: bool = True) -> dict:
+    return {"name": name, "in": "header", "required": required, "description": description, "schema": schema}
 
 
 def _operation(operation_id: str, summary: str, answer: type[BaseModel], status: int, errors: list[int], *,

@@ -39,9 +39,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup_tus_routes(app: web.Application) -> None:
-    for path in (TUS_PATH, TUS_PATH.rstrip("/")):
-        app.router.add_route("OPTIONS", path, _tus(options_tus))
-        app.router.add_post(path, _tus(post_tus))
+    app.router.add_route("OPTIONS", TUS_PATH, _tus(options_tus))
+    app.router.add_post(TUS_PATH, _tus(post_tus))
     one = TUS_PATH + "{tus_id}"
     app.router.add_route("HEAD", one, _tus(head_tus))
     app.router.add_patch(one, _tus(patch_tus))

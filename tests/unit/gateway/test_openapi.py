@@ -70,11 +70,10 @@ def test_the_document_lists_every_upload_endpoint_with_its_methods(document):
 def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(document):
     app = web.Application()
     setup_routes(app)
-    served = {
-        (route.resource.canonical, route.method.lower())
-        for route in app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith("/api/v1/") and route.method != "HEAD"
-    }
+    routes = {(route.resource.canonical, route.method.lower()) for route in app.router.routes()
+              if route.resource is not None and route.resource.canonical.startswith("/api/v1/")}
+    # aiohttp serves HEAD beside each GET by itself; a HEAD of its own (tus's) is documented
+    served = {(path, method) for path, method in routes if method != "head" or (path, "get") not in routes}
 
     documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
     assert documented == served
@@ -83,7 +82,7 @@ def test_the_document_has_every_api_v1_route_the_gateway_serves_and_no_other(doc
 def test_each_operation_has_its_own_operation_id(document):
     ids = [operation["operationId"] for operations in document["paths"].values() for operation in operations.values()]
 
-    assert len(ids) == len(set(ids)) == 16
+    assert len(ids) == len(set(ids)) == 21
 
 
 def test_the_live_log_is_an_event_stream_that_takes_the_log_s_mode_after_and_last_event_id(document):
