@@ -50,13 +50,21 @@ CHECKS = ",".join([
 ])
 # schemathesis reads constraints into the API's 4xx bodies ("error feedback"); from ours it concluded that the
 # document's upload example was invalid, stopped sending it, and then no upload was accepted and no link followed.
+# tus answers a request without `Tus-Resumable: 1.0.0` with 412 Precondition Failed, as its protocol says.
 CONFIG = """\
 [phases.fuzzing.error-feedback]
 enabled = false
+
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "412", "415", "422", "428", "429", "5xx"]
+
+[checks.missing_required_header]
+expected-statuses = ["400", "401", "403", "406", "412", "415", "422"]
 """
 MAX_EXAMPLES = 200
 SEED = 20240610
 RUN_TIMEOUT_SECONDS = 150
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 
 
 @pytest.fixture
@@ -98,7 +106,7 @@ def schemathesis_command(gateway_url: str, config_file: Path, report_dir: Path) 
 async def run_schemathesis(command: list[str], cwd: Path) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         *command, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"},
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160", "SCHEMATHESIS_HOOKS": str(HOOKS)},
     )
     try:
         async with asyncio.timeout(RUN_TIMEOUT_SECONDS):
