@@ -1,5 +1,5 @@
 """Who may do what, through the gateway: every user kind × every site × every
-/api/v1 endpoint, with LORIS's three imaging uploader permissions.
+/api/v1 endpoint (the tus creation too), with LORIS's three imaging uploader permissions.
 
 - imaging_uploader_allsites: every upload;
 - imaging_uploader_ownsites: the uploads of the candidates of the user's sites;
@@ -18,6 +18,7 @@ from tests.conftest import DEMO_TOKEN, NO_PERMISSION_TOKEN
 from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
+from tests.support.tus_requests import TusRequests
 
 # user: (permissions, sites)
 USERS = {
@@ -115,16 +116,20 @@ async def test_a_user_may_upload_and_check_an_upload_of_a_kind_only_when_allowed
     path = archive(tmp_path, kind)
 
     check = await (await client.check(file_name=path.name, file_size=path.stat().st_size, **KINDS[kind])).json()
+    tus_creation = await TusRequests(http, gateway, tokens[user]).create(path.name, path.stat().st_size,
+                                                                         **KINDS[kind])
     answer = await client.upload(path, **KINDS[kind])
 
     if kind in ALLOWED[user]:
         assert answer.status == 202, await answer.text()
         assert check["ok"] is True and check["errors"] == []
+        assert tus_creation.status == 201, await tus_creation.text()
     else:
         error = (await answer.json())["error"]
         assert answer.status == 403
         assert error["code"] == ("phantom_not_permitted" if kind == "phantom" else "site_not_permitted")
         assert check["ok"] is False and check["errors"] == [error]
+        assert tus_creation.status == 403 and (await tus_creation.json())["error"] == error
 
 
 async def test_an_own_sites_user_is_told_which_sites_they_may_upload_for(gateway, http, tokens, tmp_path):
@@ -144,7 +149,10 @@ async def test_an_own_sites_user_is_told_which_sites_they_may_upload_for(gateway
 async def test_a_user_without_an_uploader_permission_is_refused_everywhere(gateway, http, path):
     viewer = UploaderClient(http, gateway, NO_PERMISSION_TOKEN)
 
-    answers = [await viewer.get(path), await viewer.launch(1),
-               await viewer.check(file_name="MTL0001_300001_V1.tgz", file_size=1, **KINDS["MTL"])]
+    tus = TusRequests(http, gateway, NO_PERMISSION_TOKEN)
 
-    assert [answer.status for answer in answers] == [403, 403, 403]
+    answers = [await viewer.get(path), await viewer.launch(1),
+               await viewer.check(file_name="MTL0001_300001_V1.tgz", file_size=1, **KINDS["MTL"]),
+               await tus.options(), await tus.create("MTL0001_300001_V1.tgz", 1, **KINDS["MTL"])]
+
+    assert [answer.status for answer in answers] == [403] * 5

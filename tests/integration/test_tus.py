@@ -15,13 +15,15 @@ from tusclient import client as tus_client
 
 from services.common.scan_store import DirectoryScanStore
 from services.gateway.auth.users import save_user
+from services.gateway.auth.web_sessions import COOKIE_NAME, CSRF_HEADER
 from services.gateway.tus.tus_expiry import sweep_expired_uploads
 from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
 from tests.support.tap import of_upload
-from tests.support.tus_requests import TusRequests
+from tests.integration.web_sign_in import sign_in
+from tests.support.tus_requests import CHUNK, TUS, TusRequests, upload_metadata
 
 MAX_UPLOAD_BYTES = 1024**2
 FIELDS = {"candid": "300001", "pscid": "MTL0001", "visit_label": "V1"}
@@ -338,3 +340,24 @@ async def test_protocol_errors_are_4xx_that_name_the_rule(tus, archive, http, ga
     assert no_length.status == 400 and (await no_length.json())["error"]["code"] == "invalid_upload_length"
     assert refused_at_the_end.status == 415
     assert (await refused_at_the_end.json())["error"]["code"] == "content_type_mismatch"
+
+
+async def test_a_browser_session_uploads_by_tus_with_its_csrf_token(gateway_url, browser, new_user, archive, pool):
+    username = await new_user()
+    signed_in = await sign_in(browser, gateway_url, username)
+    cookie = {"Cookie": f"{COOKIE_NAME}={signed_in.cookies[COOKIE_NAME].value}", **TUS}
+    csrf = {CSRF_HEADER: (await signed_in.json())["csrf_token"]}
+    path = archive()
+    creation = {**cookie, "Upload-Length": str(path.stat().st_size),
+                "Upload-Metadata": upload_metadata(path.name, **FIELDS)}
+
+    without_csrf = await browser.post(gateway_url + "/api/v1/tus/", headers=creation)
+    created_ = await browser.post(gateway_url + "/api/v1/tus/", headers={**creation, **csrf})
+    location = created_.headers["Location"]
+    patch = await browser.patch(gateway_url + location, data=path.read_bytes(), headers={
+        **cookie, **csrf, **CHUNK, "Upload-Offset": "0"})
+
+    assert without_csrf.status == 403 and (await without_csrf.json())["error"]["code"] == "csrf_failed"
+    assert created_.status == 201 and patch.status == 204, await patch.text()
+    [attempt] = await attempts_of(pool, path.name)
+    assert attempt["upload_id"] == int(patch.headers["Uploader-Upload-Id"])
