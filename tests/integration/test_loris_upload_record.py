@@ -26,6 +26,7 @@ from tests.support.dicom_archives import make_dicom_archive
 from tests.support.loris import connect_as_admin, execute_as_admin, uploader_user_of
 from tests.support.tap import of_upload
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.tus_requests import TusRequests
 
 ROW_COLUMNS = ("UploadID", "UploadedBy", "UploadLocation", "DecompressedLocation", "InsertionComplete", "Inserting",
                "PatientName", "number_of_mincInserted", "number_of_mincCreated", "TarchiveID", "SessionID",
@@ -176,6 +177,21 @@ async def test_an_upload_has_one_row_filled_as_loris_fills_it_and_the_answer_and
             return summary.get("loris_upload_id") == loris_upload_id and listed == [loris_upload_id]
 
         await eventually(shown, what="the upload's answer and Browse showing LORIS's UploadID")
+
+
+async def test_a_tus_upload_gets_its_one_row_as_a_multipart_upload_does(
+        loris_stack, loris_database, pool, incoming_path, http, tmp_path):
+    async with loris_stack() as client:
+        path = archive(tmp_path)
+        tus = TusRequests(http, client.base_url, DEMO_TOKEN)
+        creation = await tus.create(path.name, path.stat().st_size, body=path.read_bytes(), candid="300001",
+                                    pscid="MTL0001", visit_label="V1")
+        assert creation.status == 201, await creation.text()
+        upload_id = int(creation.headers["Uploader-Upload-Id"])
+
+        [row] = await rows_of_upload(loris_database, upload_id)
+        assert row["UploadLocation"] == await scan_path(pool, incoming_path, upload_id, 1)
+        assert (row["PatientName"], row["IsPhantom"], row["UploadedBy"]) == ("MTL0001_300001_V1", "N", "demo")
 
 
 async def test_a_phantom_has_no_session_and_an_empty_patient_name(loris_stack, loris_database, tmp_path):

@@ -68,5 +68,5 @@ async def drop_upload(app: web.Application, tus_id: str) -> None:
 
 
 def _already_finished():
-    return refuse(409, "tus_upload_finished", "This upload was finished by another request: HEAD gives its "
-                  "upload id.")
+    return refuse(409, "tus_upload_ended", "Another request finished or ended this upload meanwhile: HEAD gives "
+                  "its upload id once finished, 404 once ended.")
