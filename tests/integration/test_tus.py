@@ -14,6 +14,7 @@ import pytest
 from tusclient import client as tus_client
 
 from services.common.scan_store import DirectoryScanStore
+from services.gateway.__main__ import build_app as build_gateway
 from services.gateway.auth.users import save_user
 from services.gateway.auth.web_sessions import COOKIE_NAME, CSRF_HEADER
 from services.gateway.tus.tus_expiry import sweep_expired_uploads
@@ -21,6 +22,7 @@ from tests.conftest import DEMO_TOKEN
 from tests.integration.helpers import eventually
 from tests.support.api import UploaderClient
 from tests.support.dicom_archives import make_dicom_archive
+from tests.support.inprocess import running_app
 from tests.support.tap import of_upload
 from tests.integration.web_sign_in import sign_in
 from tests.support.tus_requests import CHUNK, TUS, TusRequests, upload_metadata
@@ -361,3 +363,41 @@ async def test_a_browser_session_uploads_by_tus_with_its_csrf_token(gateway_url,
     assert created_.status == 201 and patch.status == 204, await patch.text()
     [attempt] = await attempts_of(pool, path.name)
     assert attempt["upload_id"] == int(patch.headers["Uploader-Upload-Id"])
+
+
+async def test_a_patch_may_reach_another_gateway_replica(tus, gateway_settings, http, archive, pool, incoming_path):
+    path = archive()
+    data = path.read_bytes()
+    location = await created(tus, path)
+    await tus.patch(location, 0, data[:700])
+    async with running_app(build_gateway(gateway_settings(max_upload_bytes=MAX_UPLOAD_BYTES,
+                                                          auto_launch=False))) as second_url:
+        second = TusRequests(http, second_url, DEMO_TOKEN)
+
+        assert await offset_of(second, location) == 700
+        answer = await second.patch(location, 700, data[700:])
+
+    assert answer.status == 204, await answer.text()
+    [attempt] = await attempts_of(pool, path.name)
+    assert sha256((incoming_path / attempt["scan_key"]).read_bytes()) == sha256(data)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+async def test_a_last_patch_sent_twice_at_once_makes_one_attempt(tus, archive, pool, tus_folder, overwrite):
+    """As after a finish that failed for a passing reason: every byte is there, and the client sends the last
+    PATCH again (empty, at the upload's length), twice at once."""
+    path = archive()
+    data = path.read_bytes()
+    location = await created(tus, path, overwrite=overwrite)
+    tus_id = location.rsplit("/", 1)[1]
+    (tus_folder / f"{tus_id}.part").write_bytes(data)
+    await pool.execute("UPDATE gateway.tus_uploads SET upload_offset = $2 WHERE tus_id = $1", tus_id, len(data))
+
+    answers = await asyncio.gather(tus.patch(location, len(data), b""), tus.patch(location, len(data), b""))
+
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses[0] == 204 and statuses[1] in (409, 423), [await answer.text() for answer in answers]
+    [attempt] = await attempts_of(pool, path.name)
+    finished = next(answer for answer in answers if answer.status == 204)
+    assert int(finished.headers["Uploader-Upload-Id"]) == attempt["upload_id"]
+    assert (await tus.head(location)).headers["Uploader-Upload-Id"] == str(attempt["upload_id"])

@@ -35,7 +35,7 @@ async def finish_upload(app: web.Application, upload: tus_rows.TusUpload, user: 
         if not verdict.ok:
             raise UploadRefused(verdict.failures)
     except UploadRefused:
-        await drop_upload(app, upload.tus_id)
+        await _drop_refused(app, upload.tus_id)
         raise
     except FileNotFoundError:
         raise _already_finished() from None
@@ -53,16 +53,18 @@ async def finish_upload(app: web.Application, upload: tus_rows.TusUpload, user: 
                                                  launch_when_valid=await auto_launch_wanted(app), started=started,
                                                  also=mark_finished)
     except UploadRefused:
-        await drop_upload(app, upload.tus_id)
+        await _drop_refused(app, upload.tus_id)
         raise
     finally:
         pending.close()
 
 
-async def drop_upload(app: web.Application, tus_id: str) -> None:
-    """Remove an upload and its bytes (waiting for a request that holds it)."""
+async def _drop_refused(app: web.Application, tus_id: str) -> None:
+    """Remove a refused upload and its bytes; unless another request finished it meanwhile (a last PATCH sent
+    twice at once: the second is refused as a second upload of the name), which is then said instead."""
     async with app[POOL].acquire() as conn, conn.transaction():
-        await tus_rows.wait_for_row(conn, tus_id)
+        if await tus_rows.wait_for_row(conn, tus_id):
+            raise _already_finished()
         await asyncio.to_thread(remove_file, tus_file(app[SCAN_STORE], tus_id))
         await tus_rows.delete_row(conn, tus_id)
 

@@ -60,9 +60,10 @@ async def lock_row(conn: asyncpg.Connection, tus_id: str, username: str) -> TusU
         raise TusUploadBusy(tus_id) from None
 
 
-async def wait_for_row(conn: asyncpg.Connection, tus_id: str) -> None:
-    """Lock the row, waiting for the request that holds it to end."""
-    await conn.execute("SELECT 1 FROM gateway.tus_uploads WHERE tus_id = $1 FOR UPDATE", tus_id)
+async def wait_for_row(conn: asyncpg.Connection, tus_id: str) -> bool:
+    """Lock the row, waiting for the request that holds it to end; whether it is finished."""
+    return bool(await conn.fetchval(
+        "SELECT upload_id IS NOT NULL FROM gateway.tus_uploads WHERE tus_id = $1 FOR UPDATE", tus_id))
 
 
 async def set_offset(conn: asyncpg.Connection, tus_id: str, offset: int) -> None:
