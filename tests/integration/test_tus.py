@@ -132,7 +132,7 @@ async def test_a_creation_that_breaks_a_rule_gets_the_uploads_error_and_stores_n
 
 
 async def test_an_upload_in_three_patches_becomes_the_same_attempt_as_a_multipart_upload(
-        tus, gateway_url, http, archive, tap):
+        tus, gateway_url, http, archive, tap, tus_folder):
     path, twin = archive(), archive()
     twin.write_bytes(path.read_bytes())
     data = path.read_bytes()
@@ -143,6 +143,7 @@ async def test_an_upload_in_three_patches_becomes_the_same_attempt_as_a_multipar
 
     assert [answer.status for answer in answers] == [204, 204, 204]
     assert [int(answer.headers["Upload-Offset"]) for answer in answers] == cuts[1:]
+    assert not list(tus_folder.glob(location.rsplit("/", 1)[1] + "*")), "the finished upload's bytes were left"
     assert "Uploader-Upload-Id" not in answers[0].headers
     tus_id = int(answers[-1].headers["Uploader-Upload-Id"])
     multipart = await UploaderClient(http, gateway_url, DEMO_TOKEN).upload(twin, **FIELDS)

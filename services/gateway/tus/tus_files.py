@@ -4,6 +4,7 @@ row: the row is deleted only after the file, both under the row's lock."""
 
 import asyncio
 import os
+import uuid
 from pathlib import Path
 
 from services.common.scan_store import PendingScan, ScanStore
@@ -33,8 +34,12 @@ async def cut_back(path: Path, offset: int) -> None:
 
 
 def whole_file(path: Path, size: int) -> PendingScan:
-    """The finished file as a scan on its way to its key (FileNotFoundError when another request took it)."""
-    pending = PendingScan(path, open(path, "r+b"))
+    """The finished file as a scan on its way to its key: a second name (a hard link) of it, which the store
+    moves to the key, so that a kill before the attempt's record commits leaves the tus upload whole, to be
+    finished again (FileNotFoundError when another request ended it)."""
+    link = path.with_name(f"{path.stem}.finishing-{uuid.uuid4().hex}")
+    os.link(path, link)
+    pending = PendingScan(link, open(link, "r+b"))
     pending.size = size
     return pending
 
@@ -45,7 +50,9 @@ def leading_bytes(path: Path) -> bytes:
 
 
 def remove_file(path: Path) -> None:
-    path.unlink(missing_ok=True)
+    """The upload's file, and the second names a finish killed midway left beside it."""
+    for name in (path, *path.parent.glob(f"{path.stem}.finishing-*")):
+        name.unlink(missing_ok=True)
 
 
 def _truncate_and_sync(path: Path, offset: int) -> None:

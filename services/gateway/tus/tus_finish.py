@@ -1,7 +1,9 @@
 """The last byte of a tus upload arrived: the file goes through the checks of a multipart upload (type by
 content, the rules judged again, the size) and becomes an attempt exactly as one does
 (receive_upload.stored_scan_becomes_attempt). The tus row is marked finished in the attempt's transaction, so
-that a retried last PATCH never makes a second attempt.
+that a retried last PATCH never makes a second attempt. The store moves a second name (a hard link) of the file to
+the attempt's key, and the tus file goes only once the attempt is committed: a kill midway leaves the upload
+whole, to be finished again.
 
 A refused file is dropped with its tus upload (nothing kept, as for a refused multipart upload); an error that
 may pass (the registry away, the database) keeps the bytes: the client sends the last PATCH again (empty, at
@@ -49,14 +51,17 @@ async def finish_upload(app: web.Application, upload: tus_rows.TusUpload, user: 
     except FileNotFoundError:
         raise _already_finished() from None
     try:
-        return await stored_scan_becomes_attempt(app, pending, fields, upload.file_name, user, verdict,
-                                                 launch_when_valid=await auto_launch_wanted(app), started=started,
-                                                 also=mark_finished)
+        accepted = await stored_scan_becomes_attempt(app, pending, fields, upload.file_name, user, verdict,
+                                                     launch_when_valid=await auto_launch_wanted(app),
+                                                     started=started, also=mark_finished)
     except UploadRefused:
         await _drop_refused(app, upload.tus_id)
         raise
     finally:
         pending.close()
+        await asyncio.to_thread(pending.path.unlink, missing_ok=True)
+    await asyncio.to_thread(remove_file, path)
+    return accepted
 
 
 async def _drop_refused(app: web.Application, tus_id: str) -> None:
